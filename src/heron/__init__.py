@@ -1,0 +1,97 @@
+"""Heron: one package for the machine-learning lifecycle.
+
+>>> import heron
+>>> heron.set_experiment("iris")  # doctest: +SKIP
+>>> with heron.start_run(name="baseline"):  # doctest: +SKIP
+...     heron.log_params({"lr": 0.1})
+...     heron.log_metric("loss", 0.42, step=1)
+
+Everything here loads on first use, so ``import heron`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from heron._version import __version__ as __version__
+
+# public name -> module that defines it (imported on first attribute access)
+_LAZY = {
+    "Client": "heron.tracking.client",
+    "HeronError": "heron.core.errors",
+    "active_run": "heron.tracking.fluent",
+    "delete_tag": "heron.tracking.fluent",
+    "end_run": "heron.tracking.fluent",
+    "get_tracking_uri": "heron.tracking.fluent",
+    "log_artifact": "heron.tracking.fluent",
+    "log_dict": "heron.tracking.fluent",
+    "log_metric": "heron.tracking.fluent",
+    "log_metrics": "heron.tracking.fluent",
+    "log_param": "heron.tracking.fluent",
+    "log_params": "heron.tracking.fluent",
+    "log_text": "heron.tracking.fluent",
+    "set_experiment": "heron.tracking.fluent",
+    "set_tag": "heron.tracking.fluent",
+    "set_tags": "heron.tracking.fluent",
+    "set_tracking_uri": "heron.tracking.fluent",
+    "start_run": "heron.tracking.fluent",
+}
+
+__all__ = [
+    "Client",
+    "HeronError",
+    "active_run",
+    "delete_tag",
+    "end_run",
+    "get_tracking_uri",
+    "log_artifact",
+    "log_dict",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'heron' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:
+    from heron.core.errors import HeronError
+    from heron.tracking.client import Client
+    from heron.tracking.fluent import (
+        active_run,
+        delete_tag,
+        end_run,
+        get_tracking_uri,
+        log_artifact,
+        log_dict,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        log_text,
+        set_experiment,
+        set_tag,
+        set_tags,
+        set_tracking_uri,
+        start_run,
+    )

@@ -1,0 +1,1 @@
+"""Artifact bytes: a content-addressed store on fsspec (and, later, materializers)."""

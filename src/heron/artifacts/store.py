@@ -1,0 +1,185 @@
+"""`ArtifactStore`: bytes stored once per content hash under an fsspec root.
+
+Layout: ``<root>/objects/<sha[:2]>/<sha[2:]>`` holds a file (or a folder, for folder
+artifacts). Writes go to ``<root>/tmp/<random>`` first and are renamed into place, so a reader
+never sees half an object, and a hash is stored only once its bytes are complete. Two writers
+of the same content race harmlessly: the second finds the object in place and drops its copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from heron.core import hashing
+from heron.core.errors import InvalidArgument, NotFound
+from heron.core.ids import new_id
+
+
+class StoredObject:
+    """What :class:`ArtifactStore` returns after a put: ``hash``, ``size``, ``uri``, ``is_dir``."""
+
+    __slots__ = ("content_hash", "is_dir", "size", "uri")
+
+    def __init__(self, content_hash: str, size: int, uri: str, is_dir: bool) -> None:
+        self.content_hash = content_hash
+        self.size = size
+        self.uri = uri
+        self.is_dir = is_dir
+
+
+class ArtifactStore:
+    """Content-addressed objects under ``root`` (a local path or any fsspec URL)."""
+
+    def __init__(self, root: str) -> None:
+        import fsspec
+        from fsspec.implementations.local import LocalFileSystem
+
+        self.root_uri = root
+        self.fs, path = fsspec.core.url_to_fs(root)
+        self.local = isinstance(self.fs, LocalFileSystem)
+        self.root = os.path.abspath(os.path.expanduser(path)) if self.local else path.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore({self.root_uri!r})"
+
+    def _object_path(self, content_hash: str) -> str:
+        if len(content_hash) != 64 or any(c not in "0123456789abcdef" for c in content_hash):
+            raise InvalidArgument(f"{content_hash!r} is not a sha256 hex digest.")
+        return f"{self.root}/objects/{content_hash[:2]}/{content_hash[2:]}"
+
+    def uri_of(self, content_hash: str) -> str:
+        """The URI of an object, as recorded on its artifact versions."""
+        path = self._object_path(content_hash)
+        return path if self.local else self.fs.unstrip_protocol(path)
+
+    def exists(self, content_hash: str) -> bool:
+        return self.fs.exists(self._object_path(content_hash))
+
+    # --- writing ----------------------------------------------------------------------
+    def put_bytes(self, data: bytes) -> StoredObject:
+        """Store ``data`` (once per content) and describe it."""
+        content_hash = hashing.hash_bytes(data)
+        if not self.exists(content_hash):
+            tmp = self._tmp_path()
+            self.fs.makedirs(os.path.dirname(tmp), exist_ok=True)
+            with self.fs.open(tmp, "wb") as f:
+                f.write(data)
+            self._commit(tmp, content_hash)
+        return StoredObject(content_hash, len(data), self.uri_of(content_hash), False)
+
+    def put_file(self, path: str | os.PathLike[str]) -> StoredObject:
+        """Store a local file's bytes and describe them."""
+        path = Path(path)
+        if not path.is_file():
+            raise NotFound(f"No file at {path}.")
+        content_hash = hashing.hash_file(path)
+        if not self.exists(content_hash):
+            tmp = self._tmp_path()
+            self.fs.makedirs(os.path.dirname(tmp), exist_ok=True)
+            self.fs.put_file(str(path), tmp)
+            self._commit(tmp, content_hash)
+        return StoredObject(content_hash, path.stat().st_size, self.uri_of(content_hash), False)
+
+    def put_dir(self, path: str | os.PathLike[str]) -> StoredObject:
+        """Store a local folder (its files and their relative paths) and describe it."""
+        path = Path(path)
+        if not path.is_dir():
+            raise NotFound(f"No folder at {path}.")
+        manifest = hashing.directory_manifest(path)
+        content_hash = hashing.hash_manifest(manifest)
+        if not self.exists(content_hash):
+            tmp = self._tmp_path()
+            self.fs.makedirs(tmp, exist_ok=True)
+            for rel, _sha, _size in manifest:
+                target = f"{tmp}/{rel}"
+                self.fs.makedirs(os.path.dirname(target), exist_ok=True)
+                self.fs.put_file(str(path / rel), target)
+            self._commit(tmp, content_hash)
+        size = sum(size for _rel, _sha, size in manifest)
+        return StoredObject(content_hash, size, self.uri_of(content_hash), True)
+
+    def _tmp_path(self) -> str:
+        return f"{self.root}/tmp/{new_id()}"
+
+    def _commit(self, tmp: str, content_hash: str) -> None:
+        final = self._object_path(content_hash)
+        self.fs.makedirs(os.path.dirname(final), exist_ok=True)
+        if self.local:
+            try:
+                os.rename(tmp, final)  # atomic; fails if another writer's folder is in place
+            except OSError:
+                if not os.path.exists(final):
+                    raise
+                _remove_local(tmp)
+            return
+        if self.fs.exists(final):
+            self.fs.rm(tmp, recursive=True)
+        else:
+            self.fs.mv(tmp, final, recursive=True)
+
+    # --- reading ----------------------------------------------------------------------
+    def open(self, content_hash: str, member: str | None = None) -> Any:
+        """A binary file object of an object (or of ``member``, a path inside a folder object)."""
+        path = self._object_path(content_hash)
+        if member is not None:
+            path = f"{path}/{safe_relative(member)}"
+        if not self.fs.exists(path):
+            raise NotFound(f"Artifact object {content_hash[:12]}… is missing from {self.root_uri}.")
+        return self.fs.open(path, "rb")
+
+    def read_bytes(self, content_hash: str) -> bytes:
+        with self.open(content_hash) as f:
+            return f.read()
+
+    def local_path(self, content_hash: str) -> str:
+        """A local path with the object's content: the object itself on a local store,
+        else a copy downloaded into a temporary folder."""
+        path = self._object_path(content_hash)
+        if self.local:
+            if not os.path.exists(path):
+                raise NotFound(f"Artifact object {content_hash[:12]}… is missing from {self.root}.")
+            return path
+        target = os.path.join(tempfile.mkdtemp(prefix="heron-"), content_hash)
+        self.fs.get(path, target, recursive=True)
+        return target
+
+    def download(self, content_hash: str, dest: str | os.PathLike[str]) -> Path:
+        """Copy an object (file or folder) to ``dest`` and return ``dest``."""
+        dest = Path(dest)
+        source = self.local_path(content_hash)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.isdir(source):
+            shutil.copytree(source, dest, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, dest)
+        return dest
+
+    def delete(self, content_hash: str) -> None:
+        """Remove an object's bytes (garbage collection; the caller checks it is unused)."""
+        path = self._object_path(content_hash)
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)
+
+
+def safe_relative(path: str) -> str:
+    """``path`` as a relative posix path that cannot escape its root, else InvalidArgument."""
+    pure = PurePosixPath(str(path).replace("\\", "/"))
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts or "\0" in str(path):
+        raise InvalidArgument(
+            f"Artifact path {path!r} must be relative and stay inside the run's artifacts "
+            "(no leading '/', no '..')."
+        )
+    return pure.as_posix()
+
+
+def _remove_local(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)

@@ -1,0 +1,100 @@
+"""Where Heron keeps its data: the tracking URI and artifact URI, resolved as DESIGN §3 says.
+
+Tracking URI, first match wins:
+1. :func:`set_tracking_uri` in this process;
+2. the ``HERON_TRACKING_URI`` environment variable;
+3. the nearest ``.heron/`` folder found upward from the working directory (``heron init``);
+4. ``~/.heron/`` (or ``$HERON_HOME``), created on first use.
+
+Artifact URI: :func:`set_artifact_uri`, else ``HERON_ARTIFACT_URI``, else the ``artifacts/``
+folder beside a SQLite database, else ``<heron home>/artifacts``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from heron.core import uris
+
+WORKSPACE_DIR = ".heron"
+DB_FILE = "heron.db"
+ARTIFACTS_DIR = "artifacts"
+
+TRACKING_URI_ENV = "HERON_TRACKING_URI"
+ARTIFACT_URI_ENV = "HERON_ARTIFACT_URI"
+HOME_ENV = "HERON_HOME"
+
+_tracking_uri: str | None = None
+_artifact_uri: str | None = None
+
+
+def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
+    """Use ``uri`` as the tracking URI of this process (``None`` restores the default).
+
+    A plain path to a folder or a ``.db`` file is accepted and means a SQLite store there.
+    """
+    global _tracking_uri
+    _tracking_uri = None if uri is None else normalize_tracking_uri(os.fspath(uri))
+
+
+def set_artifact_uri(uri: str | os.PathLike[str] | None) -> None:
+    """Use ``uri`` (any fsspec URL or a local path) for artifacts in this process."""
+    global _artifact_uri
+    _artifact_uri = None if uri is None else os.fspath(uri)
+
+
+def normalize_tracking_uri(uri: str) -> str:
+    """Turn a plain path into a SQLite URI and check the scheme of anything else."""
+    if "://" not in uri:
+        path = Path(uri).expanduser()
+        if path.suffix != ".db":
+            path = path / DB_FILE
+        return uris.sqlite_uri(path)
+    uris.tracking_uri_kind(uri)
+    return uri
+
+
+def find_workspace(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The nearest ``.heron/`` folder at or above ``start`` (default: the working directory)."""
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / WORKSPACE_DIR
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def heron_home() -> Path:
+    """The fallback workspace: ``$HERON_HOME`` or ``~/.heron``."""
+    return Path(os.environ.get(HOME_ENV) or Path.home() / WORKSPACE_DIR).expanduser()
+
+
+def default_workspace() -> Path:
+    """The workspace used when no tracking URI is configured."""
+    return find_workspace() or heron_home()
+
+
+def get_tracking_uri() -> str:
+    """The tracking URI in force for this process (see the module docstring for the order)."""
+    if _tracking_uri is not None:
+        return _tracking_uri
+    env = os.environ.get(TRACKING_URI_ENV)
+    if env:
+        return normalize_tracking_uri(env)
+    return uris.sqlite_uri(default_workspace() / DB_FILE)
+
+
+def get_artifact_uri(tracking_uri: str | None = None) -> str:
+    """The artifact root in force for ``tracking_uri`` (default: the active tracking URI)."""
+    if _artifact_uri is not None:
+        return _artifact_uri
+    env = os.environ.get(ARTIFACT_URI_ENV)
+    if env:
+        return env
+    tracking_uri = tracking_uri or get_tracking_uri()
+    if uris.tracking_uri_kind(tracking_uri) == uris.SQLITE:
+        db = uris.sqlite_path(tracking_uri)
+        if db is not None:
+            return str(db.resolve().parent / ARTIFACTS_DIR)
+    return str(heron_home() / ARTIFACTS_DIR)

@@ -1,0 +1,82 @@
+"""The error hierarchy: every error Heron raises on purpose is a :class:`HeronError`.
+
+Each message says what went wrong and how to fix it. ``code`` is a stable machine-readable
+name that the server puts in its JSON error body, and ``http_status`` the status it answers.
+"""
+
+from __future__ import annotations
+
+
+class HeronError(Exception):
+    """Base class of every error Heron raises deliberately."""
+
+    code = "HERON_ERROR"
+    http_status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON body the server answers with: ``{"error": {"code", "message"}}``."""
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class InvalidArgument(HeronError):
+    """A value passed by the caller is malformed or out of range."""
+
+    code = "INVALID_ARGUMENT"
+
+
+class FilterError(InvalidArgument):
+    """A filter or order-by string does not follow the search grammar."""
+
+    code = "INVALID_FILTER"
+
+
+class NotFound(HeronError):
+    """The named experiment, run, artifact or model does not exist."""
+
+    code = "NOT_FOUND"
+    http_status = 404
+
+
+class AlreadyExists(HeronError):
+    """Something with that name or id exists already."""
+
+    code = "ALREADY_EXISTS"
+    http_status = 409
+
+
+class Conflict(HeronError):
+    """The write contradicts stored state (for example a param logged twice with two values)."""
+
+    code = "CONFLICT"
+    http_status = 409
+
+
+class InvalidState(HeronError):
+    """The operation is not allowed in the object's current state."""
+
+    code = "INVALID_STATE"
+    http_status = 409
+
+
+class ConfigError(HeronError):
+    """The configuration (URIs, environment variables, workspace) is unusable."""
+
+    code = "CONFIG_ERROR"
+
+
+class SchemaVersionError(HeronError):
+    """The metadata database was written by another Heron version; migrate it first."""
+
+    code = "SCHEMA_VERSION"
+    http_status = 500
+
+
+class StoreError(HeronError):
+    """The metadata store could not complete an operation (locked, unreachable, ...)."""
+
+    code = "STORE_ERROR"
+    http_status = 503

@@ -1,0 +1,106 @@
+"""Checks of names and values that every writer applies, local or remote."""
+
+from __future__ import annotations
+
+import math
+
+from heron.core.errors import Conflict, InvalidArgument
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+MAX_NAME_LENGTH = 256
+_STEP_LIMIT = 2**63
+
+
+def check_key(key: object, what: str) -> str:
+    """A metric, param or tag key: a non-empty string of at most 250 characters."""
+    if not isinstance(key, str):
+        raise InvalidArgument(f"{what} keys must be strings, got {type(key).__name__} {key!r}.")
+    if not key or key.strip() != key:
+        raise InvalidArgument(
+            f"Invalid {what} key {key!r}: it must be non-empty, with no leading or trailing "
+            "whitespace."
+        )
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidArgument(
+            f"{what} key {key[:40]!r}... is {len(key)} characters; the limit is {MAX_KEY_LENGTH}."
+        )
+    if "\0" in key:
+        raise InvalidArgument(f"Invalid {what} key {key!r}: it contains a NUL character.")
+    return key
+
+
+def check_name(name: object, what: str) -> str:
+    """An experiment, run or artifact name: a non-empty string of at most 256 characters."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidArgument(f"{what} name must be a non-empty string, got {name!r}.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidArgument(
+            f"{what} name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}."
+        )
+    return name
+
+
+def param_value(key: str, value: object) -> str:
+    """A param value as the string stored (``str(value)``), at most 6000 characters."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_PARAM_VALUE_LENGTH:
+        raise InvalidArgument(
+            f"Param {key!r} has a value of {len(text)} characters; the limit is "
+            f"{MAX_PARAM_VALUE_LENGTH}. Log long values as an artifact (heron.log_text)."
+        )
+    return text
+
+
+def tag_value(key: str, value: object) -> str:
+    """A tag value as the string stored, at most 8000 characters."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_TAG_VALUE_LENGTH:
+        raise InvalidArgument(
+            f"Tag {key!r} has a value of {len(text)} characters; the limit is "
+            f"{MAX_TAG_VALUE_LENGTH}."
+        )
+    return text
+
+
+def metric_value(key: str, value: object) -> float:
+    """A metric value as a float; NaN and ±inf are kept as they are."""
+    if isinstance(value, float):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            return float(value)  # numpy scalars, Decimal, 0-d arrays
+        except (TypeError, ValueError):
+            raise InvalidArgument(
+                f"Metric {key!r} must be a number, got {type(value).__name__} {value!r}."
+            ) from None
+    try:
+        return float(value)
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+def metric_step(key: str, step: object) -> int:
+    """A metric step: an integer that fits in 64 bits."""
+    if isinstance(step, bool) or not isinstance(step, int):
+        try:
+            as_int = int(step)  # numpy integers
+        except (TypeError, ValueError):
+            as_int = None
+        if as_int is None or as_int != step:
+            raise InvalidArgument(
+                f"Metric {key!r}: step must be an integer, got {type(step).__name__} {step!r}."
+            )
+        step = as_int
+    if not -_STEP_LIMIT <= step < _STEP_LIMIT:
+        raise InvalidArgument(f"Metric {key!r}: step {step} does not fit in 64 bits.")
+    return step
+
+
+def param_conflict(run_id: str, key: str, old: str, new: str) -> Conflict:
+    """The error for a param logged again with another value (params are write-once)."""
+    return Conflict(
+        f"Param {key!r} of run {run_id} is already {old!r}; params are written once, so it "
+        f"cannot become {new!r}. Log the new value under another key, or start a new run."
+    )

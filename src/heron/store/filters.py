@@ -1,0 +1,614 @@
+"""Parse run-search filters and order-by clauses (MLflow's search syntax).
+
+Stores compile the result to parameterized SQL; this module only checks and reads the text, and
+imports nothing but the standard library.
+
+Grammar (keywords, prefixes and attribute names are case-insensitive; whitespace between tokens
+is free)::
+
+    filter      := <empty> | comparison ("AND" comparison)*
+    comparison  := identifier operator value
+    identifier  := prefix "." key | attribute          # an attribute needs no prefix
+    prefix      := metrics | metric                     -> metric
+                 | params | param | parameters | parameter -> param
+                 | tags | tag                           -> tag
+                 | attributes | attribute | attr | run  -> attribute
+    key         := bare-key | `backticked` | "double-quoted"
+    operator    := = | == | != | <> | < | <= | > | >= | LIKE | ILIKE | IN | NOT IN
+    value       := number | 'string' | "string" | "(" string ("," string)* ")"   # list: IN only
+    order_by    := identifier [ASC | DESC]
+
+Examples::
+
+    metrics.acc > 0.8 and params.depth = '3'
+    metrics.val.acc >= 1e-3                       key "val.acc": bare keys may hold dots
+    tags.`mlflow.note` LIKE '%baseline%'
+    params."batch size" = '32' AND attributes.status IN ('FINISHED', 'FAILED')
+    run.id = 'a1b2' and start_time < 1718000000000
+    metrics.acc DESC    params.lr    attributes.start_time asc    `metrics`.`my key` DESC
+
+Lexical rules:
+
+* A bare key runs up to whitespace or one of  = ! < > ( ) , ' "  and the backtick; it may hold
+  dots (a bare prefix ends at the first dot). Put keys holding spaces or those characters in
+  backticks or double quotes; the prefix may be quoted the same way.
+* Inside backticks the only escape is a doubled backtick: metrics.`a``b` is the key a`b.
+* Inside single- or double-quoted strings (values, and double-quoted keys) the enclosing quote
+  is written doubled or after a backslash: 'it''s' and 'it\\'s' both read it's. Two
+  backslashes read one backslash; any other backslash is kept as is.
+* Numbers are plain decimal literals: ``3``, ``-1.5``, ``.5``, ``+2E6``, ``1e-3``. Bare words
+  (``inf``, ``nan``, ``true``, unquoted strings) are not values.
+
+Typing rules:
+
+* Metrics and the numeric attributes (``start_time``, ``end_time``: epoch milliseconds) compare
+  with ``= != < <= > >=`` to a number, or to a quoted string holding one; the value is a float.
+* Params, tags and the other attributes are strings: ``= != LIKE ILIKE IN NOT IN`` with quoted
+  values (``params.depth = '3'``, never ``params.depth = 3``).
+
+Every mistake raises :class:`~heron.core.errors.FilterError` saying what is wrong, at which
+character position (0-based) and how to fix it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from heron.core.errors import FilterError
+
+__all__ = [
+    "ENTITY_ATTRIBUTE",
+    "ENTITY_METRIC",
+    "ENTITY_PARAM",
+    "ENTITY_TAG",
+    "NUMERIC_ATTRIBUTES",
+    "STRING_ATTRIBUTES",
+    "Comparison",
+    "OrderBy",
+    "parse_filter",
+    "parse_order_by",
+]
+
+ENTITY_METRIC = "metric"
+ENTITY_PARAM = "param"
+ENTITY_TAG = "tag"
+ENTITY_ATTRIBUTE = "attribute"
+
+#: Canonical names of the string-valued run attributes.
+STRING_ATTRIBUTES = frozenset(
+    {
+        "status",
+        "name",
+        "kind",
+        "run_id",
+        "user",
+        "experiment_id",
+        "parent_id",
+        "source",
+        "git_commit",
+    }
+)
+#: Canonical names of the numeric run attributes (epoch milliseconds).
+NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One ``<entity>.<key> <op> <value>`` test of a filter.
+
+    ``op`` is canonical and upper-case (``==`` becomes ``=``, ``<>`` becomes ``!=``). ``value`` is
+    a float for metrics and numeric attributes, a str for params, tags and string attributes,
+    and a tuple of str for ``IN`` / ``NOT IN``.
+
+    >>> parse_filter("metrics.acc >= 0.9")
+    (Comparison(entity='metric', key='acc', op='>=', value=0.9),)
+    """
+
+    entity: str
+    key: str
+    op: str
+    value: object
+
+
+@dataclass(frozen=True)
+class OrderBy:
+    """One sort key of a search: ``parse_order_by("metrics.acc DESC")``.
+
+    >>> parse_order_by("metrics.acc DESC")
+    OrderBy(entity='metric', key='acc', ascending=False)
+    """
+
+    entity: str
+    key: str
+    ascending: bool = True
+
+
+_PREFIXES = {
+    "metrics": ENTITY_METRIC,
+    "metric": ENTITY_METRIC,
+    "params": ENTITY_PARAM,
+    "param": ENTITY_PARAM,
+    "parameters": ENTITY_PARAM,
+    "parameter": ENTITY_PARAM,
+    "tags": ENTITY_TAG,
+    "tag": ENTITY_TAG,
+    "attributes": ENTITY_ATTRIBUTE,
+    "attribute": ENTITY_ATTRIBUTE,
+    "attr": ENTITY_ATTRIBUTE,
+    "run": ENTITY_ATTRIBUTE,
+}
+_SHOWN_PREFIX = {
+    ENTITY_METRIC: "metrics",
+    ENTITY_PARAM: "params",
+    ENTITY_TAG: "tags",
+    ENTITY_ATTRIBUTE: "attributes",
+}
+_ATTRIBUTE_ALIASES = {
+    "run_id": "run_id",
+    "id": "run_id",
+    "run_uuid": "run_id",
+    "name": "name",
+    "run_name": "name",
+    "start_time": "start_time",
+    "created": "start_time",
+    "end_time": "end_time",
+    "status": "status",
+    "kind": "kind",
+    "user": "user",
+    "user_id": "user",
+    "experiment_id": "experiment_id",
+    "parent_id": "parent_id",
+    "source": "source",
+    "git_commit": "git_commit",
+}
+assert set(_ATTRIBUTE_ALIASES.values()) == STRING_ATTRIBUTES | NUMERIC_ATTRIBUTES
+_VALID_ATTRIBUTES = ", ".join(sorted(_ATTRIBUTE_ALIASES))
+
+_SYMBOL_OPS = {
+    "=": "=",
+    "==": "=",
+    "!=": "!=",
+    "<>": "!=",
+    "<": "<",
+    "<=": "<=",
+    ">": ">",
+    ">=": ">=",
+}
+_NUMERIC_OPS = frozenset({"=", "!=", "<", "<=", ">", ">="})
+_STRING_OPS = frozenset({"=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"})
+_LIST_OPS = frozenset({"IN", "NOT IN"})
+_ALL_OPS = "=, ==, !=, <>, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN"
+
+_ONLY_AND = (
+    "Only AND is supported: join comparisons with AND, without parentheses, and run one "
+    "search per alternative instead of OR."
+)
+_PREFIX_FIX = (
+    "Name keys as metrics.<key>, params.<key>, tags.<key> or attributes.<name> (prefix aliases: "
+    "metric, param, parameter(s), tag, attribute, attr, run)."
+)
+
+_SPACE = re.compile(r"\s*")
+_BARE = re.compile(r"[^\s=!<>(),'\"`]*")
+_BARE_NO_DOT = re.compile(r"[^\s=!<>(),'\"`.]*")
+_OP_CHARS = re.compile(r"[=!<>]+")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Inside each kind of quote: the characters that end a plain run of text.
+_QUOTE_STOPS = {"'": re.compile(r"['\\]"), '"': re.compile(r'["\\]'), "`": re.compile("`")}
+
+
+def parse_filter(text: str | None) -> tuple[Comparison, ...]:
+    """Parse a search filter into the comparisons it joins with AND.
+
+    ``None``, an empty or an all-whitespace string mean "no filter" and give ``()``.
+    Raises :class:`FilterError` for any text outside the grammar (see the module docstring), and
+    :class:`TypeError` if ``text`` is neither a str nor None.
+
+    >>> parse_filter("metrics.acc > 0.8 and params.depth = '3'")  # doctest: +NORMALIZE_WHITESPACE
+    (Comparison(entity='metric', key='acc', op='>', value=0.8),
+     Comparison(entity='param', key='depth', op='=', value='3'))
+    """
+    if text is None:
+        return ()
+    if not isinstance(text, str):
+        raise TypeError(f"parse_filter expects a str or None, got {type(text).__name__}")
+    sc = _Scanner(text, "filter")
+    sc.skip_space()
+    if sc.at_end():
+        return ()
+    comparisons = [_parse_comparison(sc)]
+    while True:
+        sc.skip_space()
+        if sc.at_end():
+            return tuple(comparisons)
+        pos = sc.pos
+        word = _fold(sc.bare())
+        if word == "and":
+            sc.skip_space()
+            if sc.at_end():
+                raise sc.error(pos, "dangling AND", "Remove it or add a comparison after it.")
+            comparisons.append(_parse_comparison(sc))
+        elif word == "or":
+            raise sc.error(pos, "OR is not supported", _ONLY_AND)
+        elif text[pos] in ("(", ")"):
+            raise sc.error(pos, "parentheses are not supported", _ONLY_AND)
+        else:
+            raise sc.error(
+                pos,
+                f"unexpected {sc.describe(pos)} after a complete comparison",
+                "Join comparisons with AND, and quote values that hold spaces: "
+                "params.note = 'two words'.",
+            )
+
+
+def parse_order_by(clause: str) -> OrderBy:
+    """Parse one order-by clause: ``<prefix>.<key>`` or an attribute name, then ASC or DESC.
+
+    The direction is case-insensitive and defaults to ascending. Raises :class:`FilterError` for
+    anything else (empty text, unknown prefix or attribute, extra tokens) and :class:`TypeError`
+    if ``clause`` is not a str.
+
+    >>> parse_order_by("`metrics`.`my key` desc")
+    OrderBy(entity='metric', key='my key', ascending=False)
+    >>> parse_order_by("start_time")
+    OrderBy(entity='attribute', key='start_time', ascending=True)
+    """
+    if not isinstance(clause, str):
+        raise TypeError(f"parse_order_by expects a str, got {type(clause).__name__}")
+    sc = _Scanner(clause, "order_by clause")
+    sc.skip_space()
+    if sc.at_end():
+        raise sc.error(sc.pos, "empty clause", "Name what to sort by, e.g. 'metrics.acc DESC'.")
+    entity, key = _parse_identifier(sc, in_filter=False)
+    sc.skip_space()
+    ascending = True
+    if not sc.at_end():
+        pos = sc.pos
+        direction = _fold(sc.bare())
+        if direction not in ("asc", "desc"):
+            raise sc.error(
+                pos,
+                f"expected ASC or DESC but found {sc.describe(pos)}",
+                "Write '<prefix>.<key> [ASC|DESC]', e.g. 'metrics.acc DESC'; put keys with "
+                "spaces or special characters in backticks: 'params.`my key` ASC'.",
+            )
+        ascending = direction == "asc"
+        sc.skip_space()
+        if not sc.at_end():
+            raise sc.error(
+                sc.pos,
+                f"unexpected {sc.describe(sc.pos)} after the direction",
+                "One clause holds one key and an optional ASC/DESC; pass several clauses as "
+                "separate list items.",
+            )
+    return OrderBy(entity, key, ascending)
+
+
+class _Scanner:
+    """A cursor over the text, with the lexical rules and the error format."""
+
+    def __init__(self, text: str, what: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.what = what
+
+    def error(self, pos: int, problem: str, fix: str) -> FilterError:
+        return FilterError(f"Invalid {self.what} at position {pos}: {problem}. {fix}")
+
+    def at_end(self) -> bool:
+        return self.pos >= len(self.text)
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def skip_space(self) -> None:
+        match = _SPACE.match(self.text, self.pos)
+        assert match is not None  # the pattern matches the empty string
+        self.pos = match.end()
+
+    def bare(self, pattern: re.Pattern[str] = _BARE) -> str:
+        match = pattern.match(self.text, self.pos)
+        assert match is not None  # the patterns match the empty string
+        self.pos = match.end()
+        return match.group()
+
+    def quoted(self) -> str:
+        """Read the quoted text starting at the cursor (on the opening quote) and unescape it."""
+        text, start = self.text, self.pos
+        quote = text[start]
+        stops = _QUOTE_STOPS[quote]
+        parts: list[str] = []
+        i = start + 1
+        while True:
+            match = stops.search(text, i)
+            if match is None:
+                doubled = quote * 2
+                raise self.error(
+                    start,
+                    f"unterminated {quote} quote",
+                    f"Close it with a matching {quote}; inside, write {doubled} for a literal "
+                    f"{quote}.",
+                )
+            j = match.start()
+            parts.append(text[i:j])
+            following = text[j + 1 : j + 2]
+            if text[j] == "\\":  # only in ' and " strings
+                if following in (quote, "\\"):
+                    parts.append(following)
+                    i = j + 2
+                else:
+                    parts.append("\\")
+                    i = j + 1
+            elif following == quote:
+                parts.append(quote)
+                i = j + 2
+            else:
+                self.pos = j + 1
+                return "".join(parts)
+
+    def describe(self, pos: int) -> str:
+        """The token at ``pos`` (or its first character), for error messages."""
+        if pos >= len(self.text):
+            return "the end of the text"
+        match = _BARE.match(self.text, pos)
+        token = match.group() if match and match.group() else self.text[pos]
+        return _show(token)
+
+
+def _parse_comparison(sc: _Scanner) -> Comparison:
+    if sc.peek() == "(":
+        raise sc.error(sc.pos, "parentheses are not supported", _ONLY_AND)
+    entity, key = _parse_identifier(sc, in_filter=True)
+    ident = _show_identifier(entity, key)
+    numeric = entity == ENTITY_METRIC or (entity == ENTITY_ATTRIBUTE and key in NUMERIC_ATTRIBUTES)
+    sc.skip_space()
+    op_pos = sc.pos
+    op = _parse_operator(sc, ident)
+    if numeric and op not in _NUMERIC_OPS:
+        raise sc.error(
+            op_pos,
+            f"operator {op} does not apply to the number {ident}",
+            f"Compare numbers with =, !=, <, <=, > or >=, e.g. {ident} >= 0.5.",
+        )
+    if not numeric and op not in _STRING_OPS:
+        hint = "to compare numerically, log the value as a metric and filter on metrics.<key>"
+        if entity == ENTITY_ATTRIBUTE:
+            hint = "only metrics and attributes.start_time/end_time compare as numbers"
+        raise sc.error(
+            op_pos,
+            f"operator {op} does not apply to {ident}, which holds strings",
+            f"Use =, !=, LIKE, ILIKE, IN or NOT IN; {hint}.",
+        )
+    sc.skip_space()
+    value_pos = sc.pos
+    example = f"{ident} {op} {'0.5' if numeric else _quote('value')}"
+    if sc.at_end():
+        raise sc.error(value_pos, f"missing value after {ident} {op}", f"Write e.g. {example}.")
+    if op in _LIST_OPS:
+        return Comparison(entity, key, op, _parse_list(sc, ident, op))
+    first = sc.peek()
+    if first in ("'", '"'):
+        string = sc.quoted()
+        if not numeric:
+            return Comparison(entity, key, op, string)
+        if _NUMBER.fullmatch(string.strip()):
+            return Comparison(entity, key, op, float(string.strip()))
+        raise sc.error(
+            value_pos,
+            f"{ident} is a number but the value {_show(string)} is not",
+            f"Compare it with a number, e.g. {ident} {op} 0.5.",
+        )
+    if first == "(":
+        raise sc.error(
+            value_pos,
+            f"a parenthesized list after {op}",
+            f"Lists go only after IN or NOT IN: {ident} IN ('a', 'b').",
+        )
+    if first == "`":
+        raise sc.error(
+            value_pos,
+            "a backticked value",
+            f"Backticks quote keys; quote values with single quotes: {example}.",
+        )
+    word = sc.bare()
+    if not word:
+        raise sc.error(
+            value_pos,
+            f"expected a value after {ident} {op} but found {sc.describe(value_pos)}",
+            f"Write e.g. {example}.",
+        )
+    is_number = _NUMBER.fullmatch(word) is not None
+    if numeric and is_number:
+        return Comparison(entity, key, op, float(word))
+    if numeric:
+        raise sc.error(
+            value_pos,
+            f"{ident} is a number but the value {_show(word)} is not",
+            f"Write a decimal number such as 0.5, -3 or 1e-4: {ident} {op} 0.5.",
+        )
+    what = "unquoted number" if is_number else "unquoted value"
+    raise sc.error(
+        value_pos,
+        f"{what} {_show(word)} for {ident}",
+        f"Quote string values: {ident} {op} {_quote(_clip(word))}.",
+    )
+
+
+def _parse_identifier(sc: _Scanner, in_filter: bool) -> tuple[str, str]:
+    """Read ``prefix.key`` or a bare attribute name; return (entity, key or canonical attribute)."""
+    start = sc.pos
+    first, quoted = _read_name(sc, _BARE_NO_DOT)
+    if sc.peek() == ".":
+        if not first and not quoted:
+            raise sc.error(start, "missing prefix before '.'", _PREFIX_FIX)
+        sc.pos += 1
+        entity = _PREFIXES.get(_fold(first))
+        if entity is None:
+            raise sc.error(start, f"unknown prefix {_show(first)}", _PREFIX_FIX)
+        key_pos = sc.pos
+        key, _ = _read_name(sc, _BARE)
+        if not key:
+            shown = _SHOWN_PREFIX[entity]
+            raise sc.error(
+                key_pos,
+                f"empty key after {_show(first + '.')}",
+                f"Write the key after the dot, e.g. {shown}.acc, and put keys with spaces in "
+                f"backticks: {shown}.`my key`.",
+            )
+        if entity == ENTITY_ATTRIBUTE:
+            key = _canonical_attribute(sc, key, key_pos, f"unknown attribute {_show(key)}")
+        return entity, key
+    if not first and not quoted:
+        raise sc.error(
+            start,
+            f"expected a key such as metrics.acc but found {sc.describe(start)}",
+            _PREFIX_FIX,
+        )
+    keyword = _fold(first) if in_filter and not quoted else ""
+    if keyword == "or":
+        raise sc.error(start, "OR is not supported", _ONLY_AND)
+    if keyword == "not":
+        raise sc.error(start, "NOT is not supported", "Negate the operator instead: != or NOT IN.")
+    if keyword == "and":
+        raise sc.error(start, "expected a comparison but found AND", "Remove the extra AND.")
+    return ENTITY_ATTRIBUTE, _canonical_attribute(
+        sc, first, start, f"{_show(first)} is neither prefixed nor a run attribute"
+    )
+
+
+def _read_name(sc: _Scanner, bare: re.Pattern[str]) -> tuple[str, bool]:
+    """A prefix or key: backticked, double-quoted or bare. Returns (name, was_quoted)."""
+    if sc.peek() in ("`", '"'):
+        return sc.quoted(), True
+    return sc.bare(bare), False
+
+
+def _canonical_attribute(sc: _Scanner, name: str, pos: int, problem: str) -> str:
+    canonical = _ATTRIBUTE_ALIASES.get(_fold(name))
+    if canonical is None:
+        raise sc.error(
+            pos,
+            problem,
+            f"Valid attributes: {_VALID_ATTRIBUTES}. Prefix metric, param and tag keys: "
+            "metrics.acc, params.lr, tags.team.",
+        )
+    return canonical
+
+
+def _parse_operator(sc: _Scanner, ident: str) -> str:
+    start = sc.pos
+    if sc.at_end():
+        raise sc.error(start, f"missing operator after {ident}", f"Use one of {_ALL_OPS}.")
+    symbols = _OP_CHARS.match(sc.text, start)
+    if symbols:
+        sc.pos = symbols.end()
+        op = _SYMBOL_OPS.get(symbols.group())
+        if op is None:
+            raise sc.error(
+                start, f"unknown operator {_show(symbols.group())}", f"Use one of {_ALL_OPS}."
+            )
+        return op
+    word = _fold(sc.bare())
+    if word in ("like", "ilike", "in"):
+        return word.upper()
+    if word == "not":
+        sc.skip_space()
+        after = sc.pos
+        if _fold(sc.bare()) == "in":
+            return "NOT IN"
+        raise sc.error(
+            after,
+            f"expected IN after NOT but found {sc.describe(after)}",
+            "NOT is supported only in NOT IN; use != to negate an equality.",
+        )
+    raise sc.error(
+        start,
+        f"expected an operator after {ident} but found {sc.describe(start)}",
+        f"Use one of {_ALL_OPS}; put keys with spaces or special characters in backticks: "
+        "params.`my key` = 'x'.",
+    )
+
+
+def _parse_list(sc: _Scanner, ident: str, op: str) -> tuple[str, ...]:
+    example = f"{ident} {op} ('a', 'b')"
+    open_pos = sc.pos
+    if sc.peek() != "(":
+        raise sc.error(
+            open_pos,
+            f"{op} needs a parenthesized list but found {sc.describe(open_pos)}",
+            f"Write {example}.",
+        )
+    sc.pos += 1
+    items: list[str] = []
+    while True:
+        sc.skip_space()
+        item_pos = sc.pos
+        first = sc.peek()
+        if first in ("'", '"'):
+            items.append(sc.quoted())
+        elif not first:
+            raise sc.error(open_pos, f"unclosed {op} list", f"Close it with ')': {example}.")
+        elif first == ")":
+            if items:
+                raise sc.error(item_pos, "trailing comma", f"Remove it: {example}.")
+            raise sc.error(item_pos, f"empty {op} list", f"List at least one value: {example}.")
+        else:
+            word = sc.bare()
+            if word:
+                raise sc.error(
+                    item_pos,
+                    f"unquoted list value {_show(word)}",
+                    f"Quote string values: {ident} {op} ({_quote(_clip(word))}).",
+                )
+            raise sc.error(
+                item_pos,
+                f"expected a quoted string in the {op} list but found {sc.describe(item_pos)}",
+                f"Write {example}.",
+            )
+        sc.skip_space()
+        separator = sc.peek()
+        if separator == ")":
+            sc.pos += 1
+            return tuple(items)
+        if separator == ",":
+            sc.pos += 1
+        elif not separator:
+            raise sc.error(open_pos, f"unclosed {op} list", f"Close it with ')': {example}.")
+        else:
+            raise sc.error(
+                sc.pos,
+                f"expected ',' or ')' in the {op} list but found {sc.describe(sc.pos)}",
+                f"Separate quoted values with commas: {example}.",
+            )
+
+
+def _fold(word: str) -> str:
+    """Lower-case an ASCII word for keyword look-ups; non-ASCII words never match a keyword.
+
+    (Unicode case mapping would turn the Kelvin sign into ``k`` and make ``LIKE`` out of it.)
+    """
+    return word.lower() if word.isascii() else word
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters (marked with ...), so messages stay short."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _show(token: str) -> str:
+    """A token quoted and shortened for an error message."""
+    return repr(_clip(token))
+
+
+def _quote(value: str) -> str:
+    """``value`` as a single-quoted string literal of the grammar."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _show_identifier(entity: str, key: str) -> str:
+    """``<prefix>.<key>`` as a user would write it, backticking keys that need it."""
+    key = _clip(key)
+    if not _BARE.fullmatch(key) or not key:
+        key = "`" + key.replace("`", "``") + "`"
+    return f"{_SHOWN_PREFIX[entity]}.{key}"

@@ -1,0 +1,1 @@
+"""The SQL implementation of :class:`heron.store.base.Store` (SQLite and PostgreSQL)."""

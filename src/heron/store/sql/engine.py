@@ -1,0 +1,189 @@
+"""Engines and transactions for SQLite and PostgreSQL.
+
+SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
+``BEGIN IMMEDIATE`` so that two processes never deadlock upgrading a read lock; a write that
+still meets a locked database is retried with backoff before the error reaches the user.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc, select
+from sqlalchemy.pool import StaticPool
+
+from heron.core import uris
+from heron.core.errors import ConfigError, SchemaVersionError, StoreError
+from heron.store.sql import schema
+
+log = logging.getLogger("heron.store.sql")
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 60_000
+_WRITE_RETRIES = 8
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def get_engine(uri: str) -> Engine:
+    """The process-wide engine of ``uri``, created (and its schema checked) on first use."""
+    engine = _engines.get(uri)
+    if engine is None:
+        with _engines_lock:
+            engine = _engines.get(uri)
+            if engine is None:
+                engine = create_engine_for(uri)
+                ensure_schema(engine)
+                _engines[uri] = engine
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (after a fork, or in tests)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose(close=False)
+        _engines.clear()
+
+
+def create_engine_for(uri: str) -> Engine:
+    """A new engine for ``uri`` (SQLite configured for concurrency), schema not checked."""
+    kind = uris.tracking_uri_kind(uri)
+    if kind == uris.SQLITE:
+        path = uris.sqlite_path(uri)
+        if path is None:
+            engine = create_engine(
+                "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+        else:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise ConfigError(
+                    f"Cannot create the folder of the SQLite database {path}: {e}."
+                ) from e
+            engine = create_engine(
+                f"sqlite:///{path}",
+                connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+                pool_size=8,
+                max_overflow=16,
+            )
+        _configure_sqlite(engine)
+        return engine
+    if kind == uris.POSTGRESQL:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "A postgresql:// tracking URI needs psycopg 3: pip install 'heron-ml[postgres]'."
+            ) from None
+        return create_engine(uris.sqlalchemy_url(uri), pool_pre_ping=True, pool_size=8)
+    raise ConfigError(
+        f"{uris.redact(uri)} is not a database URI; SqlStore needs sqlite or postgresql."
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy's "begin" event below decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA case_sensitive_like = ON")
+        cursor.execute("PRAGMA cache_size = -32000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("heron_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _is_locked(error: exc.OperationalError) -> bool:
+    text = str(error.orig).lower()
+    return "locked" in text or "busy" in text
+
+
+def run_write(engine: Engine, body: Callable[[Connection], T]) -> T:
+    """Run ``body(conn)`` in one write transaction: committed on success, rolled back on error.
+
+    When SQLite reports a locked database the transaction is retried with backoff, so ``body``
+    must only touch the database (no side effects outside it).
+    """
+    attempt = 0
+    while True:
+        try:
+            with engine.connect() as conn:
+                conn.execution_options(heron_write=True)
+                with conn.begin():
+                    return body(conn)
+        except exc.OperationalError as e:
+            if not _is_locked(e) or attempt >= _WRITE_RETRIES:
+                if _is_locked(e):
+                    raise StoreError(
+                        f"The metadata database stayed locked after {attempt + 1} attempts "
+                        f"({e.orig}). Another process holds a long write transaction; retry."
+                    ) from e
+                raise
+            attempt += 1
+            time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
+
+
+@contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    """One read transaction (a consistent snapshot; never blocks writers in WAL mode)."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the schema in an empty database; refuse one at another revision."""
+    try:
+        with write_once(engine) as conn:
+            if not engine.dialect.has_table(conn, "alembic_version"):
+                if _has_other_tables(engine, conn):
+                    raise SchemaVersionError(
+                        "The database has tables but no Heron schema revision; it is not a Heron "
+                        "store. Point the tracking URI at an empty or a Heron database."
+                    )
+                schema.metadata.create_all(conn)
+                conn.execute(
+                    schema.alembic_version.insert().values(version_num=schema.SCHEMA_REVISION)
+                )
+                return
+            revision = conn.execute(select(schema.alembic_version.c.version_num)).scalar()
+    except exc.OperationalError as e:
+        raise StoreError(f"Cannot open the metadata database: {e.orig}.") from e
+    if revision != schema.SCHEMA_REVISION:
+        raise SchemaVersionError(
+            f"The metadata database is at schema revision {revision!r} and this Heron needs "
+            f"{schema.SCHEMA_REVISION!r}. Run `heron db upgrade` (back up the database first), "
+            "or install the Heron version that wrote it."
+        )
+
+
+def _has_other_tables(engine: Engine, conn: Connection) -> bool:
+    from sqlalchemy import inspect
+
+    return bool(inspect(conn).get_table_names())
+
+
+@contextmanager
+def write_once(engine: Engine) -> Iterator[Connection]:
+    """A write transaction that is not retried (schema creation), serialized across processes."""
+    with engine.connect() as conn:
+        conn.execution_options(heron_write=True)
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727361)")
+            yield conn

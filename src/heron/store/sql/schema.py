@@ -1,0 +1,161 @@
+"""The metadata tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` build the same.
+
+``SCHEMA_REVISION`` is the Alembic head this code reads and writes; a database at another
+revision is refused at open with the command that fixes it (``heron db upgrade``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+SCHEMA_REVISION = "0001"
+
+ID = String(32)
+KEY = String(250)
+
+metadata = MetaData()
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("lifecycle", String(16), nullable=False, default="active"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column("experiment_id", ID, ForeignKey("experiments.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("experiment_id", ID, ForeignKey("experiments.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_reason", Text),
+    Column("parent_id", ID),
+    Column("user", String(256)),
+    Column("source", Text),
+    Column("git_commit", String(64)),
+    Column("python_version", String(32)),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("heartbeat_at", BigInteger),
+    Column("lifecycle", String(16), nullable=False),
+    Column("deleted_at", BigInteger),
+    # Filled by pipelines: the pipeline version a pipeline run executed, and a step run's
+    # cache key (the lookup of reusable executions).
+    Column("pipeline_version_id", ID),
+    Column("cache_key", String(64)),
+    Index("ix_runs_experiment_start", "experiment_id", "lifecycle", "start_time"),
+    Index("ix_runs_parent", "parent_id"),
+    Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),
+    Index("ix_runs_cache_key", "cache_key"),
+    Index("ix_runs_name", "name"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_params_key_value", "key", "value").ddl_if(dialect="sqlite"),
+    Index("ix_params_key", "key").ddl_if(dialect="postgresql"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_tags_key_value", "key", "value").ddl_if(dialect="sqlite"),
+    Index("ix_tags_key", "key").ddl_if(dialect="postgresql"),
+)
+
+# Every point ever logged. NaN is stored as value NULL with is_nan true (SQLite has no NaN).
+metric_history = Table(
+    "metric_history",
+    metadata,
+    Column("run_id", ID, nullable=False),
+    Column("key", KEY, nullable=False),
+    Column("value", Float),
+    Column("is_nan", Boolean, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index("ix_metric_history_run_key_step", "run_id", "key", "step"),
+)
+
+# The latest point of each metric of each run: what searches filter and sort on.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Float),
+    Column("is_nan", Boolean, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+artifact_versions = Table(
+    "artifact_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("type", String(256), nullable=False),
+    Column("materializer", String(128), nullable=False),
+    Column("materializer_version", String(32), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("uri", Text, nullable=False),
+    Column("metadata", Text, nullable=False),
+    Column("producer_run_id", ID),
+    Column("created_at", BigInteger, nullable=False),
+    Column("lifecycle", String(16), nullable=False),
+    UniqueConstraint("name", "version", name="uq_artifact_versions_name_version"),
+    Index("ix_artifact_versions_hash", "content_hash"),
+    Index("ix_artifact_versions_producer", "producer_run_id"),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("direction", String(8), primary_key=True),
+    Column("name", String(256), primary_key=True),
+    Column("artifact_id", ID, ForeignKey("artifact_versions.id"), nullable=False),
+    Index("ix_run_artifacts_artifact", "artifact_id"),
+)
+
+# Bookkeeping of the schema revision, in Alembic's own table so `alembic upgrade` works.
+alembic_version = Table(
+    "alembic_version",
+    metadata,
+    Column("version_num", String(32), primary_key=True),
+)

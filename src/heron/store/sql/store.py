@@ -1,0 +1,780 @@
+"""`SqlStore`: the metadata store on SQLAlchemy Core, for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
+
+from heron.core import status as run_status
+from heron.core import validation
+from heron.core.entities import (
+    ACTIVE,
+    DELETED,
+    INPUT,
+    OUTPUT,
+    RUN_KINDS,
+    VIEWS,
+    ArtifactLink,
+    ArtifactVersion,
+    Experiment,
+    Metric,
+    PagedList,
+    Run,
+)
+from heron.core.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
+from heron.core.ids import new_id, now_ms
+from heron.store.base import MAX_RESULTS_LIMIT, Store
+from heron.store.sql import engine as sql_engine
+from heron.store.sql import schema as t
+from heron.store.sql.search import build_search_query
+
+_RUN_COLUMNS = (
+    t.runs.c.id,
+    t.runs.c.experiment_id,
+    t.runs.c.name,
+    t.runs.c.kind,
+    t.runs.c.status,
+    t.runs.c.start_time,
+    t.runs.c.end_time,
+    t.runs.c.user,
+    t.runs.c.source,
+    t.runs.c.git_commit,
+    t.runs.c.python_version,
+    t.runs.c.parent_id,
+    t.runs.c.status_reason,
+    t.runs.c.heartbeat_at,
+    t.runs.c.lifecycle,
+)
+_STALE_SWEEP_INTERVAL_MS = 1000
+
+
+def heartbeat_timeout_ms() -> int:
+    """How long a running run may go without a heartbeat before it reads as failed."""
+    return int(float(os.environ.get("HERON_HEARTBEAT_TIMEOUT", "120")) * 1000)
+
+
+class SqlStore(Store):
+    """Metadata in a SQL database (``sqlite:///…`` or ``postgresql://…``)."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.engine = sql_engine.get_engine(uri)
+        self._dialect = self.engine.dialect.name
+        self._last_sweep = 0
+        if self._dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as upsert_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as upsert_insert
+        self._insert = upsert_insert
+        self._history_sql = str(t.metric_history.insert().compile(dialect=self.engine.dialect))
+
+    def __repr__(self) -> str:
+        from heron.core.uris import redact
+
+        return f"SqlStore({redact(self.uri)!r})"
+
+    def _write(self, body):  # type: ignore[no-untyped-def]
+        return sql_engine.run_write(self.engine, body)
+
+    def _read(self):  # type: ignore[no-untyped-def]
+        return sql_engine.read(self.engine)
+
+    # --- experiments ------------------------------------------------------------------
+    def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> Experiment:
+        validation.check_name(name, "Experiment")
+        tags = _checked_tags(tags)
+        now = now_ms()
+        exp = Experiment(id=new_id(), name=name, created_at=now, updated_at=now, tags=tags)
+
+        def body(conn: Connection) -> None:
+            if conn.execute(select(t.experiments.c.id).where(t.experiments.c.name == name)).first():
+                raise AlreadyExists(
+                    f"An experiment named {name!r} exists already (maybe deleted: restore it "
+                    "with `heron experiments restore`, or pick another name)."
+                )
+            conn.execute(
+                t.experiments.insert().values(
+                    id=exp.id, name=name, lifecycle=ACTIVE, created_at=now, updated_at=now
+                )
+            )
+            if tags:
+                conn.execute(
+                    t.experiment_tags.insert(),
+                    [{"experiment_id": exp.id, "key": k, "value": v} for k, v in tags.items()],
+                )
+
+        self._write(body)
+        return exp
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        with self._read() as conn:
+            exps = self._experiments(conn, t.experiments.c.id == experiment_id)
+        if not exps:
+            raise NotFound(f"No experiment with id {experiment_id!r}.")
+        return exps[0]
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        with self._read() as conn:
+            exps = self._experiments(conn, t.experiments.c.name == name)
+        return exps[0] if exps else None
+
+    def list_experiments(self, view: str = "active") -> list[Experiment]:
+        with self._read() as conn:
+            return self._experiments(conn, _lifecycle_clause(t.experiments, view))
+
+    def _experiments(self, conn: Connection, where: Any) -> list[Experiment]:
+        e = t.experiments
+        rows = conn.execute(select(e).where(where).order_by(e.c.name)).all()
+        exps = {
+            r.id: Experiment(
+                id=r.id,
+                name=r.name,
+                lifecycle=r.lifecycle,
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+            )
+            for r in rows
+        }
+        if exps:
+            et = t.experiment_tags
+            for r in conn.execute(select(et).where(et.c.experiment_id.in_(list(exps)))):
+                exps[r.experiment_id].tags[r.key] = r.value
+        return list(exps.values())
+
+    def _set_experiment_lifecycle(self, experiment_id: str, lifecycle: str) -> None:
+        def body(conn: Connection) -> None:
+            result = conn.execute(
+                update(t.experiments)
+                .where(t.experiments.c.id == experiment_id)
+                .values(lifecycle=lifecycle, updated_at=now_ms())
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"No experiment with id {experiment_id!r}.")
+
+        self._write(body)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self._set_experiment_lifecycle(experiment_id, DELETED)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self._set_experiment_lifecycle(experiment_id, ACTIVE)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        validation.check_name(new_name, "Experiment")
+
+        def body(conn: Connection) -> None:
+            e = t.experiments
+            taken = conn.execute(select(e.c.id).where(e.c.name == new_name)).scalar()
+            if taken and taken != experiment_id:
+                raise AlreadyExists(f"An experiment named {new_name!r} exists already.")
+            result = conn.execute(
+                update(e).where(e.c.id == experiment_id).values(name=new_name, updated_at=now_ms())
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"No experiment with id {experiment_id!r}.")
+
+        self._write(body)
+
+    # --- runs -------------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        run_id: str | None = None,
+        name: str | None = None,
+        kind: str = "run",
+        status: str = "running",
+        parent_id: str | None = None,
+        start_time: int | None = None,
+        user: str | None = None,
+        source: str | None = None,
+        git_commit: str | None = None,
+        python_version: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> Run:
+        if kind not in RUN_KINDS:
+            raise InvalidArgument(f"Unknown run kind {kind!r}; use one of {', '.join(RUN_KINDS)}.")
+        run_status.validate_status(status)
+        run_id = run_id or new_id()
+        start = start_time if start_time is not None else now_ms()
+        name = validation.check_name(name, "Run") if name else _default_run_name(run_id)
+        tags = _checked_tags(tags)
+        run = Run(
+            id=run_id,
+            experiment_id=experiment_id,
+            name=name,
+            kind=kind,
+            status=status,
+            start_time=start,
+            user=user,
+            source=source,
+            git_commit=git_commit,
+            python_version=python_version,
+            parent_id=parent_id,
+            heartbeat_at=start,
+            tags=tags,
+        )
+
+        def body(conn: Connection) -> None:
+            exp = conn.execute(
+                select(t.experiments.c.lifecycle).where(t.experiments.c.id == experiment_id)
+            ).first()
+            if exp is None:
+                raise NotFound(f"No experiment with id {experiment_id!r}.")
+            if exp.lifecycle != ACTIVE:
+                raise InvalidState(
+                    f"Experiment {experiment_id!r} is deleted; restore it before adding runs."
+                )
+            if (
+                parent_id is not None
+                and not conn.execute(select(t.runs.c.id).where(t.runs.c.id == parent_id)).first()
+            ):
+                raise NotFound(f"No parent run with id {parent_id!r}.")
+            conn.execute(
+                t.runs.insert().values(
+                    id=run_id,
+                    experiment_id=experiment_id,
+                    name=name,
+                    kind=kind,
+                    status=status,
+                    parent_id=parent_id,
+                    user=user,
+                    source=source,
+                    git_commit=git_commit,
+                    python_version=python_version,
+                    start_time=start,
+                    heartbeat_at=start,
+                    lifecycle=ACTIVE,
+                )
+            )
+            if tags:
+                conn.execute(
+                    t.tags.insert(),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
+                )
+
+        try:
+            self._write(body)
+        except Exception as e:
+            if _is_integrity_error(e):
+                raise AlreadyExists(f"A run with id {run_id!r} exists already.") from e
+            raise
+        return run
+
+    def get_run(self, run_id: str) -> Run:
+        with self._read() as conn:
+            runs = self._load_runs(conn, [run_id])
+        if not runs:
+            raise NotFound(f"No run with id {run_id!r}.")
+        run = runs[0]
+        if run.status == run_status.RUNNING and self._is_stale(run.heartbeat_at):
+            self.fail_stale_runs(heartbeat_timeout_ms())
+            return self.get_run(run_id)
+        return run
+
+    def _is_stale(self, heartbeat_at: int | None) -> bool:
+        return heartbeat_at is not None and heartbeat_at < now_ms() - heartbeat_timeout_ms()
+
+    def _load_runs(self, conn: Connection, run_ids: Sequence[str]) -> list[Run]:
+        """Runs in the order of ``run_ids``, with params, latest metrics and tags."""
+        if not run_ids:
+            return []
+        rows = conn.execute(select(*_RUN_COLUMNS).where(t.runs.c.id.in_(run_ids))).all()
+        by_id = {r.id: Run(**r._asdict()) for r in rows}
+        ids = list(by_id)
+        for r in conn.execute(
+            select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(
+                t.params.c.run_id.in_(ids)
+            )
+        ):
+            by_id[r[0]].params[r[1]] = r[2]
+        for r in conn.execute(
+            select(t.tags.c.run_id, t.tags.c.key, t.tags.c.value).where(t.tags.c.run_id.in_(ids))
+        ):
+            by_id[r[0]].tags[r[1]] = r[2]
+        lm = t.latest_metrics
+        for r in conn.execute(
+            select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.is_nan).where(lm.c.run_id.in_(ids))
+        ):
+            by_id[r[0]].metrics[r[1]] = math.nan if r[3] else r[2]
+        return [by_id[i] for i in run_ids if i in by_id]
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: str | None = None,
+        end_time: int | None = None,
+        name: str | None = None,
+        status_reason: str | None = None,
+    ) -> Run:
+        values: dict[str, Any] = {}
+        if name is not None:
+            values["name"] = validation.check_name(name, "Run")
+        if status is not None:
+            run_status.validate_status(status)
+            values["status"] = status
+            values["status_reason"] = status_reason
+            if status in run_status.TERMINAL:
+                values["end_time"] = end_time if end_time is not None else now_ms()
+            elif status == run_status.RUNNING:
+                values["end_time"] = None
+                values["heartbeat_at"] = now_ms()
+        elif end_time is not None:
+            values["end_time"] = end_time
+
+        def body(conn: Connection) -> None:
+            current = conn.execute(select(t.runs.c.status).where(t.runs.c.id == run_id)).scalar()
+            if current is None:
+                raise NotFound(f"No run with id {run_id!r}.")
+            if status is not None:
+                run_status.check_transition(current, status, run_id)
+            if values:
+                conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(**values))
+
+        self._write(body)
+        return self.get_run(run_id)
+
+    def heartbeat(self, run_ids: Sequence[str], now: int | None = None) -> None:
+        if not run_ids:
+            return
+        now = now if now is not None else now_ms()
+        self._write(
+            lambda conn: conn.execute(
+                update(t.runs)
+                .where(t.runs.c.id.in_(list(run_ids)), t.runs.c.status == run_status.RUNNING)
+                .values(heartbeat_at=now)
+            )
+        )
+
+    def fail_stale_runs(self, timeout_ms: int, now: int | None = None) -> int:
+        now = now if now is not None else now_ms()
+        self._last_sweep = now
+        cutoff = now - timeout_ms
+        reason = (
+            f"Heartbeat lost: the process running this run sent no heartbeat for "
+            f"{timeout_ms / 1000:g} s (it was killed or the machine stopped)."
+        )
+        r = t.runs
+        return self._write(
+            lambda conn: (
+                conn.execute(
+                    update(r)
+                    .where(r.c.status == run_status.RUNNING, r.c.heartbeat_at < cutoff)
+                    .values(
+                        status=run_status.FAILED, status_reason=reason, end_time=r.c.heartbeat_at
+                    )
+                ).rowcount
+            )
+        )
+
+    def _set_run_lifecycle(self, run_id: str, lifecycle: str) -> None:
+        now = now_ms()
+
+        def body(conn: Connection) -> None:
+            if not conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id)).first():
+                raise NotFound(f"No run with id {run_id!r}.")
+            ids = [run_id]
+            frontier = [run_id]
+            while frontier:  # the run and all its descendants (a pipeline's step runs)
+                frontier = list(
+                    conn.execute(select(t.runs.c.id).where(t.runs.c.parent_id.in_(frontier)))
+                    .scalars()
+                    .all()
+                )
+                ids.extend(frontier)
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.id.in_(ids))
+                .values(lifecycle=lifecycle, deleted_at=now if lifecycle == DELETED else None)
+            )
+
+        self._write(body)
+
+    def delete_run(self, run_id: str) -> None:
+        self._set_run_lifecycle(run_id, DELETED)
+
+    def restore_run(self, run_id: str) -> None:
+        self._set_run_lifecycle(run_id, ACTIVE)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        view: str = "active",
+    ) -> PagedList:
+        if view not in VIEWS:
+            raise InvalidArgument(f"Unknown view {view!r}; use one of {', '.join(VIEWS)}.")
+        if not isinstance(max_results, int) or not 0 < max_results <= MAX_RESULTS_LIMIT:
+            raise InvalidArgument(
+                f"max_results must be an integer between 1 and {MAX_RESULTS_LIMIT}, "
+                f"got {max_results!r}."
+            )
+        offset = _decode_page_token(page_token)
+        if now_ms() - self._last_sweep > _STALE_SWEEP_INTERVAL_MS:
+            self.fail_stale_runs(heartbeat_timeout_ms())
+        query = build_search_query(
+            experiment_ids, filter_string, order_by, view, max_results + 1, offset
+        )
+        with self._read() as conn:
+            ids = list(conn.execute(query).scalars())
+            more = len(ids) > max_results
+            runs = self._load_runs(conn, ids[:max_results])
+        token = _encode_page_token(offset + max_results) if more else None
+        return PagedList(runs, token)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Iterable[Metric] = (),
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        metrics = list(metrics)
+        params = {
+            validation.check_key(k, "Param"): validation.param_value(k, v)
+            for k, v in (params or {}).items()
+        }
+        tags = _checked_tags(tags)
+        history, latest = self._metric_rows(run_id, metrics)
+
+        def body(conn: Connection) -> None:
+            lifecycle = conn.execute(
+                select(t.runs.c.lifecycle).where(t.runs.c.id == run_id)
+            ).scalar()
+            if lifecycle is None:
+                raise NotFound(f"No run with id {run_id!r}; nothing was logged.")
+            if lifecycle != ACTIVE:
+                raise InvalidState(f"Run {run_id!r} is deleted; restore it before logging to it.")
+            if params:
+                self._insert_params(conn, run_id, params)
+            if tags:
+                stmt = self._insert(t.tags)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}
+                    ),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
+                )
+            if history:
+                if self._dialect == "sqlite":
+                    conn.exec_driver_sql(self._history_sql, history)
+                else:
+                    conn.execute(t.metric_history.insert(), [_history_dict(r) for r in history])
+                self._upsert_latest(conn, latest)
+
+        self._write(body)
+
+    def _metric_rows(
+        self, run_id: str, metrics: list[Metric]
+    ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
+        history = []
+        latest: dict[str, tuple[Any, ...]] = {}
+        check_key = validation.check_key
+        metric_value = validation.metric_value
+        seen_keys: set[str] = set()
+        for key, value, step, timestamp in metrics:
+            if key not in seen_keys:
+                check_key(key, "Metric")
+                seen_keys.add(key)
+            if type(value) is not float:
+                value = metric_value(key, value)
+            if type(step) is not int:
+                step = validation.metric_step(key, step)
+            if type(timestamp) is not int:
+                timestamp = validation.metric_step(key, timestamp)
+            is_nan = value != value
+            row = (run_id, key, None if is_nan else value, is_nan, step, timestamp)
+            history.append(row)
+            best = latest.get(key)
+            if best is None or (step, timestamp) >= (best[4], best[5]):
+                latest[key] = row
+        names = ("run_id", "key", "value", "is_nan", "step", "timestamp")
+        return history, [dict(zip(names, row)) for row in latest.values()]
+
+    def _upsert_latest(self, conn: Connection, latest: list[dict[str, Any]]) -> None:
+        lm = t.latest_metrics
+        stmt = self._insert(lm)
+        ex = stmt.excluded
+        newer = or_(ex.step > lm.c.step, and_(ex.step == lm.c.step, ex.timestamp >= lm.c.timestamp))
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["run_id", "key"],
+                set_={
+                    "value": ex.value,
+                    "is_nan": ex.is_nan,
+                    "step": ex.step,
+                    "timestamp": ex.timestamp,
+                },
+                where=newer,
+            ),
+            latest,
+        )
+
+    def _insert_params(self, conn: Connection, run_id: str, params: dict[str, str]) -> None:
+        p = t.params
+        existing = dict(
+            conn.execute(
+                select(p.c.key, p.c.value).where(p.c.run_id == run_id, p.c.key.in_(list(params)))
+            ).all()
+        )
+        changed = {
+            k: (existing[k], v) for k, v in params.items() if k in existing and existing[k] != v
+        }
+        if changed:
+            key, (old, new) = next(iter(changed.items()))
+            raise validation.param_conflict(run_id, key, old, new)
+        fresh = [
+            {"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing
+        ]
+        if fresh:
+            conn.execute(p.insert(), fresh)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        def body(conn: Connection) -> None:
+            result = conn.execute(
+                delete(t.tags).where(t.tags.c.run_id == run_id, t.tags.c.key == key)
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"Run {run_id!r} has no tag {key!r}.")
+
+        self._write(body)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        h = t.metric_history
+        with self._read() as conn:
+            if not conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id)).first():
+                raise NotFound(f"No run with id {run_id!r}.")
+            rows = conn.execute(
+                select(h.c.value, h.c.is_nan, h.c.step, h.c.timestamp)
+                .where(h.c.run_id == run_id, h.c.key == key)
+                .order_by(h.c.step, h.c.timestamp)
+            ).all()
+        return [Metric(key, math.nan if nan else value, step, ts) for value, nan, step, ts in rows]
+
+    # --- artifacts and lineage --------------------------------------------------------
+    def create_artifact_version(
+        self,
+        name: str,
+        *,
+        content_hash: str,
+        type: str,
+        materializer: str,
+        size: int,
+        uri: str,
+        producer_run_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        materializer_version: str = "1",
+        link_name: str | None = None,
+    ) -> ArtifactVersion:
+        validation.check_name(name, "Artifact")
+        av = t.artifact_versions
+        art = ArtifactVersion(
+            id=new_id(),
+            name=name,
+            version=0,
+            content_hash=content_hash,
+            type=type,
+            materializer=materializer,
+            materializer_version=materializer_version,
+            size=size,
+            uri=uri,
+            producer_run_id=producer_run_id,
+            created_at=now_ms(),
+            metadata=dict(metadata or {}),
+        )
+        try:
+            metadata_json = orjson.dumps(art.metadata, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        except TypeError as e:
+            raise InvalidArgument(
+                f"Metadata of artifact {name!r} is not JSON-serializable: {e}."
+            ) from e
+
+        def body(conn: Connection) -> int:
+            if (
+                producer_run_id is not None
+                and not conn.execute(
+                    select(t.runs.c.id).where(t.runs.c.id == producer_run_id)
+                ).first()
+            ):
+                raise NotFound(f"No run with id {producer_run_id!r} to link the artifact to.")
+            version = (
+                conn.execute(select(func.max(av.c.version)).where(av.c.name == name)).scalar() or 0
+            ) + 1
+            conn.execute(
+                av.insert().values(
+                    id=art.id,
+                    name=name,
+                    version=version,
+                    content_hash=content_hash,
+                    type=type,
+                    materializer=materializer,
+                    materializer_version=materializer_version,
+                    size=size,
+                    uri=uri,
+                    metadata=metadata_json,
+                    producer_run_id=producer_run_id,
+                    created_at=art.created_at,
+                    lifecycle=ACTIVE,
+                )
+            )
+            if producer_run_id is not None:
+                self._link(conn, producer_run_id, art.id, OUTPUT, link_name or name)
+            return version
+
+        art.version = self._write(body)
+        return art
+
+    def _link(
+        self, conn: Connection, run_id: str, artifact_id: str, direction: str, name: str
+    ) -> None:
+        stmt = self._insert(t.run_artifacts).values(
+            run_id=run_id, artifact_id=artifact_id, direction=direction, name=name
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["run_id", "direction", "name"],
+                set_={"artifact_id": stmt.excluded.artifact_id},
+            )
+        )
+
+    def link_artifact(self, run_id: str, artifact_id: str, direction: str, name: str) -> None:
+        if direction not in (INPUT, OUTPUT):
+            raise InvalidArgument(f"direction must be 'input' or 'output', got {direction!r}.")
+        validation.check_name(name, "Link")
+
+        def body(conn: Connection) -> None:
+            if not conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id)).first():
+                raise NotFound(f"No run with id {run_id!r}.")
+            av = t.artifact_versions
+            if not conn.execute(select(av.c.id).where(av.c.id == artifact_id)).first():
+                raise NotFound(f"No artifact version with id {artifact_id!r}.")
+            self._link(conn, run_id, artifact_id, direction, name)
+
+        self._write(body)
+
+    def _artifacts(self, conn: Connection, query: Any) -> list[ArtifactVersion]:
+        return [
+            ArtifactVersion(
+                id=r.id,
+                name=r.name,
+                version=r.version,
+                content_hash=r.content_hash,
+                type=r.type,
+                materializer=r.materializer,
+                materializer_version=r.materializer_version,
+                size=r.size,
+                uri=r.uri,
+                producer_run_id=r.producer_run_id,
+                created_at=r.created_at,
+                metadata=orjson.loads(r.metadata),
+                lifecycle=r.lifecycle,
+            )
+            for r in conn.execute(query)
+        ]
+
+    def get_artifact_version(self, artifact_id: str) -> ArtifactVersion:
+        av = t.artifact_versions
+        with self._read() as conn:
+            found = self._artifacts(conn, select(av).where(av.c.id == artifact_id))
+        if not found:
+            raise NotFound(f"No artifact version with id {artifact_id!r}.")
+        return found[0]
+
+    def get_artifact_version_by_name(
+        self, name: str, version: int | None = None
+    ) -> ArtifactVersion:
+        av = t.artifact_versions
+        query = select(av).where(av.c.name == name, av.c.lifecycle == ACTIVE)
+        query = query.where(av.c.version == version) if version is not None else query
+        with self._read() as conn:
+            found = self._artifacts(conn, query.order_by(av.c.version.desc()).limit(1))
+        if not found:
+            which = f"version {version} of " if version is not None else ""
+            raise NotFound(
+                f"No {which}artifact named {name!r}. List them with `heron artifacts list`."
+            )
+        return found[0]
+
+    def list_artifact_versions(
+        self, name: str | None = None, run_id: str | None = None, max_results: int = 1000
+    ) -> list[ArtifactVersion]:
+        av = t.artifact_versions
+        query = select(av).where(av.c.lifecycle == ACTIVE)
+        if name is not None:
+            query = query.where(av.c.name == name)
+        if run_id is not None:
+            linked = select(t.run_artifacts.c.artifact_id).where(t.run_artifacts.c.run_id == run_id)
+            query = query.where(av.c.id.in_(linked))
+        query = query.order_by(av.c.created_at.desc(), av.c.version.desc()).limit(max_results)
+        with self._read() as conn:
+            return self._artifacts(conn, query)
+
+    def list_artifact_links(
+        self, run_id: str | None = None, artifact_id: str | None = None
+    ) -> list[ArtifactLink]:
+        ra = t.run_artifacts
+        query = select(ra.c.run_id, ra.c.artifact_id, ra.c.direction, ra.c.name)
+        if run_id is not None:
+            query = query.where(ra.c.run_id == run_id)
+        if artifact_id is not None:
+            query = query.where(ra.c.artifact_id == artifact_id)
+        with self._read() as conn:
+            return [
+                ArtifactLink(*r) for r in conn.execute(query.order_by(ra.c.direction, ra.c.name))
+            ]
+
+
+def _checked_tags(tags: dict[str, Any] | None) -> dict[str, str]:
+    return {
+        validation.check_key(k, "Tag"): validation.tag_value(k, v) for k, v in (tags or {}).items()
+    }
+
+
+def _lifecycle_clause(table: Any, view: str) -> Any:
+    if view not in VIEWS:
+        raise InvalidArgument(f"Unknown view {view!r}; use one of {', '.join(VIEWS)}.")
+    if view == "all":
+        return table.c.lifecycle.in_((ACTIVE, DELETED))
+    return table.c.lifecycle == view
+
+
+def _history_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+    return dict(zip(("run_id", "key", "value", "is_nan", "step", "timestamp"), row))
+
+
+def _default_run_name(run_id: str) -> str:
+    return f"run-{run_id[:8]}"
+
+
+def _is_integrity_error(e: Exception) -> bool:
+    from sqlalchemy.exc import IntegrityError
+
+    return isinstance(e, IntegrityError)
+
+
+def _encode_page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps({"offset": offset})).decode()
+
+
+def _decode_page_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = orjson.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+        if isinstance(offset, int) and offset >= 0:
+            return offset
+    except Exception:
+        pass
+    raise InvalidArgument(
+        f"Invalid page token {token!r}: pass the `token` of the previous page unchanged."
+    )

@@ -1,0 +1,229 @@
+"""`Client`: query and manage experiments, runs, metrics and artifacts of one tracking URI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from heron.core import config, validation
+from heron.core import status as run_status
+from heron.core.entities import ArtifactLink, ArtifactVersion, Experiment, Metric, PagedList, Run
+from heron.core.errors import InvalidArgument, NotFound
+from heron.core.ids import now_ms
+from heron.store.base import Store
+from heron.store.registry import get_store
+from heron.tracking.log_buffer import pending_buffer
+
+
+class Client:
+    """Read and manage tracking data. ``Client()`` uses the active tracking URI.
+
+    >>> c = heron.Client()  # doctest: +SKIP
+    >>> c.search_runs(experiment="iris", filter="metrics.acc > 0.8", order_by=["metrics.acc DESC"])
+    """
+
+    def __init__(self, tracking_uri: str | os.PathLike[str] | None = None) -> None:
+        uri = config.normalize_tracking_uri(os.fspath(tracking_uri)) if tracking_uri else None
+        self.tracking_uri = uri or config.get_tracking_uri()
+        self.store: Store = get_store(self.tracking_uri)
+
+    def __repr__(self) -> str:
+        from heron.core.uris import redact
+
+        return f"Client({redact(self.tracking_uri)!r})"
+
+    def _flush(self) -> None:
+        """Write what this process buffered for the store, so reads see it."""
+        buffer = pending_buffer(self.store.uri)
+        if buffer is not None:
+            buffer.flush()
+
+    # --- experiments --------------------------------------------------------------------
+    def create_experiment(self, name: str, tags: Mapping[str, Any] | None = None) -> Experiment:
+        """Create an experiment named ``name``."""
+        return self.store.create_experiment(name, dict(tags or {}))
+
+    def get_experiment(self, experiment: str) -> Experiment:
+        """An experiment by id or by name."""
+        try:
+            return self.store.get_experiment(experiment)
+        except NotFound:
+            exp = self.store.get_experiment_by_name(experiment)
+            if exp is None:
+                raise NotFound(
+                    f"No experiment with id or name {experiment!r}. "
+                    "List them with `heron experiments list`."
+                ) from None
+            return exp
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """The experiment named ``name``, or ``None``."""
+        return self.store.get_experiment_by_name(name)
+
+    def list_experiments(self, view: str = "active") -> list[Experiment]:
+        """Experiments by name: ``view`` is ``active`` (default), ``deleted`` or ``all``."""
+        return self.store.list_experiments(view)
+
+    def delete_experiment(self, experiment: str) -> None:
+        """Soft-delete an experiment (by id or name); :meth:`restore_experiment` undoes it."""
+        self.store.delete_experiment(self.get_experiment(experiment).id)
+
+    def restore_experiment(self, experiment: str) -> None:
+        """Restore a deleted experiment (by id or name)."""
+        self.store.restore_experiment(self.get_experiment(experiment).id)
+
+    def rename_experiment(self, experiment: str, new_name: str) -> None:
+        """Rename an experiment (by id or name)."""
+        self.store.rename_experiment(self.get_experiment(experiment).id, new_name)
+
+    # --- runs ---------------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment: str,
+        name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent_id: str | None = None,
+        kind: str = "run",
+    ) -> Run:
+        """Record a running run in ``experiment`` (id or name) without making it active."""
+        exp = self.get_experiment(experiment)
+        return self.store.create_run(
+            exp.id, name=name, tags=dict(tags or {}), parent_id=parent_id, kind=kind
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        """A run with its params, latest metrics and tags."""
+        self._flush()
+        return self.store.get_run(run_id)
+
+    def search_runs(
+        self,
+        experiment: str | Sequence[str] | None = None,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        view: str = "active",
+        experiment_ids: Sequence[str] | None = None,
+    ) -> PagedList:
+        """Runs matching ``filter`` (DESIGN §2 grammar), ordered, at most ``max_results``.
+
+        ``experiment`` is a name or id (or a list of them); ``None`` searches every experiment.
+        The result is a list with ``.token``: pass it as ``page_token`` for the next page.
+        """
+        self._flush()
+        ids = list(experiment_ids or [])
+        if experiment is not None:
+            names = [experiment] if isinstance(experiment, str) else list(experiment)
+            ids += [self.get_experiment(e).id for e in names]
+        elif experiment_ids is None:
+            ids = None  # type: ignore[assignment]
+        if isinstance(order_by, str):
+            order_by = [order_by]
+        return self.store.search_runs(ids, filter, order_by, max_results, page_token, view)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of metric ``key`` of a run, by step."""
+        self._flush()
+        return self.store.get_metric_history(run_id, key)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Iterable[Metric | tuple[str, float, int, int]] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write metrics, params and tags of a run now, in one transaction."""
+        self._flush()
+        self.store.log_batch(
+            run_id,
+            [Metric(*m) for m in metrics],
+            {k: validation.param_value(k, v) for k, v in (params or {}).items()},
+            {k: validation.tag_value(k, v) for k, v in (tags or {}).items()},
+        )
+
+    def log_metric(
+        self, run_id: str, key: str, value: float, step: int = 0, timestamp: int | None = None
+    ) -> None:
+        """Write one metric point of a run now."""
+        self.log_batch(
+            run_id, [Metric(key, value, step, now_ms() if timestamp is None else timestamp)]
+        )
+
+    def log_param(self, run_id: str, key: str, value: Any) -> None:
+        """Write one param of a run now (write-once)."""
+        self.log_batch(run_id, params={key: value})
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        """Set a tag of a run now."""
+        self.log_batch(run_id, tags={key: value})
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a tag of a run."""
+        self._flush()
+        self.store.delete_tag(run_id, key)
+
+    def set_terminated(
+        self, run_id: str, status: str = run_status.COMPLETED, end_time: int | None = None
+    ) -> Run:
+        """End a run with ``status`` (default ``completed``) at ``end_time`` (default now)."""
+        if status not in run_status.TERMINAL:
+            raise InvalidArgument(
+                f"set_terminated needs a final status ({', '.join(sorted(run_status.TERMINAL))}), "
+                f"got {status!r}."
+            )
+        self._flush()
+        return self.store.update_run(run_id, status=status, end_time=end_time)
+
+    def rename_run(self, run_id: str, name: str) -> Run:
+        """Give a run another name."""
+        return self.store.update_run(run_id, name=name)
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft-delete a run and its child runs; :meth:`restore_run` undoes it."""
+        self._flush()
+        self.store.delete_run(run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        """Restore a deleted run and its child runs."""
+        self.store.restore_run(run_id)
+
+    # --- artifacts ----------------------------------------------------------------------
+    def get_artifact(self, name_or_id: str, version: int | None = None) -> ArtifactVersion:
+        """The latest version of artifact ``name`` (or ``version``), or the version with that id."""
+        self._flush()
+        if version is None:
+            try:
+                return self.store.get_artifact_version(name_or_id)
+            except NotFound:
+                pass
+        return self.store.get_artifact_version_by_name(name_or_id, version)
+
+    def list_artifacts(
+        self, name: str | None = None, run_id: str | None = None, max_results: int = 1000
+    ) -> list[ArtifactVersion]:
+        """Artifact versions named ``name``, or used or produced by ``run_id``, newest first."""
+        return self.store.list_artifact_versions(name=name, run_id=run_id, max_results=max_results)
+
+    def list_run_artifacts(self, run_id: str) -> list[ArtifactLink]:
+        """The artifacts a run consumed (``input``) and produced (``output``), by link name."""
+        self.store.get_run(run_id)
+        return self.store.list_artifact_links(run_id=run_id)
+
+    def download_artifact(
+        self, run_id: str, path: str, dst: str | os.PathLike[str] | None = None
+    ) -> str:
+        """Copy the artifact a run logged as ``path`` to ``dst`` (default: a new temp folder)."""
+        import tempfile
+
+        from heron.artifacts.loading import store_holding
+
+        links = [link for link in self.list_run_artifacts(run_id) if link.name == path]
+        if not links:
+            raise NotFound(f"Run {run_id} has no artifact {path!r}.")
+        artifact = self.store.get_artifact_version(links[0].artifact_id)
+        blobs, content_hash = store_holding(artifact.uri)
+        target = os.fspath(dst) if dst else os.path.join(tempfile.mkdtemp(prefix="heron-"), path)
+        return str(blobs.download(content_hash, target))

@@ -1,0 +1,381 @@
+"""The module-level tracking API: ``heron.start_run``, ``heron.log_metric`` and friends.
+
+Runs started here form a stack per thread (``nested=True`` pushes a child). Logging calls go
+to the run on top of the stack through the store's :class:`LogBuffer`, so a call costs a few
+microseconds and no transaction.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+from heron.core import config, validation
+from heron.core import status as run_status
+from heron.core.entities import Run
+from heron.core.errors import InvalidState
+from heron.core.ids import now_ms
+from heron.store.base import DEFAULT_EXPERIMENT, Store
+from heron.store.registry import get_store
+from heron.tracking.log_buffer import LogBuffer, buffer_for
+from heron.tracking.run_context import run_facts
+
+log = logging.getLogger("heron.tracking")
+
+EXPERIMENT_ENV = "HERON_EXPERIMENT_NAME"
+
+
+class ActiveRun:
+    """A run started by :func:`start_run`; use it as a context manager to end it.
+
+    ``id``, ``name``, ``experiment_id``, ``parent_id`` and ``kind`` are fixed; :attr:`info` reads
+    the run's current state (params, metrics, tags, status) from the store.
+    """
+
+    def __init__(self, run: Run, store: Store) -> None:
+        self.id = run.id
+        self.name = run.name
+        self.experiment_id = run.experiment_id
+        self.parent_id = run.parent_id
+        self.kind = run.kind
+        self.store = store
+        self.buffer: LogBuffer = buffer_for(store)
+        self.params: dict[str, str] = dict(run.params)  # write-once check without a query
+        self.ended = False
+
+    @property
+    def info(self) -> Run:
+        """The run as stored now (pending logs are flushed first)."""
+        self.buffer.flush()
+        return self.store.get_run(self.id)
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            end_run(run_status.COMPLETED, run=self)
+        elif isinstance(exc, KeyboardInterrupt):
+            end_run(run_status.CANCELLED, run=self, reason="Interrupted (KeyboardInterrupt).")
+        else:
+            end_run(run_status.FAILED, run=self, reason=describe_error(exc))
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun id={self.id} name={self.name!r}>"
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` followed by the traceback, as stored in a failed run's status reason."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return f"{type(exc).__name__}: {exc}\n\n{text}"
+
+
+# --- process and thread state --------------------------------------------------------
+_local = threading.local()
+_experiment_name: str | None = None
+_all_active: dict[str, ActiveRun] = {}
+_state_lock = threading.Lock()
+
+
+def _stack() -> list[ActiveRun]:
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
+    """Send tracking data to ``uri``: ``sqlite:///path/heron.db``, ``postgresql://…``, or a
+    folder path (a SQLite store in it). ``None`` restores the default (DESIGN §3).
+
+    >>> heron.set_tracking_uri("sqlite:///tmp/demo/heron.db")  # doctest: +SKIP
+    """
+    config.set_tracking_uri(uri)
+
+
+def get_tracking_uri() -> str:
+    """The tracking URI in force (explicit, ``HERON_TRACKING_URI``, ``.heron/`` or ``~/.heron``)."""
+    return config.get_tracking_uri()
+
+
+def set_experiment(name: str) -> str:
+    """Make ``name`` the experiment of the runs started after this, creating it if needed.
+
+    Returns the experiment id.
+    """
+    global _experiment_name
+    validation.check_name(name, "Experiment")
+    experiment_id = _experiment_id(get_store(), name)
+    _experiment_name = name
+    return experiment_id
+
+
+def _experiment_id(store: Store, name: str) -> str:
+    exp = store.get_experiment_by_name(name)
+    if exp is None:
+        from heron.core.errors import AlreadyExists
+
+        try:
+            return store.create_experiment(name).id
+        except AlreadyExists:  # another process created it just now
+            exp = store.get_experiment_by_name(name)
+            assert exp is not None
+    if exp.deleted:
+        raise InvalidState(
+            f"Experiment {name!r} is deleted. Restore it (`heron experiments restore {name!r}`) "
+            "or use another name."
+        )
+    return exp.id
+
+
+def start_run(
+    name: str | None = None,
+    *,
+    run_id: str | None = None,
+    experiment: str | None = None,
+    nested: bool = False,
+    tags: Mapping[str, Any] | None = None,
+    kind: str = "run",
+    parent_id: str | None = None,
+) -> ActiveRun:
+    """Start a run (or resume ``run_id``) and make it the active run of this thread.
+
+    Use it as a context manager: the run ends ``completed``, or ``failed`` with the error if
+    the block raises. ``nested=True`` starts a child of the active run.
+
+    >>> with heron.start_run(name="baseline", tags={"team": "a"}) as run:  # doctest: +SKIP
+    ...     heron.log_param("lr", 0.1)
+    """
+    stack = _stack()
+    store = get_store()
+    if stack and not nested and parent_id is None:
+        raise InvalidState(
+            f"Run {stack[-1].id} is already active in this thread. End it first "
+            "(heron.end_run()), or start a child run with start_run(nested=True)."
+        )
+    if parent_id is None and nested and stack:
+        parent_id = stack[-1].id
+    if run_id is not None:
+        run = _resume(store, run_id)
+    else:
+        exp_name = experiment or _experiment_name or os.environ.get(EXPERIMENT_ENV)
+        experiment_id = _experiment_id(store, exp_name or DEFAULT_EXPERIMENT)
+        run = store.create_run(
+            experiment_id,
+            name=name,
+            kind=kind,
+            parent_id=parent_id,
+            tags={k: validation.tag_value(k, v) for k, v in (tags or {}).items()},
+            **run_facts(),
+        )
+    active = ActiveRun(run, store)
+    stack.append(active)
+    with _state_lock:
+        _all_active[active.id] = active
+    active.buffer.watch(active.id)
+    return active
+
+
+def _resume(store: Store, run_id: str) -> Run:
+    buffer = buffer_for(store)
+    buffer.flush()
+    run = store.get_run(run_id)
+    if run.deleted:
+        raise InvalidState(f"Run {run_id} is deleted; restore it before resuming it.")
+    if run.status != run_status.RUNNING:
+        run = store.update_run(run_id, status=run_status.RUNNING)
+    return run
+
+
+def active_run() -> ActiveRun | None:
+    """The run on top of this thread's stack, or ``None``."""
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+def end_run(
+    status: str = run_status.COMPLETED, *, run: ActiveRun | None = None, reason: str | None = None
+) -> None:
+    """End the active run (or ``run``) with ``status``; flushes everything it logged first."""
+    stack = _stack()
+    if run is None:
+        if not stack:
+            return
+        run = stack[-1]
+    if run.ended:
+        return
+    run_status.validate_status(status)
+    run.ended = True
+    if run in stack:
+        stack.remove(run)
+    with _state_lock:
+        _all_active.pop(run.id, None)
+    run.buffer.unwatch(run.id)
+    try:
+        run.buffer.flush()
+    finally:
+        run.store.update_run(run.id, status=status, status_reason=reason)
+
+
+def _require_run() -> ActiveRun:
+    stack = _stack()
+    if stack:
+        return stack[-1]
+    return start_run()  # as MLflow does: logging without a run starts one
+
+
+# --- logging ---------------------------------------------------------------------------
+_checked_keys: set[str] = set()
+
+
+def log_metric(
+    key: str, value: float, step: int | None = None, timestamp: int | None = None
+) -> None:
+    """Log one metric point to the active run (buffered; a few microseconds a call).
+
+    ``step`` defaults to 0 and ``timestamp`` (ms) to now. NaN and ±inf are stored as they are.
+    """
+    stack = getattr(_local, "stack", None)
+    run = stack[-1] if stack else _require_run()
+    if key not in _checked_keys:
+        validation.check_key(key, "Metric")
+        _checked_keys.add(key)
+    if type(value) is not float:
+        value = validation.metric_value(key, value)
+    if step is None:
+        step = 0
+    elif type(step) is not int:
+        step = validation.metric_step(key, step)
+    run.buffer.add_metric(run.id, key, value, step, now_ms() if timestamp is None else timestamp)
+
+
+def log_metrics(
+    metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
+) -> None:
+    """Log several metrics at the same ``step`` and ``timestamp`` to the active run."""
+    run = active_run() or _require_run()
+    step = 0 if step is None else validation.metric_step("metrics", step)
+    ts = now_ms() if timestamp is None else validation.metric_step("timestamp", timestamp)
+    rows = []
+    for key, value in metrics.items():
+        if key not in _checked_keys:
+            validation.check_key(key, "Metric")
+            _checked_keys.add(key)
+        if type(value) is not float:
+            value = validation.metric_value(key, value)
+        rows.append((run.id, key, value, step, ts))
+    run.buffer.add_metrics(rows)
+
+
+def log_param(key: str, value: Any) -> str:
+    """Log a param (stored as ``str(value)``); a param is written once per run."""
+    log_params({key: value})
+    return validation.param_value(key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log several params; logging a key again with another value raises :class:`Conflict`."""
+    run = active_run() or _require_run()
+    checked = {
+        validation.check_key(k, "Param"): validation.param_value(k, v) for k, v in params.items()
+    }
+    for key, value in checked.items():
+        old = run.params.get(key)
+        if old is not None and old != value:
+            raise validation.param_conflict(run.id, key, old, value)
+    run.params.update(checked)
+    run.buffer.add_params(run.id, checked)
+
+
+def set_tag(key: str, value: Any) -> None:
+    """Set a tag of the active run (tags may change; the last value wins)."""
+    set_tags({key: value})
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set several tags of the active run."""
+    run = active_run() or _require_run()
+    checked = {validation.check_key(k, "Tag"): validation.tag_value(k, v) for k, v in tags.items()}
+    run.buffer.add_tags(run.id, checked)
+
+
+def delete_tag(key: str) -> None:
+    """Remove a tag of the active run."""
+    run = active_run() or _require_run()
+    run.buffer.flush()
+    run.store.delete_tag(run.id, key)
+
+
+# --- artifacts -------------------------------------------------------------------------
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> Any:
+    """Store a file or a folder as an artifact of the active run and return its version.
+
+    The artifact is named ``artifact_path`` joined with the file or folder name
+    (``heron.log_artifact("plot.png", "figures")`` -> ``figures/plot.png``).
+    """
+    from heron.tracking import run_artifacts
+
+    run = active_run() or _require_run()
+    return run_artifacts.log_path(run.store, run.id, local_path, artifact_path)
+
+
+def log_text(text: str, artifact_file: str) -> Any:
+    """Store ``text`` as the artifact ``artifact_file`` of the active run."""
+    from heron.tracking import run_artifacts
+
+    run = active_run() or _require_run()
+    return run_artifacts.log_text(run.store, run.id, text, artifact_file)
+
+
+def log_dict(dictionary: Mapping[str, Any], artifact_file: str) -> Any:
+    """Store a dict as JSON (or YAML for ``.yaml``/``.yml``) as the artifact ``artifact_file``."""
+    from heron.tracking import run_artifacts
+
+    run = active_run() or _require_run()
+    return run_artifacts.log_dict(run.store, run.id, dictionary, artifact_file)
+
+
+# --- exit --------------------------------------------------------------------------------
+def _end_runs_at_exit() -> None:
+    error = getattr(sys, "last_value", None)
+    with _state_lock:
+        runs = list(_all_active.values())
+    for run in reversed(runs):
+        try:
+            if isinstance(error, KeyboardInterrupt):
+                end_run(run_status.CANCELLED, run=run, reason="Interrupted (KeyboardInterrupt).")
+            elif error is not None:
+                end_run(run_status.FAILED, run=run, reason=describe_error(error))
+            else:
+                end_run(run_status.COMPLETED, run=run)
+        except Exception:
+            log.exception("Could not end run %s at exit", run.id)
+
+
+atexit.register(_end_runs_at_exit)
+
+__all__ = [
+    "ActiveRun",
+    "active_run",
+    "delete_tag",
+    "end_run",
+    "get_tracking_uri",
+    "log_artifact",
+    "log_dict",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]
