@@ -129,10 +129,15 @@ class Store(ABC):
         metrics: Iterable[Metric] = (),
         params: dict[str, str] | None = None,
         tags: dict[str, str] | None = None,
+        *,
+        status: str | None = None,
+        status_reason: str | None = None,
     ) -> None:
         """The one write path of params, metrics and tags: all of it or nothing.
 
         Params are write-once: a different value for a logged key is :class:`Conflict`.
+        With ``status`` the run also moves to that status in the same transaction (how a
+        run is closed together with its last points).
         """
 
     @abstractmethod

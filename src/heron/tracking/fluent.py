@@ -19,7 +19,7 @@ from typing import Any
 from heron.core import config, validation
 from heron.core import status as run_status
 from heron.core.entities import Run
-from heron.core.errors import InvalidState
+from heron.core.errors import InvalidState, NotFound
 from heron.core.ids import now_ms
 from heron.store.base import DEFAULT_EXPERIMENT, Store
 from heron.store.registry import get_store
@@ -116,13 +116,19 @@ def set_experiment(name: str) -> str:
     return experiment_id
 
 
-def _experiment_id(store: Store, name: str) -> str:
+_experiment_ids: dict[tuple[str, str], str] = {}  # (store uri, name) -> id
+
+
+def _experiment_id(store: Store, name: str, cached: bool = False) -> str:
+    """The id of experiment ``name``, created if missing (remembered per process)."""
+    if cached and (store.uri, name) in _experiment_ids:
+        return _experiment_ids[(store.uri, name)]
     exp = store.get_experiment_by_name(name)
     if exp is None:
         from heron.core.errors import AlreadyExists
 
         try:
-            return store.create_experiment(name).id
+            exp = store.create_experiment(name)
         except AlreadyExists:  # another process created it just now
             exp = store.get_experiment_by_name(name)
             assert exp is not None
@@ -131,6 +137,7 @@ def _experiment_id(store: Store, name: str) -> str:
             f"Experiment {name!r} is deleted. Restore it (`heron experiments restore {name!r}`) "
             "or use another name."
         )
+    _experiment_ids[(store.uri, name)] = exp.id
     return exp.id
 
 
@@ -165,15 +172,19 @@ def start_run(
         run = _resume(store, run_id)
     else:
         exp_name = experiment or _experiment_name or os.environ.get(EXPERIMENT_ENV)
-        experiment_id = _experiment_id(store, exp_name or DEFAULT_EXPERIMENT)
-        run = store.create_run(
-            experiment_id,
-            name=name,
-            kind=kind,
-            parent_id=parent_id,
-            tags={k: validation.tag_value(k, v) for k, v in (tags or {}).items()},
+        exp_name = exp_name or DEFAULT_EXPERIMENT
+        fields = {
+            "name": name,
+            "kind": kind,
+            "parent_id": parent_id,
+            "tags": {k: validation.tag_value(k, v) for k, v in (tags or {}).items()},
             **run_facts(),
-        )
+        }
+        try:
+            run = store.create_run(_experiment_id(store, exp_name, cached=True), **fields)
+        except (NotFound, InvalidState):
+            # the remembered experiment was deleted or renamed meanwhile: look it up again
+            run = store.create_run(_experiment_id(store, exp_name), **fields)
     active = ActiveRun(run, store)
     stack.append(active)
     with _state_lock:
@@ -216,11 +227,7 @@ def end_run(
         stack.remove(run)
     with _state_lock:
         _all_active.pop(run.id, None)
-    run.buffer.unwatch(run.id)
-    try:
-        run.buffer.flush()
-    finally:
-        run.store.update_run(run.id, status=status, status_reason=reason)
+    run.buffer.finish(run.id, status, reason)
 
 
 def _require_run() -> ActiveRun:

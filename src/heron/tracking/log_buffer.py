@@ -100,13 +100,23 @@ class LogBuffer:
     # --- flushing ---------------------------------------------------------------------
     def flush(self, raise_errors: bool = True) -> None:
         """Write everything pending now; re-raise an error a background flush met."""
+        self._flush({}, raise_errors)
+
+    def finish(self, run_id: str, status: str, reason: str | None = None) -> None:
+        """Write everything pending and end ``run_id`` with ``status``, in one transaction
+        for that run. If its data is refused (say, a param conflict), the run still ends and
+        the error is raised."""
+        self.unwatch(run_id)
+        self._flush({run_id: (status, reason)}, raise_errors=True)
+
+    def _flush(self, finals: dict[str, tuple[str, str | None]], raise_errors: bool) -> None:
         with self._flush_lock:
             with self._lock:
                 metrics, self._metrics = self._metrics, []
                 params, self._params = self._params, {}
                 tags, self._tags = self._tags, {}
-            if metrics or params or tags:
-                self._write(metrics, params, tags)
+            if metrics or params or tags or finals:
+                self._write(metrics, params, tags, finals)
         if raise_errors and self._errors:
             errors, self._errors = self._errors, []
             raise errors[0]
@@ -116,6 +126,7 @@ class LogBuffer:
         metrics: list[tuple[str, str, float, int, int]],
         params: dict[str, dict[str, str]],
         tags: dict[str, dict[str, str]],
+        finals: dict[str, tuple[str, str | None]],
     ) -> None:
         by_run: dict[str, list[tuple[str, float, int, int]]] = {}
         for run_id, key, value, step, timestamp in metrics:
@@ -123,17 +134,28 @@ class LogBuffer:
             if points is None:
                 points = by_run[run_id] = []
             points.append((key, value, step, timestamp))
-        for run_id in by_run.keys() | params.keys() | tags.keys():
+        for run_id in by_run.keys() | params.keys() | tags.keys() | finals.keys():
+            status, reason = finals.get(run_id, (None, None))
             try:
                 self.store.log_batch(
-                    run_id, by_run.get(run_id, ()), params.get(run_id), tags.get(run_id)
+                    run_id,
+                    by_run.get(run_id, ()),
+                    params.get(run_id),
+                    tags.get(run_id),
+                    status=status,
+                    status_reason=reason,
                 )
-            except HeronError as e:
-                log.error("Could not log to run %s: %s", run_id, e)
-                self._errors.append(e)
             except Exception as e:
-                log.exception("Could not log to run %s", run_id)
+                if isinstance(e, HeronError):
+                    log.error("Could not log to run %s: %s", run_id, e)
+                else:
+                    log.exception("Could not log to run %s", run_id)
                 self._errors.append(e)
+                if status is not None:  # the data was refused; the run still ends
+                    try:
+                        self.store.update_run(run_id, status=status, status_reason=reason)
+                    except Exception:
+                        log.exception("Could not end run %s", run_id)
 
     def _ensure_thread(self) -> None:
         if self._thread is not None or self._stopped:

@@ -78,3 +78,20 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
+
+
+def test_key_value_tables_are_clustered_on_their_primary_key(tmp_path):
+    """params, tags and latest_metrics are WITHOUT ROWID: a look-up by (run, key) is one seek."""
+    direct = "sqlite:///" + str(tmp_path / "direct.db")
+    migrated = "sqlite:///" + str(tmp_path / "migrated.db")
+    SqlStore(direct)
+    migrate.upgrade_database(migrated)
+    for uri in (direct, migrated):
+        eng = create_engine(uri)
+        with eng.connect() as conn:
+            for table in ("params", "tags", "latest_metrics"):
+                ddl = conn.execute(
+                    text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": table}
+                ).scalar()
+                assert "WITHOUT ROWID" in ddl, (uri, table)
+        eng.dispose()

@@ -74,6 +74,7 @@ runs = Table(
     Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),
     Index("ix_runs_cache_key", "cache_key"),
     Index("ix_runs_name", "name"),
+    Index("ix_runs_lifecycle_start", "lifecycle", "start_time"),
 )
 
 params = Table(
@@ -84,6 +85,7 @@ params = Table(
     Column("value", Text, nullable=False),
     Index("ix_params_key_value", "key", "value").ddl_if(dialect="sqlite"),
     Index("ix_params_key", "key").ddl_if(dialect="postgresql"),
+    sqlite_with_rowid=False,
 )
 
 tags = Table(
@@ -94,6 +96,7 @@ tags = Table(
     Column("value", Text, nullable=False),
     Index("ix_tags_key_value", "key", "value").ddl_if(dialect="sqlite"),
     Index("ix_tags_key", "key").ddl_if(dialect="postgresql"),
+    sqlite_with_rowid=False,
 )
 
 # Every point ever logged. NaN is stored as value NULL with is_nan true (SQLite has no NaN).
@@ -120,6 +123,7 @@ latest_metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Index("ix_latest_metrics_key_value", "key", "value"),
+    sqlite_with_rowid=False,
 )
 
 artifact_versions = Table(

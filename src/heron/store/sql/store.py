@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 
 from heron.core import status as run_status
 from heron.core import validation
@@ -32,6 +33,7 @@ from heron.core.ids import new_id, now_ms
 from heron.store.base import MAX_RESULTS_LIMIT, Store
 from heron.store.sql import engine as sql_engine
 from heron.store.sql import schema as t
+from heron.store.sql.raw import RawStatement, run_raw_write
 from heron.store.sql.search import build_search_query
 
 _RUN_COLUMNS = (
@@ -52,6 +54,30 @@ _RUN_COLUMNS = (
     t.runs.c.lifecycle,
 )
 _STALE_SWEEP_INTERVAL_MS = 1000
+_HISTORY_COLUMNS = ("run_id", "key", "value", "is_nan", "step", "timestamp")
+
+# Statements built once: building a SQLAlchemy statement costs more than running it.
+_p = bindparam
+_EXPERIMENT_LIFECYCLE = select(t.experiments.c.lifecycle).where(
+    t.experiments.c.id == _p("experiment_id")
+)
+_RUN_EXISTS = select(t.runs.c.id).where(t.runs.c.id == _p("run_id"))
+_RUN_STATE = select(t.runs.c.status, t.runs.c.lifecycle).where(t.runs.c.id == _p("run_id"))
+_RUN_ROWS = select(*_RUN_COLUMNS).where(t.runs.c.id.in_(_p("ids", expanding=True)))
+_PARAM_ROWS = select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(
+    t.params.c.run_id.in_(_p("ids", expanding=True))
+)
+_TAG_ROWS = select(t.tags.c.run_id, t.tags.c.key, t.tags.c.value).where(
+    t.tags.c.run_id.in_(_p("ids", expanding=True))
+)
+_METRIC_ROWS = select(
+    t.latest_metrics.c.run_id,
+    t.latest_metrics.c.key,
+    t.latest_metrics.c.value,
+    t.latest_metrics.c.is_nan,
+).where(t.latest_metrics.c.run_id.in_(_p("ids", expanding=True)))
+_PARAMS_OF_RUN = select(t.params.c.key, t.params.c.value).where(t.params.c.run_id == _p("run_id"))
+_UPDATE_RUN = t.runs.update().where(t.runs.c.id == _p("target_run_id"))
 
 
 def heartbeat_timeout_ms() -> int:
@@ -72,7 +98,55 @@ class SqlStore(Store):
         else:
             from sqlalchemy.dialects.postgresql import insert as upsert_insert
         self._insert = upsert_insert
-        self._history_sql = str(t.metric_history.insert().compile(dialect=self.engine.dialect))
+        tags_upsert = upsert_insert(t.tags)
+        lm = t.latest_metrics
+        latest = upsert_insert(lm)
+        ex = latest.excluded
+        raw = functools.partial(RawStatement, engine=self.engine)
+        self._raw_experiment_lifecycle = raw(_EXPERIMENT_LIFECYCLE)
+        self._raw_run_exists = raw(_RUN_EXISTS)
+        self._raw_run_state = raw(_RUN_STATE)
+        self._raw_params_of_run = raw(_PARAMS_OF_RUN)
+        self._raw_insert_run = raw(t.runs.insert())
+        self._raw_insert_params = raw(t.params.insert())
+        self._raw_insert_tags = raw(t.tags.insert())
+        self._raw_insert_history = raw(t.metric_history.insert())
+        self._raw_upsert_tags = raw(
+            tags_upsert.on_conflict_do_update(
+                index_elements=["run_id", "key"], set_={"value": tags_upsert.excluded.value}
+            )
+        )
+        self._raw_upsert_latest = raw(
+            latest.on_conflict_do_update(
+                index_elements=["run_id", "key"],
+                set_={
+                    "value": ex.value,
+                    "is_nan": ex.is_nan,
+                    "step": ex.step,
+                    "timestamp": ex.timestamp,
+                },
+                # keep the point with the highest step, then the newest timestamp
+                where=or_(
+                    ex.step > lm.c.step, and_(ex.step == lm.c.step, ex.timestamp >= lm.c.timestamp)
+                ),
+            )
+        )
+        self._raw_run_updates: dict[tuple[str, ...], RawStatement] = {}
+
+    def _raw_update_run(self, cursor: Any, run_id: str, values: dict[str, Any]) -> None:
+        """UPDATE runs SET <values> WHERE id = run_id, compiled once per set of columns."""
+        columns = tuple(sorted(values))
+        statement = self._raw_run_updates.get(columns)
+        if statement is None:
+            statement = self._raw_run_updates[columns] = RawStatement(
+                t.runs.update()
+                .where(t.runs.c.id == bindparam("target_run_id"))
+                .values({c: bindparam(f"new_{c}") for c in columns}),
+                self.engine,
+            )
+        params = {f"new_{c}": v for c, v in values.items()}
+        params["target_run_id"] = run_id
+        statement.execute(cursor, params)
 
     def __repr__(self) -> str:
         from heron.core.uris import redact
@@ -221,50 +295,47 @@ class SqlStore(Store):
             tags=tags,
         )
 
-        def body(conn: Connection) -> None:
-            exp = conn.execute(
-                select(t.experiments.c.lifecycle).where(t.experiments.c.id == experiment_id)
-            ).first()
-            if exp is None:
+        row = {
+            "id": run_id,
+            "experiment_id": experiment_id,
+            "name": name,
+            "kind": kind,
+            "status": status,
+            "parent_id": parent_id,
+            "user": user,
+            "source": source,
+            "git_commit": git_commit,
+            "python_version": python_version,
+            "start_time": start,
+            "heartbeat_at": start,
+            "lifecycle": ACTIVE,
+        }
+
+        def body(cur: Any) -> None:
+            found = self._raw_experiment_lifecycle.execute(
+                cur, {"experiment_id": experiment_id}
+            ).fetchone()
+            if found is None:
                 raise NotFound(f"No experiment with id {experiment_id!r}.")
-            if exp.lifecycle != ACTIVE:
+            if found[0] != ACTIVE:
                 raise InvalidState(
                     f"Experiment {experiment_id!r} is deleted; restore it before adding runs."
                 )
             if (
                 parent_id is not None
-                and not conn.execute(select(t.runs.c.id).where(t.runs.c.id == parent_id)).first()
+                and self._raw_run_exists.execute(cur, {"run_id": parent_id}).fetchone() is None
             ):
                 raise NotFound(f"No parent run with id {parent_id!r}.")
-            conn.execute(
-                t.runs.insert().values(
-                    id=run_id,
-                    experiment_id=experiment_id,
-                    name=name,
-                    kind=kind,
-                    status=status,
-                    parent_id=parent_id,
-                    user=user,
-                    source=source,
-                    git_commit=git_commit,
-                    python_version=python_version,
-                    start_time=start,
-                    heartbeat_at=start,
-                    lifecycle=ACTIVE,
-                )
-            )
+            self._raw_insert_run.execute(cur, row)
             if tags:
-                conn.execute(
-                    t.tags.insert(),
-                    [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
+                self._raw_insert_tags.executemany(
+                    cur, [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
                 )
 
         try:
-            self._write(body)
-        except Exception as e:
-            if _is_integrity_error(e):
-                raise AlreadyExists(f"A run with id {run_id!r} exists already.") from e
-            raise
+            run_raw_write(self.engine, body)
+        except self.engine.dialect.loaded_dbapi.IntegrityError as e:
+            raise AlreadyExists(f"A run with id {run_id!r} exists already.") from e
         return run
 
     def get_run(self, run_id: str) -> Run:
@@ -285,24 +356,17 @@ class SqlStore(Store):
         """Runs in the order of ``run_ids``, with params, latest metrics and tags."""
         if not run_ids:
             return []
-        rows = conn.execute(select(*_RUN_COLUMNS).where(t.runs.c.id.in_(run_ids))).all()
+        rows = conn.execute(_RUN_ROWS, {"ids": list(run_ids)}).all()
         by_id = {r.id: Run(**r._asdict()) for r in rows}
-        ids = list(by_id)
-        for r in conn.execute(
-            select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(
-                t.params.c.run_id.in_(ids)
-            )
-        ):
-            by_id[r[0]].params[r[1]] = r[2]
-        for r in conn.execute(
-            select(t.tags.c.run_id, t.tags.c.key, t.tags.c.value).where(t.tags.c.run_id.in_(ids))
-        ):
-            by_id[r[0]].tags[r[1]] = r[2]
-        lm = t.latest_metrics
-        for r in conn.execute(
-            select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.is_nan).where(lm.c.run_id.in_(ids))
-        ):
-            by_id[r[0]].metrics[r[1]] = math.nan if r[3] else r[2]
+        if not by_id:
+            return []
+        ids = {"ids": list(by_id)}
+        for run_id, key, value in conn.execute(_PARAM_ROWS, ids):
+            by_id[run_id].params[key] = value
+        for run_id, key, value in conn.execute(_TAG_ROWS, ids):
+            by_id[run_id].tags[key] = value
+        for run_id, key, value, is_nan in conn.execute(_METRIC_ROWS, ids):
+            by_id[run_id].metrics[key] = math.nan if is_nan else value
         return [by_id[i] for i in run_ids if i in by_id]
 
     def update_run(
@@ -314,29 +378,18 @@ class SqlStore(Store):
         name: str | None = None,
         status_reason: str | None = None,
     ) -> Run:
-        values: dict[str, Any] = {}
+        values = _status_values(status, status_reason, end_time)
         if name is not None:
             values["name"] = validation.check_name(name, "Run")
-        if status is not None:
-            run_status.validate_status(status)
-            values["status"] = status
-            values["status_reason"] = status_reason
-            if status in run_status.TERMINAL:
-                values["end_time"] = end_time if end_time is not None else now_ms()
-            elif status == run_status.RUNNING:
-                values["end_time"] = None
-                values["heartbeat_at"] = now_ms()
-        elif end_time is not None:
-            values["end_time"] = end_time
 
         def body(conn: Connection) -> None:
-            current = conn.execute(select(t.runs.c.status).where(t.runs.c.id == run_id)).scalar()
-            if current is None:
+            state = conn.execute(_RUN_STATE, {"run_id": run_id}).first()
+            if state is None:
                 raise NotFound(f"No run with id {run_id!r}.")
             if status is not None:
-                run_status.check_transition(current, status, run_id)
+                run_status.check_transition(state.status, status, run_id)
             if values:
-                conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(**values))
+                conn.execute(_UPDATE_RUN, {"target_run_id": run_id, **values})
 
         self._write(body)
         return self.get_run(run_id)
@@ -438,44 +491,43 @@ class SqlStore(Store):
         metrics: Iterable[Metric] = (),
         params: dict[str, str] | None = None,
         tags: dict[str, str] | None = None,
+        *,
+        status: str | None = None,
+        status_reason: str | None = None,
     ) -> None:
-        metrics = list(metrics)
         params = {
             validation.check_key(k, "Param"): validation.param_value(k, v)
             for k, v in (params or {}).items()
         }
         tags = _checked_tags(tags)
         history, latest = self._metric_rows(run_id, metrics)
+        values = _status_values(status, status_reason, None)
 
-        def body(conn: Connection) -> None:
-            lifecycle = conn.execute(
-                select(t.runs.c.lifecycle).where(t.runs.c.id == run_id)
-            ).scalar()
-            if lifecycle is None:
+        def body(cur: Any) -> None:
+            state = self._raw_run_state.execute(cur, {"run_id": run_id}).fetchone()
+            if state is None:
                 raise NotFound(f"No run with id {run_id!r}; nothing was logged.")
+            current_status, lifecycle = state
             if lifecycle != ACTIVE:
                 raise InvalidState(f"Run {run_id!r} is deleted; restore it before logging to it.")
+            if status is not None:
+                run_status.check_transition(current_status, status, run_id)
             if params:
-                self._insert_params(conn, run_id, params)
+                self._insert_params(cur, run_id, params)
             if tags:
-                stmt = self._insert(t.tags)
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}
-                    ),
-                    [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
+                self._raw_upsert_tags.executemany(
+                    cur, [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
                 )
             if history:
-                if self._dialect == "sqlite":
-                    conn.exec_driver_sql(self._history_sql, history)
-                else:
-                    conn.execute(t.metric_history.insert(), [_history_dict(r) for r in history])
-                self._upsert_latest(conn, latest)
+                self._raw_insert_history.executemany_rows(cur, history, _HISTORY_COLUMNS)
+                self._raw_upsert_latest.executemany(cur, latest)
+            if values:
+                self._raw_update_run(cur, run_id, values)
 
-        self._write(body)
+        run_raw_write(self.engine, body)
 
     def _metric_rows(
-        self, run_id: str, metrics: list[Metric]
+        self, run_id: str, metrics: Iterable[Metric]
     ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
         history = []
         latest: dict[str, tuple[Any, ...]] = {}
@@ -498,46 +550,19 @@ class SqlStore(Store):
             best = latest.get(key)
             if best is None or (step, timestamp) >= (best[4], best[5]):
                 latest[key] = row
-        names = ("run_id", "key", "value", "is_nan", "step", "timestamp")
-        return history, [dict(zip(names, row)) for row in latest.values()]
+        return history, [dict(zip(_HISTORY_COLUMNS, row)) for row in latest.values()]
 
-    def _upsert_latest(self, conn: Connection, latest: list[dict[str, Any]]) -> None:
-        lm = t.latest_metrics
-        stmt = self._insert(lm)
-        ex = stmt.excluded
-        newer = or_(ex.step > lm.c.step, and_(ex.step == lm.c.step, ex.timestamp >= lm.c.timestamp))
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["run_id", "key"],
-                set_={
-                    "value": ex.value,
-                    "is_nan": ex.is_nan,
-                    "step": ex.step,
-                    "timestamp": ex.timestamp,
-                },
-                where=newer,
-            ),
-            latest,
-        )
-
-    def _insert_params(self, conn: Connection, run_id: str, params: dict[str, str]) -> None:
-        p = t.params
-        existing = dict(
-            conn.execute(
-                select(p.c.key, p.c.value).where(p.c.run_id == run_id, p.c.key.in_(list(params)))
-            ).all()
-        )
-        changed = {
-            k: (existing[k], v) for k, v in params.items() if k in existing and existing[k] != v
-        }
-        if changed:
-            key, (old, new) = next(iter(changed.items()))
-            raise validation.param_conflict(run_id, key, old, new)
+    def _insert_params(self, cur: Any, run_id: str, params: dict[str, str]) -> None:
+        existing = dict(self._raw_params_of_run.execute(cur, {"run_id": run_id}).fetchall())
+        for key, value in params.items():
+            old = existing.get(key)
+            if old is not None and old != value:
+                raise validation.param_conflict(run_id, key, old, value)
         fresh = [
             {"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing
         ]
         if fresh:
-            conn.execute(p.insert(), fresh)
+            self._raw_insert_params.executemany(cur, fresh)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         def body(conn: Connection) -> None:
@@ -734,6 +759,25 @@ class SqlStore(Store):
             ]
 
 
+def _status_values(
+    status: str | None, status_reason: str | None, end_time: int | None
+) -> dict[str, Any]:
+    """The run columns a status change writes (end time set on a final status)."""
+    values: dict[str, Any] = {}
+    if status is not None:
+        run_status.validate_status(status)
+        values["status"] = status
+        values["status_reason"] = status_reason
+        if status in run_status.TERMINAL:
+            values["end_time"] = end_time if end_time is not None else now_ms()
+        elif status == run_status.RUNNING:
+            values["end_time"] = None
+            values["heartbeat_at"] = now_ms()
+    elif end_time is not None:
+        values["end_time"] = end_time
+    return values
+
+
 def _checked_tags(tags: dict[str, Any] | None) -> dict[str, str]:
     return {
         validation.check_key(k, "Tag"): validation.tag_value(k, v) for k, v in (tags or {}).items()
@@ -748,18 +792,8 @@ def _lifecycle_clause(table: Any, view: str) -> Any:
     return table.c.lifecycle == view
 
 
-def _history_dict(row: tuple[Any, ...]) -> dict[str, Any]:
-    return dict(zip(("run_id", "key", "value", "is_nan", "step", "timestamp"), row))
-
-
 def _default_run_name(run_id: str) -> str:
     return f"run-{run_id[:8]}"
-
-
-def _is_integrity_error(e: Exception) -> bool:
-    from sqlalchemy.exc import IntegrityError
-
-    return isinstance(e, IntegrityError)
 
 
 def _encode_page_token(offset: int) -> str:

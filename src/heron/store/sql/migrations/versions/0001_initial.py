@@ -68,12 +68,14 @@ def upgrade() -> None:
     op.create_index("ix_runs_status_heartbeat", "runs", ["status", "heartbeat_at"])
     op.create_index("ix_runs_cache_key", "runs", ["cache_key"])
     op.create_index("ix_runs_name", "runs", ["name"])
+    op.create_index("ix_runs_lifecycle_start", "runs", ["lifecycle", "start_time"])
     for table in ("params", "tags"):
         op.create_table(
             table,
             sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
             sa.Column("key", KEY, primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
+            sqlite_with_rowid=False,
         )
         _key_value_indexes(table)
     op.create_table(
@@ -94,6 +96,7 @@ def upgrade() -> None:
         sa.Column("is_nan", sa.Boolean, nullable=False),
         sa.Column("step", sa.BigInteger, nullable=False),
         sa.Column("timestamp", sa.BigInteger, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value"])
     op.create_table(

@@ -1,0 +1,105 @@
+"""The fast path of the hot writes: Core statements compiled once, run on a DBAPI cursor.
+
+Creating runs and logging batches are the calls made thousands of times a second. Going
+through SQLAlchemy's execution machinery costs more there than SQLite itself, so these
+statements are compiled once per dialect and executed directly in a transaction that
+:func:`run_raw_write` opens, commits, rolls back and retries.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+
+from heron.core.errors import StoreError
+
+T = TypeVar("T")
+_RETRIES = 8
+
+
+class RawStatement:
+    """One statement compiled for one dialect; parameters are given as dicts by name."""
+
+    __slots__ = ("_names", "sql")
+
+    def __init__(self, statement: Any, engine: Engine) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql = str(compiled)
+        self._names = tuple(compiled.positiontup) if compiled.positional else None
+
+    def args(self, params: Mapping[str, Any]) -> Any:
+        if self._names is None:
+            return params
+        return tuple(params.get(name) for name in self._names)
+
+    def execute(self, cursor: Any, params: Mapping[str, Any]) -> Any:
+        cursor.execute(self.sql, self.args(params))
+        return cursor
+
+    def executemany(self, cursor: Any, rows: Iterable[Mapping[str, Any]]) -> None:
+        cursor.executemany(self.sql, [self.args(row) for row in rows])
+
+    def executemany_rows(
+        self, cursor: Any, rows: list[tuple[Any, ...]], columns: tuple[str, ...]
+    ) -> None:
+        """Like :meth:`executemany` for rows given as tuples in ``columns`` order; passes
+        them through untouched when the compiled statement takes that order."""
+        if self._names == columns:
+            cursor.executemany(self.sql, rows)
+        else:
+            self.executemany(cursor, [dict(zip(columns, row)) for row in rows])
+
+
+def _is_locked(error: Exception) -> bool:
+    text = str(error).lower()
+    return "database is locked" in text or "database table is locked" in text or "busy" in text
+
+
+def run_raw_write(engine: Engine, body: Callable[[Any], T]) -> T:
+    """Run ``body(cursor)`` in one write transaction on a pooled DBAPI connection.
+
+    SQLite transactions start with ``BEGIN IMMEDIATE`` (the connections are in autocommit
+    mode, see ``engine.py``) and are retried while the database is locked; PostgreSQL
+    transactions begin implicitly. ``body`` must only touch the database.
+    """
+    sqlite = engine.dialect.name == "sqlite"
+    attempt = 0
+    while True:
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                if sqlite:
+                    cursor.execute("BEGIN IMMEDIATE")
+                result = body(cursor)
+                if sqlite:
+                    cursor.execute("COMMIT")
+                else:
+                    connection.commit()
+                return result
+            except BaseException as e:
+                try:
+                    if sqlite:
+                        if connection.dbapi_connection.in_transaction:
+                            cursor.execute("ROLLBACK")
+                    else:
+                        connection.rollback()
+                except Exception:
+                    connection.invalidate()
+                if not sqlite or not isinstance(e, engine.dialect.loaded_dbapi.OperationalError):
+                    raise
+                if not _is_locked(e) or attempt >= _RETRIES:
+                    raise StoreError(
+                        f"The metadata database stayed locked after {attempt + 1} attempts ({e}). "
+                        "Another process holds a long write transaction; retry."
+                    ) from e
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
+        attempt += 1
+        time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
