@@ -26,8 +26,13 @@ class RawStatement:
 
     __slots__ = ("_names", "sql")
 
-    def __init__(self, statement: Any, engine: Engine) -> None:
-        compiled = statement.compile(dialect=engine.dialect)
+    def __init__(
+        self, statement: Any, engine: Engine, columns: tuple[str, ...] | None = None
+    ) -> None:
+        # ``columns`` limits an INSERT to those columns (leaving out an autoincrement id).
+        compiled = statement.compile(
+            dialect=engine.dialect, column_keys=list(columns) if columns else None
+        )
         self.sql = str(compiled)
         self._names = tuple(compiled.positiontup) if compiled.positional else None
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -99,17 +100,24 @@ tags = Table(
     sqlite_with_rowid=False,
 )
 
-# Every point ever logged. NaN is stored as value NULL with is_nan true (SQLite has no NaN).
-metric_history = Table(
-    "metric_history",
+# Every point ever logged, packed: one row holds the points of one metric of one run that
+# one batch wrote, as three little-endian arrays (int64 steps, int64 timestamps, float64
+# values; NaN and infinities as IEEE 754 has them). A million points cost a few hundred rows.
+metric_chunks = Table(
+    "metric_chunks",
     metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("run_id", ID, nullable=False),
     Column("key", KEY, nullable=False),
-    Column("value", Float),
-    Column("is_nan", Boolean, nullable=False),
-    Column("step", BigInteger, nullable=False),
-    Column("timestamp", BigInteger, nullable=False),
-    Index("ix_metric_history_run_key_step", "run_id", "key", "step"),
+    Column("count", Integer, nullable=False),
+    Column("min_step", BigInteger, nullable=False),
+    Column("max_step", BigInteger, nullable=False),
+    Column("steps", LargeBinary, nullable=False),
+    Column("timestamps", LargeBinary, nullable=False),
+    Column("values", LargeBinary, nullable=False),
+    Index("ix_metric_chunks_run_key", "run_id", "key"),
 )
 
 # The latest point of each metric of each run: what searches filter and sort on.

@@ -7,6 +7,7 @@ import functools
 import math
 import os
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -33,6 +34,7 @@ from heron.core.ids import new_id, now_ms
 from heron.store.base import MAX_RESULTS_LIMIT, Store
 from heron.store.sql import engine as sql_engine
 from heron.store.sql import schema as t
+from heron.store.sql.chunks import pack_series, unpack_series
 from heron.store.sql.raw import RawStatement, run_raw_write
 from heron.store.sql.search import build_search_query
 
@@ -54,7 +56,8 @@ _RUN_COLUMNS = (
     t.runs.c.lifecycle,
 )
 _STALE_SWEEP_INTERVAL_MS = 1000
-_HISTORY_COLUMNS = ("run_id", "key", "value", "is_nan", "step", "timestamp")
+_CHUNK_COLUMNS = ("run_id", "key", "count", "min_step", "max_step", "steps", "timestamps", "values")
+_LATEST_COLUMNS = ("run_id", "key", "value", "is_nan", "step", "timestamp")
 
 # Statements built once: building a SQLAlchemy statement costs more than running it.
 _p = bindparam
@@ -110,7 +113,7 @@ class SqlStore(Store):
         self._raw_insert_run = raw(t.runs.insert())
         self._raw_insert_params = raw(t.params.insert())
         self._raw_insert_tags = raw(t.tags.insert())
-        self._raw_insert_history = raw(t.metric_history.insert())
+        self._raw_insert_chunks = raw(t.metric_chunks.insert(), columns=_CHUNK_COLUMNS)
         self._raw_upsert_tags = raw(
             tags_upsert.on_conflict_do_update(
                 index_elements=["run_id", "key"], set_={"value": tags_upsert.excluded.value}
@@ -500,7 +503,7 @@ class SqlStore(Store):
             for k, v in (params or {}).items()
         }
         tags = _checked_tags(tags)
-        history, latest = self._metric_rows(run_id, metrics)
+        chunks, latest = _metric_rows(run_id, metrics)
         values = _status_values(status, status_reason, None)
 
         def body(cur: Any) -> None:
@@ -518,39 +521,13 @@ class SqlStore(Store):
                 self._raw_upsert_tags.executemany(
                     cur, [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
                 )
-            if history:
-                self._raw_insert_history.executemany_rows(cur, history, _HISTORY_COLUMNS)
+            if chunks:
+                self._raw_insert_chunks.executemany_rows(cur, chunks, _CHUNK_COLUMNS)
                 self._raw_upsert_latest.executemany(cur, latest)
             if values:
                 self._raw_update_run(cur, run_id, values)
 
         run_raw_write(self.engine, body)
-
-    def _metric_rows(
-        self, run_id: str, metrics: Iterable[Metric]
-    ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
-        history = []
-        latest: dict[str, tuple[Any, ...]] = {}
-        check_key = validation.check_key
-        metric_value = validation.metric_value
-        seen_keys: set[str] = set()
-        for key, value, step, timestamp in metrics:
-            if key not in seen_keys:
-                check_key(key, "Metric")
-                seen_keys.add(key)
-            if type(value) is not float:
-                value = metric_value(key, value)
-            if type(step) is not int:
-                step = validation.metric_step(key, step)
-            if type(timestamp) is not int:
-                timestamp = validation.metric_step(key, timestamp)
-            is_nan = value != value
-            row = (run_id, key, None if is_nan else value, is_nan, step, timestamp)
-            history.append(row)
-            best = latest.get(key)
-            if best is None or (step, timestamp) >= (best[4], best[5]):
-                latest[key] = row
-        return history, [dict(zip(_HISTORY_COLUMNS, row)) for row in latest.values()]
 
     def _insert_params(self, cur: Any, run_id: str, params: dict[str, str]) -> None:
         existing = dict(self._raw_params_of_run.execute(cur, {"run_id": run_id}).fetchall())
@@ -575,16 +552,22 @@ class SqlStore(Store):
         self._write(body)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        h = t.metric_history
+        c = t.metric_chunks
         with self._read() as conn:
-            if not conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id)).first():
+            if not conn.execute(_RUN_EXISTS, {"run_id": run_id}).first():
                 raise NotFound(f"No run with id {run_id!r}.")
             rows = conn.execute(
-                select(h.c.value, h.c.is_nan, h.c.step, h.c.timestamp)
-                .where(h.c.run_id == run_id, h.c.key == key)
-                .order_by(h.c.step, h.c.timestamp)
+                select(c.c.steps, c.c.timestamps, c.c["values"])
+                .where(c.c.run_id == run_id, c.c.key == key)
+                .order_by(c.c.id)
             ).all()
-        return [Metric(key, math.nan if nan else value, step, ts) for value, nan, step, ts in rows]
+        points: list[Metric] = []
+        for steps, timestamps, values in rows:
+            s_, t_, v_ = unpack_series(steps, timestamps, values)
+            points.extend(map(Metric, repeat(key), v_, s_, t_))
+        # by step, then timestamp; points logged at the same (step, timestamp) keep their order
+        points.sort(key=_step_and_time)
+        return points
 
     # --- artifacts and lineage --------------------------------------------------------
     def create_artifact_version(
@@ -757,6 +740,49 @@ class SqlStore(Store):
             return [
                 ArtifactLink(*r) for r in conn.execute(query.order_by(ra.c.direction, ra.c.name))
             ]
+
+
+def _metric_rows(
+    run_id: str, metrics: Iterable[Metric]
+) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
+    """The chunk rows (one per metric key) and latest-value rows of a batch of points."""
+    series: dict[str, tuple[list[int], list[int], list[float]]] = {}
+    for key, value, step, timestamp in metrics:
+        columns = series.get(key)
+        if columns is None:
+            validation.check_key(key, "Metric")
+            columns = series[key] = ([], [], [])
+        if type(value) is not float:
+            value = validation.metric_value(key, value)
+        if type(step) is not int:
+            step = validation.metric_step(key, step)
+        if type(timestamp) is not int:
+            timestamp = validation.metric_step(key, timestamp)
+        columns[0].append(step)
+        columns[1].append(timestamp)
+        columns[2].append(value)
+    chunks = []
+    latest = []
+    for key, (steps, timestamps, values) in series.items():
+        blobs = pack_series(key, steps, timestamps, values)
+        chunks.append((run_id, key, len(steps), min(steps), max(steps), *blobs))
+        # the newest point: highest step, then newest timestamp, then last logged
+        step, timestamp, i = max(zip(steps, timestamps, range(len(steps))))
+        value = values[i]
+        is_nan = value != value
+        latest.append(
+            dict(
+                zip(
+                    _LATEST_COLUMNS,
+                    (run_id, key, None if is_nan else value, is_nan, step, timestamp),
+                )
+            )
+        )
+    return chunks, latest
+
+
+def _step_and_time(metric: Metric) -> tuple[int, int]:
+    return metric.step, metric.timestamp
 
 
 def _status_values(

@@ -79,15 +79,23 @@ def upgrade() -> None:
         )
         _key_value_indexes(table)
     op.create_table(
-        "metric_history",
+        "metric_chunks",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         sa.Column("run_id", ID, nullable=False),
         sa.Column("key", KEY, nullable=False),
-        sa.Column("value", sa.Float),
-        sa.Column("is_nan", sa.Boolean, nullable=False),
-        sa.Column("step", sa.BigInteger, nullable=False),
-        sa.Column("timestamp", sa.BigInteger, nullable=False),
+        sa.Column("count", sa.Integer, nullable=False),
+        sa.Column("min_step", sa.BigInteger, nullable=False),
+        sa.Column("max_step", sa.BigInteger, nullable=False),
+        sa.Column("steps", sa.LargeBinary, nullable=False),
+        sa.Column("timestamps", sa.LargeBinary, nullable=False),
+        sa.Column("values", sa.LargeBinary, nullable=False),
     )
-    op.create_index("ix_metric_history_run_key_step", "metric_history", ["run_id", "key", "step"])
+    op.create_index("ix_metric_chunks_run_key", "metric_chunks", ["run_id", "key"])
     op.create_table(
         "latest_metrics",
         sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
@@ -133,7 +141,7 @@ def downgrade() -> None:
         "run_artifacts",
         "artifact_versions",
         "latest_metrics",
-        "metric_history",
+        "metric_chunks",
         "tags",
         "params",
         "runs",
