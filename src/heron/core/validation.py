@@ -13,6 +13,27 @@ MAX_NAME_LENGTH = 256
 _STEP_LIMIT = 2**63
 
 
+def check_text(text: str, what: str) -> str:
+    """``text`` if it can be stored (UTF-8 encodable), else :class:`InvalidArgument`."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidArgument(
+            f"{what} contains a character that cannot be stored ({e.reason}: "
+            f"{text[e.start : e.end]!r} at position {e.start}); remove or replace it."
+        ) from None
+    return text
+
+
+def check_timestamp(value: object, what: str) -> int:
+    """A time in ms since the epoch: an integer that fits in 64 bits."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(f"{what} must be an integer (ms since the epoch), got {value!r}.")
+    if not -_STEP_LIMIT <= value < _STEP_LIMIT:
+        raise InvalidArgument(f"{what} {value} does not fit in 64 bits.")
+    return value
+
+
 def check_key(key: object, what: str) -> str:
     """A metric, param or tag key: a non-empty string of at most 250 characters."""
     if not isinstance(key, str):
@@ -28,7 +49,7 @@ def check_key(key: object, what: str) -> str:
         )
     if "\0" in key:
         raise InvalidArgument(f"Invalid {what} key {key!r}: it contains a NUL character.")
-    return key
+    return check_text(key, f"{what} key")
 
 
 def check_name(name: object, what: str) -> str:
@@ -39,7 +60,7 @@ def check_name(name: object, what: str) -> str:
         raise InvalidArgument(
             f"{what} name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}."
         )
-    return name
+    return check_text(name, f"{what} name")
 
 
 def param_value(key: str, value: object) -> str:
@@ -50,7 +71,7 @@ def param_value(key: str, value: object) -> str:
             f"Param {key!r} has a value of {len(text)} characters; the limit is "
             f"{MAX_PARAM_VALUE_LENGTH}. Log long values as an artifact (heron.log_text)."
         )
-    return text
+    return check_text(text, f"Param {key!r}")
 
 
 def tag_value(key: str, value: object) -> str:
@@ -61,7 +82,7 @@ def tag_value(key: str, value: object) -> str:
             f"Tag {key!r} has a value of {len(text)} characters; the limit is "
             f"{MAX_TAG_VALUE_LENGTH}."
         )
-    return text
+    return check_text(text, f"Tag {key!r}")
 
 
 def metric_value(key: str, value: object) -> float:

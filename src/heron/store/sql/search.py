@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, and_, or_, select
 
 from heron.core.entities import ACTIVE, DELETED
 from heron.core.errors import FilterError
@@ -49,15 +49,28 @@ def _compare(column: Any, op: str, value: Any) -> Any:
         return column > value
     if op == ">=":
         return column >= value
+    # A backslash escapes % and _ on every back-end (PostgreSQL's default, made explicit).
     if op == "LIKE":
-        return column.like(value)
+        return column.like(value, escape="\\")
     if op == "ILIKE":
-        return column.ilike(value)
+        return column.ilike(value, escape="\\")
     if op == "IN":
         return column.in_(list(value))
     if op == "NOT IN":
         return column.not_in(list(value))
     raise FilterError(f"Unsupported operator {op!r}.")
+
+
+def _check_storable(value: Any) -> None:
+    for text in value if isinstance(value, tuple) else (value,):
+        if isinstance(text, str):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise FilterError(
+                    f"The filter value {text[:40]!r} contains a character no run can hold "
+                    f"({e.reason}); remove it."
+                ) from None
 
 
 def build_search_query(
@@ -81,10 +94,24 @@ def build_search_query(
 
     if experiment_ids is not None:
         where.append(runs.c.experiment_id.in_(list(experiment_ids)))
-    if view != "all":
-        where.append(runs.c.lifecycle == (ACTIVE if view == "active" else DELETED))
+    # Searching everywhere, a deleted experiment hides its runs: they count as deleted too.
+    # Asked for by id, an experiment's runs are shown whatever the experiment's state.
+    live = runs.c.experiment_id.in_(
+        select(t.experiments.c.id).where(t.experiments.c.lifecycle == ACTIVE)
+    )
+    if view == "active":
+        where.append(runs.c.lifecycle == ACTIVE)
+        if experiment_ids is None:
+            where.append(live)
+    elif view == "deleted":
+        where.append(
+            runs.c.lifecycle == DELETED
+            if experiment_ids is not None
+            else or_(runs.c.lifecycle == DELETED, ~live)
+        )
 
     for c in comparisons:
+        _check_storable(c.value)
         if c.entity == filters.ENTITY_ATTRIBUTE:
             where.append(_compare(_ATTRIBUTE_COLUMNS[c.key], c.op, c.value))
             continue

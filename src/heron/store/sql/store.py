@@ -279,7 +279,10 @@ class SqlStore(Store):
             raise InvalidArgument(f"Unknown run kind {kind!r}; use one of {', '.join(RUN_KINDS)}.")
         run_status.validate_status(status)
         run_id = run_id or new_id()
-        start = start_time if start_time is not None else now_ms()
+        now = now_ms()
+        start = (
+            validation.check_timestamp(start_time, "start_time") if start_time is not None else now
+        )
         name = validation.check_name(name, "Run") if name else _default_run_name(run_id)
         tags = _checked_tags(tags)
         run = Run(
@@ -294,7 +297,7 @@ class SqlStore(Store):
             git_commit=git_commit,
             python_version=python_version,
             parent_id=parent_id,
-            heartbeat_at=start,
+            heartbeat_at=now,
             tags=tags,
         )
 
@@ -310,7 +313,7 @@ class SqlStore(Store):
             "git_commit": git_commit,
             "python_version": python_version,
             "start_time": start,
-            "heartbeat_at": start,
+            "heartbeat_at": now,
             "lifecycle": ACTIVE,
         }
 
@@ -831,7 +834,7 @@ def _decode_page_token(token: str | None) -> int:
         return 0
     try:
         offset = orjson.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-        if isinstance(offset, int) and offset >= 0:
+        if isinstance(offset, int) and 0 <= offset < 2**62:
             return offset
     except Exception:
         pass

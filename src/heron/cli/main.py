@@ -1,0 +1,101 @@
+"""The ``heron`` command: global options, error reporting and the map of sub-commands.
+
+To add a sub-command, write it in its own module and add one line to :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import sys
+import traceback
+from typing import Any, NoReturn
+
+import click
+
+from heron._version import __version__
+from heron.cli.lazy import LazyGroup
+from heron.core.errors import HeronError
+
+#: name -> ("module:attribute" of the click command, one-line help shown by ``heron --help``)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "db": ("heron.cli.db:db", "Show or upgrade the schema of the metadata database."),
+    "experiments": ("heron.cli.experiments:experiments", "List and manage experiments."),
+    "init": ("heron.cli.init:init", "Create a .heron/ workspace in a folder (default: here)."),
+    "runs": ("heron.cli.runs:runs", "Search, show, delete and restore runs."),
+}
+
+
+class CliError(click.ClickException):
+    """An error shown as one red ``Error: ...`` line on stderr; exit code 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.secho(f"Error: {self.format_message()}", fg="red", err=True)
+
+
+class HeronGroup(LazyGroup):
+    """The top-level group: turns exceptions into one error line (a traceback with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except OSError as e:
+            if e.errno == errno.EPIPE:  # `heron runs list | head`: click handles it
+                raise
+            _fail(ctx, e, f"{type(e).__name__}: {e}")
+        except HeronError as e:
+            _fail(ctx, e, e.message)
+        except Exception as e:
+            hint = "" if _debug(ctx) else " (run with --debug for the traceback)"
+            _fail(ctx, e, f"unexpected {type(e).__name__}: {e}{hint}")
+
+
+def _debug(ctx: click.Context) -> bool:
+    return bool(ctx.find_root().params.get("debug"))
+
+
+def _fail(ctx: click.Context, error: BaseException, message: str) -> NoReturn:
+    if _debug(ctx):
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        click.echo(text.rstrip("\n"), err=True)
+    raise CliError(" ".join(message.split("\n")).strip()) from error
+
+
+@click.group(
+    cls=HeronGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "--version", "-V", message="heron %(version)s")
+@click.option(
+    "--tracking-uri",
+    metavar="URI",
+    help="Where to read and write tracking data: sqlite:///path/heron.db, postgresql://…, or a "
+    "folder. Default: $HERON_TRACKING_URI, else the nearest .heron/ upward, else ~/.heron.",
+)
+@click.option("--debug", is_flag=True, help="Show the full traceback of errors, and debug logs.")
+def cli(tracking_uri: str | None, debug: bool) -> None:
+    """Heron: pipelines, experiment tracking, artifacts and lineage in one package.
+
+    Data lives in the nearest .heron/ folder (make one with `heron init`), in ~/.heron, or
+    wherever --tracking-uri / HERON_TRACKING_URI points.
+    """
+    if debug:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger("heron")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    if tracking_uri:
+        from heron.core import config
+
+        config.set_tracking_uri(tracking_uri)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the ``heron`` command (the console script and ``python -m heron``)."""
+    cli.main(args=argv)
