@@ -94,21 +94,14 @@ def build_search_query(
 
     if experiment_ids is not None:
         where.append(runs.c.experiment_id.in_(list(experiment_ids)))
-    # Searching everywhere, a deleted experiment hides its runs: they count as deleted too.
-    # Asked for by id, an experiment's runs are shown whatever the experiment's state.
+    # A deleted experiment hides its runs: in searches they count as deleted too.
     live = runs.c.experiment_id.in_(
         select(t.experiments.c.id).where(t.experiments.c.lifecycle == ACTIVE)
     )
     if view == "active":
-        where.append(runs.c.lifecycle == ACTIVE)
-        if experiment_ids is None:
-            where.append(live)
+        where += [runs.c.lifecycle == ACTIVE, live]
     elif view == "deleted":
-        where.append(
-            runs.c.lifecycle == DELETED
-            if experiment_ids is not None
-            else or_(runs.c.lifecycle == DELETED, ~live)
-        )
+        where.append(or_(runs.c.lifecycle == DELETED, ~live))
 
     for c in comparisons:
         _check_storable(c.value)
