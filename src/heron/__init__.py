@@ -11,8 +11,6 @@ Everything here loads on first use, so ``import heron`` stays fast.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from heron._version import __version__ as __version__
 
 # public name -> module that defines it (imported on first attribute access)
@@ -59,7 +57,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'heron' has no attribute {name!r}")
@@ -74,6 +72,9 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *__all__])
 
 
+# `typing` alone costs more to import than all of `import heron`; type checkers treat a
+# module-level TYPE_CHECKING constant like typing.TYPE_CHECKING.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from heron.core.errors import HeronError
     from heron.tracking.client import Client

@@ -8,6 +8,7 @@ still meets a locked database is retried with backoff before the error reaches t
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -43,6 +44,15 @@ def get_engine(uri: str) -> Engine:
                 ensure_schema(engine)
                 _engines[uri] = engine
     return engine
+
+
+def _forget_parent_connections() -> None:
+    # A forked child must not use the connections its parent opened.
+    for engine in list(_engines.values()):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_parent_connections)
 
 
 def dispose_engines() -> None:
