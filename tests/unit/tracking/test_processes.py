@@ -104,14 +104,15 @@ def test_killed_process_run_becomes_failed_after_heartbeat_timeout(workspace, mo
 
 
 def test_live_run_is_not_failed_by_heartbeat_check(workspace, monkeypatch):
-    monkeypatch.setenv("HERON_HEARTBEAT_TIMEOUT", "1")
+    # a generous margin (timeout = 15 heartbeat intervals) so a loaded machine cannot flake it
+    monkeypatch.setenv("HERON_HEARTBEAT_TIMEOUT", "3")
     script = textwrap.dedent(
         """
         import sys, time, heron
         heron.set_tracking_uri(sys.argv[1])
         with heron.start_run() as run:
             print(run.id, flush=True)
-            time.sleep(3)
+            time.sleep(5)
         """
     )
     proc = subprocess.Popen(
@@ -121,7 +122,7 @@ def test_live_run_is_not_failed_by_heartbeat_check(workspace, monkeypatch):
         env=_env(HERON_HEARTBEAT_INTERVAL="0.2"),
     )
     run_id = proc.stdout.readline().strip()
-    time.sleep(2)
+    time.sleep(4)  # longer than the timeout: only heartbeats keep the run alive
     assert heron.Client().get_run(run_id).status == "running"
     assert proc.wait(timeout=30) == 0
     assert heron.Client().get_run(run_id).status == "completed"
