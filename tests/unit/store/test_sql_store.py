@@ -1,0 +1,12 @@
+"""The `Store` contract on `SqlStore` with SQLite (the suite is in tests/store_contract)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.store_contract.suite import *  # noqa: F403
+
+
+@pytest.fixture
+def store(sqlite_store):
+    return sqlite_store
