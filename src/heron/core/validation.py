@@ -14,7 +14,13 @@ _STEP_LIMIT = 2**63
 
 
 def check_text(text: str, what: str) -> str:
-    """``text`` if it can be stored (UTF-8 encodable), else :class:`InvalidArgument`."""
+    """``text`` if every back-end can store it (UTF-8 encodable, no NUL), else
+    :class:`InvalidArgument`."""
+    if "\0" in text:
+        raise InvalidArgument(
+            f"{what} contains a NUL character (position {text.index(chr(0))}), which cannot be "
+            "stored; remove it."
+        )
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
@@ -23,6 +29,43 @@ def check_text(text: str, what: str) -> str:
             f"{text[e.start : e.end]!r} at position {e.start}); remove or replace it."
         ) from None
     return text
+
+
+def storable_text(text: str | None, limit: int | None = None) -> str | None:
+    """``text`` made storable: NUL dropped, unencodable characters escaped, cut to ``limit``.
+
+    For what Heron records about the environment (paths, user names, error messages), which
+    must never stop a run from being recorded.
+    """
+    if text is None:
+        return None
+    text = text.replace("\0", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text[:limit] if limit is not None else text
+
+
+def check_length(text: str, limit: int, what: str) -> str:
+    """``text`` if at most ``limit`` characters long, else :class:`InvalidArgument`."""
+    if len(text) > limit:
+        raise InvalidArgument(f"{what} is {len(text)} characters long; the limit is {limit}.")
+    return text
+
+
+def check_run_id(run_id: object) -> str:
+    """A caller-chosen run id: 1 to 32 letters, digits, '-' or '_'."""
+    if (
+        not isinstance(run_id, str)
+        or not 0 < len(run_id) <= 32
+        or not all(c.isascii() and (c.isalnum() or c in "-_") for c in run_id)
+    ):
+        raise InvalidArgument(
+            f"Invalid run id {run_id!r}: use 1 to 32 letters, digits, '-' or '_' "
+            "(or let Heron choose one)."
+        )
+    return run_id
 
 
 def check_timestamp(value: object, what: str) -> int:

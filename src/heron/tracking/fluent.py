@@ -73,7 +73,7 @@ class ActiveRun:
 def describe_error(exc: BaseException) -> str:
     """``Type: message`` followed by the traceback, as stored in a failed run's status reason."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return f"{type(exc).__name__}: {exc}\n\n{text}"
+    return validation.storable_text(f"{type(exc).__name__}: {exc}\n\n{text}") or ""
 
 
 # --- process and thread state --------------------------------------------------------

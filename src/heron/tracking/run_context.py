@@ -12,6 +12,8 @@ import platform
 import subprocess
 import sys
 
+from heron.core.validation import storable_text
+
 
 @functools.lru_cache(maxsize=1)
 def current_user() -> str | None:
@@ -61,9 +63,10 @@ def python_version() -> str:
 def run_facts() -> dict[str, str | None]:
     """``user``, ``source``, ``git_commit`` and ``python_version`` for a new run."""
     source = source_file()
+    # what the environment says is recorded as well as it can be, never refused
     return {
-        "user": current_user(),
-        "source": source,
-        "git_commit": git_commit(None if source == "<interactive>" else source),
-        "python_version": python_version(),
+        "user": storable_text(current_user(), 256),
+        "source": storable_text(source),
+        "git_commit": storable_text(git_commit(None if source == "<interactive>" else source), 64),
+        "python_version": storable_text(python_version(), 32),
     }

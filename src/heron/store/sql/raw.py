@@ -24,7 +24,7 @@ _RETRIES = 8
 class RawStatement:
     """One statement compiled for one dialect; parameters are given as dicts by name."""
 
-    __slots__ = ("_names", "sql")
+    __slots__ = ("_keys", "_names", "sql")
 
     def __init__(
         self, statement: Any, engine: Engine, columns: tuple[str, ...] | None = None
@@ -35,10 +35,12 @@ class RawStatement:
         )
         self.sql = str(compiled)
         self._names = tuple(compiled.positiontup) if compiled.positional else None
+        self._keys = tuple(compiled.params)
 
     def args(self, params: Mapping[str, Any]) -> Any:
+        """The driver's parameters: every name the statement binds, missing ones as NULL."""
         if self._names is None:
-            return params
+            return {key: params.get(key) for key in self._keys}
         return tuple(params.get(name) for name in self._names)
 
     def execute(self, cursor: Any, params: Mapping[str, Any]) -> Any:

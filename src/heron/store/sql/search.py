@@ -61,16 +61,22 @@ def _compare(column: Any, op: str, value: Any) -> Any:
     raise FilterError(f"Unsupported operator {op!r}.")
 
 
-def _check_storable(value: Any) -> None:
-    for text in value if isinstance(value, tuple) else (value,):
-        if isinstance(text, str):
+def _check_storable(*values: Any) -> None:
+    """FilterError for text no run can hold (NUL, unencodable): it could never match."""
+    for value in values:
+        for text in value if isinstance(value, tuple) else (value,):
+            if not isinstance(text, str):
+                continue
             try:
                 text.encode("utf-8")
-            except UnicodeEncodeError as e:
+                ok = "\0" not in text
+            except UnicodeEncodeError:
+                ok = False
+            if not ok:
                 raise FilterError(
-                    f"The filter value {text[:40]!r} contains a character no run can hold "
-                    f"({e.reason}); remove it."
-                ) from None
+                    f"The filter text {text[:40]!r} contains a character no run can hold "
+                    "(a NUL or a lone surrogate); remove it."
+                )
 
 
 def build_search_query(
@@ -104,7 +110,7 @@ def build_search_query(
         where.append(or_(runs.c.lifecycle == DELETED, ~live))
 
     for c in comparisons:
-        _check_storable(c.value)
+        _check_storable(c.key, c.value)
         if c.entity == filters.ENTITY_ATTRIBUTE:
             where.append(_compare(_ATTRIBUTE_COLUMNS[c.key], c.op, c.value))
             continue
@@ -117,6 +123,7 @@ def build_search_query(
 
     order_clauses: list[Any] = []
     for i, o in enumerate(orders):
+        _check_storable(o.key)
         if o.entity == filters.ENTITY_ATTRIBUTE:
             column = _ATTRIBUTE_COLUMNS[o.key]
         else:

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from heron.core import status as run_status
 from heron.core import validation
@@ -111,7 +112,9 @@ class SqlStore(Store):
         self._raw_run_state = raw(_RUN_STATE)
         self._raw_params_of_run = raw(_PARAMS_OF_RUN)
         self._raw_insert_run = raw(t.runs.insert())
-        self._raw_insert_params = raw(t.params.insert())
+        self._raw_insert_params = raw(
+            upsert_insert(t.params).on_conflict_do_nothing(index_elements=["run_id", "key"])
+        )
         self._raw_insert_tags = raw(t.tags.insert())
         self._raw_insert_chunks = raw(t.metric_chunks.insert(), columns=_CHUNK_COLUMNS)
         self._raw_upsert_tags = raw(
@@ -186,7 +189,10 @@ class SqlStore(Store):
                     [{"experiment_id": exp.id, "key": k, "value": v} for k, v in tags.items()],
                 )
 
-        self._write(body)
+        try:
+            self._write(body)
+        except IntegrityError as e:  # another writer created the name just now
+            raise AlreadyExists(f"An experiment named {name!r} exists already.") from e
         return exp
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -278,7 +284,11 @@ class SqlStore(Store):
         if kind not in RUN_KINDS:
             raise InvalidArgument(f"Unknown run kind {kind!r}; use one of {', '.join(RUN_KINDS)}.")
         run_status.validate_status(status)
-        run_id = run_id or new_id()
+        run_id = validation.check_run_id(run_id) if run_id is not None else new_id()
+        user = _optional_text(user, 256, "user")
+        source = _optional_text(source, None, "source")
+        git_commit = _optional_text(git_commit, 64, "git_commit")
+        python_version = _optional_text(python_version, 32, "python_version")
         now = now_ms()
         start = (
             validation.check_timestamp(start_time, "start_time") if start_time is not None else now
@@ -534,15 +544,24 @@ class SqlStore(Store):
 
     def _insert_params(self, cur: Any, run_id: str, params: dict[str, str]) -> None:
         existing = dict(self._raw_params_of_run.execute(cur, {"run_id": run_id}).fetchall())
-        for key, value in params.items():
-            old = existing.get(key)
-            if old is not None and old != value:
-                raise validation.param_conflict(run_id, key, old, value)
+        self._check_params(run_id, params, existing)
         fresh = [
             {"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing
         ]
         if fresh:
+            # A concurrent writer (PostgreSQL) may insert the same keys meanwhile: keep its
+            # rows, then check that they agree with ours.
             self._raw_insert_params.executemany(cur, fresh)
+            if self._dialect != "sqlite":
+                stored = dict(self._raw_params_of_run.execute(cur, {"run_id": run_id}).fetchall())
+                self._check_params(run_id, params, stored)
+
+    @staticmethod
+    def _check_params(run_id: str, params: dict[str, str], stored: dict[str, str]) -> None:
+        for key, value in params.items():
+            old = stored.get(key)
+            if old is not None and old != value:
+                raise validation.param_conflict(run_id, key, old, value)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         def body(conn: Connection) -> None:
@@ -588,6 +607,7 @@ class SqlStore(Store):
         link_name: str | None = None,
     ) -> ArtifactVersion:
         validation.check_name(name, "Artifact")
+        _check_artifact_fields(content_hash, type, materializer, materializer_version, size)
         av = t.artifact_versions
         art = ArtifactVersion(
             id=new_id(),
@@ -642,8 +662,14 @@ class SqlStore(Store):
                 self._link(conn, producer_run_id, art.id, OUTPUT, link_name or name)
             return version
 
-        art.version = self._write(body)
-        return art
+        for attempt in range(8):
+            try:
+                art.version = self._write(body)
+                return art
+            except IntegrityError:  # a concurrent writer took this version number
+                if attempt == 7:
+                    raise
+        raise AssertionError("unreachable")
 
     def _link(
         self, conn: Connection, run_id: str, artifact_id: str, direction: str, name: str
@@ -788,6 +814,37 @@ def _step_and_time(metric: Metric) -> tuple[int, int]:
     return metric.step, metric.timestamp
 
 
+def _optional_text(text: str | None, limit: int | None, what: str) -> str | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise InvalidArgument(f"{what} must be a string, got {type(text).__name__}.")
+    if limit is not None:
+        validation.check_length(text, limit, what)
+    return validation.check_text(text, what)
+
+
+def _check_artifact_fields(
+    content_hash: str, type_: str, materializer: str, materializer_version: str, size: int
+) -> None:
+    if (
+        not isinstance(content_hash, str)
+        or len(content_hash) != 64
+        or any(c not in "0123456789abcdef" for c in content_hash)
+    ):
+        raise InvalidArgument(f"content_hash must be a sha256 hex digest, got {content_hash!r}.")
+    validation.check_text(validation.check_length(type_, 256, "Artifact type"), "Artifact type")
+    validation.check_text(
+        validation.check_length(materializer, 128, "Materializer name"), "Materializer name"
+    )
+    validation.check_text(
+        validation.check_length(materializer_version, 32, "Materializer version"),
+        "Materializer version",
+    )
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**63:
+        raise InvalidArgument(f"Artifact size must be an integer from 0 to 2**63-1, got {size!r}.")
+
+
 def _status_values(
     status: str | None, status_reason: str | None, end_time: int | None
 ) -> dict[str, Any]:
@@ -796,7 +853,7 @@ def _status_values(
     if status is not None:
         run_status.validate_status(status)
         values["status"] = status
-        values["status_reason"] = status_reason
+        values["status_reason"] = _optional_text(status_reason, None, "status_reason")
         if status in run_status.TERMINAL:
             values["end_time"] = end_time if end_time is not None else now_ms()
         elif status == run_status.RUNNING:
