@@ -15,3 +15,12 @@ def sqlite_store(tmp_path):
     """A `SqlStore` on a fresh SQLite file, closed after the test."""
     with open_sql_store(sqlite_uri(tmp_path / "heron.db")) as store:
         yield store
+
+
+def pytest_collection_modifyitems(items):
+    """Mark each test with its tier (unit, integration, e2e) from its folder, so that
+    `pytest -m unit` runs the fast tier alone."""
+    for item in items:
+        for tier in ("unit", "integration", "e2e"):
+            if f"/tests/{tier}/" in item.path.as_posix():
+                item.add_marker(tier)
