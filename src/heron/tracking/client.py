@@ -12,8 +12,8 @@ from heron.core.entities import ArtifactLink, ArtifactVersion, Experiment, Metri
 from heron.core.errors import InvalidArgument, NotFound
 from heron.core.ids import now_ms
 from heron.store.base import Store
+from heron.store.log_buffer import pending_buffer
 from heron.store.registry import get_store
-from heron.tracking.log_buffer import pending_buffer
 
 
 class Client:

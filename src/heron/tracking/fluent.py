@@ -11,8 +11,6 @@ import atexit
 import logging
 import os
 import sys
-import threading
-import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,9 +19,10 @@ from heron.core import status as run_status
 from heron.core.entities import Run
 from heron.core.errors import InvalidState, NotFound
 from heron.core.ids import now_ms
+from heron.store.active_run import ActiveRun, activate, all_active, current, run_stack
 from heron.store.base import DEFAULT_EXPERIMENT, Store
+from heron.store.log_buffer import buffer_for
 from heron.store.registry import get_store
-from heron.tracking.log_buffer import LogBuffer, buffer_for
 from heron.tracking.run_context import run_facts
 
 log = logging.getLogger("heron.tracking")
@@ -31,63 +30,8 @@ log = logging.getLogger("heron.tracking")
 EXPERIMENT_ENV = "HERON_EXPERIMENT_NAME"
 
 
-class ActiveRun:
-    """A run started by :func:`start_run`; use it as a context manager to end it.
-
-    ``id``, ``name``, ``experiment_id``, ``parent_id`` and ``kind`` are fixed; :attr:`info` reads
-    the run's current state (params, metrics, tags, status) from the store.
-    """
-
-    def __init__(self, run: Run, store: Store) -> None:
-        self.id = run.id
-        self.name = run.name
-        self.experiment_id = run.experiment_id
-        self.parent_id = run.parent_id
-        self.kind = run.kind
-        self.store = store
-        self.buffer: LogBuffer = buffer_for(store)
-        self.params: dict[str, str] = dict(run.params)  # write-once check without a query
-        self.ended = False
-
-    @property
-    def info(self) -> Run:
-        """The run as stored now (pending logs are flushed first)."""
-        self.buffer.flush()
-        return self.store.get_run(self.id)
-
-    def __enter__(self) -> ActiveRun:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is None:
-            end_run(run_status.COMPLETED, run=self)
-        elif isinstance(exc, KeyboardInterrupt):
-            end_run(run_status.CANCELLED, run=self, reason="Interrupted (KeyboardInterrupt).")
-        else:
-            end_run(run_status.FAILED, run=self, reason=describe_error(exc))
-
-    def __repr__(self) -> str:
-        return f"<ActiveRun id={self.id} name={self.name!r}>"
-
-
-def describe_error(exc: BaseException) -> str:
-    """``Type: message`` followed by the traceback, as stored in a failed run's status reason."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return validation.storable_text(f"{type(exc).__name__}: {exc}\n\n{text}") or ""
-
-
-# --- process and thread state --------------------------------------------------------
-_local = threading.local()
+# --- process state -----------------------------------------------------------------------
 _experiment_name: str | None = None
-_all_active: dict[str, ActiveRun] = {}
-_state_lock = threading.Lock()
-
-
-def _stack() -> list[ActiveRun]:
-    stack = getattr(_local, "stack", None)
-    if stack is None:
-        stack = _local.stack = []
-    return stack
 
 
 def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
@@ -159,7 +103,7 @@ def start_run(
     >>> with heron.start_run(name="baseline", tags={"team": "a"}) as run:  # doctest: +SKIP
     ...     heron.log_param("lr", 0.1)
     """
-    stack = _stack()
+    stack = run_stack()
     store = get_store()
     if stack and not nested and parent_id is None:
         raise InvalidState(
@@ -185,12 +129,7 @@ def start_run(
         except (NotFound, InvalidState):
             # the remembered experiment was deleted or renamed meanwhile: look it up again
             run = store.create_run(_experiment_id(store, exp_name), **fields)
-    active = ActiveRun(run, store)
-    stack.append(active)
-    with _state_lock:
-        _all_active[active.id] = active
-    active.buffer.watch(active.id)
-    return active
+    return activate(run, store)
 
 
 def _resume(store: Store, run_id: str) -> Run:
@@ -206,35 +145,20 @@ def _resume(store: Store, run_id: str) -> Run:
 
 def active_run() -> ActiveRun | None:
     """The run on top of this thread's stack, or ``None``."""
-    stack = _stack()
-    return stack[-1] if stack else None
+    return current()
 
 
 def end_run(
     status: str = run_status.COMPLETED, *, run: ActiveRun | None = None, reason: str | None = None
 ) -> None:
     """End the active run (or ``run``) with ``status``; flushes everything it logged first."""
-    stack = _stack()
-    if run is None:
-        if not stack:
-            return
-        run = stack[-1]
-    if run.ended:
-        return
-    run_status.validate_status(status)
-    run.ended = True
-    if run in stack:
-        stack.remove(run)
-    with _state_lock:
-        _all_active.pop(run.id, None)
-    run.buffer.finish(run.id, status, reason)
+    run = run or current()
+    if run is not None:
+        run.end(status, reason)
 
 
 def _require_run() -> ActiveRun:
-    stack = _stack()
-    if stack:
-        return stack[-1]
-    return start_run()  # as MLflow does: logging without a run starts one
+    return current() or start_run()  # as MLflow does: logging without a run starts one
 
 
 # --- logging ---------------------------------------------------------------------------
@@ -248,8 +172,7 @@ def log_metric(
 
     ``step`` defaults to 0 and ``timestamp`` (ms) to now. NaN and ±inf are stored as they are.
     """
-    stack = getattr(_local, "stack", None)
-    run = stack[-1] if stack else _require_run()
+    run = current() or _require_run()
     if key not in _checked_keys:
         validation.check_key(key, "Metric")
         _checked_keys.add(key)
@@ -351,16 +274,9 @@ def log_dict(dictionary: Mapping[str, Any], artifact_file: str) -> Any:
 # --- exit --------------------------------------------------------------------------------
 def _end_runs_at_exit() -> None:
     error = getattr(sys, "last_value", None)
-    with _state_lock:
-        runs = list(_all_active.values())
-    for run in reversed(runs):
+    for run in reversed(all_active()):
         try:
-            if isinstance(error, KeyboardInterrupt):
-                end_run(run_status.CANCELLED, run=run, reason="Interrupted (KeyboardInterrupt).")
-            elif error is not None:
-                end_run(run_status.FAILED, run=run, reason=describe_error(error))
-            else:
-                end_run(run_status.COMPLETED, run=run)
+            run.end_with(error)
         except Exception:
             log.exception("Could not end run %s at exit", run.id)
 

@@ -6,7 +6,8 @@ import pytest
 
 import heron
 from heron.core import config
-from heron.tracking import fluent, log_buffer
+from heron.store import log_buffer
+from heron.tracking import fluent
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from itertools import repeat
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from heron.core import status as run_status
@@ -638,6 +638,8 @@ class SqlStore(Store):
                 ).first()
             ):
                 raise NotFound(f"No run with id {producer_run_id!r} to link the artifact to.")
+            if self._dialect == "postgresql":  # one numberer per name at a time
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
             version = (
                 conn.execute(select(func.max(av.c.version)).where(av.c.name == name)).scalar() or 0
             ) + 1

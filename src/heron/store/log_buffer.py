@@ -20,7 +20,7 @@ import weakref
 from heron.core.errors import HeronError
 from heron.store.base import Store
 
-log = logging.getLogger("heron.tracking.log_buffer")
+log = logging.getLogger("heron.store.log_buffer")
 
 _FLUSH_SOON = 20_000  # pending points that wake the flusher early
 _MAX_PENDING = 400_000  # beyond this a logging call flushes itself (backpressure)

@@ -1,0 +1,125 @@
+"""Runs being written by this process: the per-thread stack of active runs.
+
+The tracking API pushes the runs users start; the step executor pushes each step's run, so
+``heron.log_metric`` inside a step logs to that step. Ending a run writes what it buffered and
+its final status in one transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import traceback
+from typing import Any
+
+from heron.core import status as run_status
+from heron.core import validation
+from heron.core.entities import Run
+from heron.store.base import Store
+from heron.store.log_buffer import LogBuffer, buffer_for
+
+_local = threading.local()
+_registry: dict[str, ActiveRun] = {}
+_registry_lock = threading.Lock()
+
+
+class ActiveRun:
+    """A run this process writes to; use it as a context manager to end it.
+
+    ``id``, ``name``, ``experiment_id``, ``parent_id`` and ``kind`` are fixed; :attr:`info` reads
+    the run's current state (params, metrics, tags, status) from the store.
+    """
+
+    def __init__(self, run: Run, store: Store) -> None:
+        self.id = run.id
+        self.name = run.name
+        self.experiment_id = run.experiment_id
+        self.parent_id = run.parent_id
+        self.kind = run.kind
+        self.store = store
+        self.buffer: LogBuffer = buffer_for(store)
+        self.params: dict[str, str] = dict(run.params)  # write-once check without a query
+        self.ended = False
+
+    @property
+    def info(self) -> Run:
+        """The run as stored now (pending logs are flushed first)."""
+        self.buffer.flush()
+        return self.store.get_run(self.id)
+
+    def end(self, status: str = run_status.COMPLETED, reason: str | None = None) -> None:
+        """Write what the run buffered and end it with ``status`` (once; later calls do nothing)."""
+        if self.ended:
+            return
+        run_status.validate_status(status)
+        self.ended = True
+        stack = run_stack()
+        if self in stack:
+            stack.remove(self)
+        with _registry_lock:
+            _registry.pop(self.id, None)
+        self.buffer.finish(self.id, status, reason)
+
+    def end_with(self, exc: BaseException | None) -> None:
+        """End ``completed``, ``cancelled`` (Ctrl-C) or ``failed`` with the error, by ``exc``."""
+        if exc is None:
+            self.end(run_status.COMPLETED)
+        elif isinstance(exc, KeyboardInterrupt):
+            self.end(run_status.CANCELLED, "Interrupted (KeyboardInterrupt).")
+        else:
+            self.end(run_status.FAILED, describe_error(exc))
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.end_with(exc)
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun id={self.id} name={self.name!r}>"
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` followed by the traceback, as stored in a failed run's status reason."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return validation.storable_text(f"{type(exc).__name__}: {exc}\n\n{text}") or ""
+
+
+def run_stack() -> list[ActiveRun]:
+    """This thread's stack of active runs (innermost last)."""
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+def activate(run: Run, store: Store) -> ActiveRun:
+    """Make ``run`` this thread's active run and send its heartbeats until it ends."""
+    active = ActiveRun(run, store)
+    run_stack().append(active)
+    with _registry_lock:
+        _registry[active.id] = active
+    active.buffer.watch(active.id)
+    return active
+
+
+def current() -> ActiveRun | None:
+    """The innermost active run of this thread."""
+    stack = getattr(_local, "stack", None)
+    return stack[-1] if stack else None
+
+
+def all_active() -> list[ActiveRun]:
+    """Every run of this process not ended yet, oldest first."""
+    with _registry_lock:
+        return list(_registry.values())
+
+
+def _forget_after_fork() -> None:
+    # A forked worker starts with no active runs: its parent's belong to the parent.
+    global _local
+    _local = threading.local()
+    _registry.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
