@@ -25,7 +25,8 @@ def store_holding(uri: str) -> tuple[ArtifactStore, str]:
 
 
 def load_artifact(artifact: entities.ArtifactVersion) -> Any:
-    """The value of ``artifact``: a path for files and folders, str for text, objects for JSON."""
+    """The value of ``artifact``: a path for logged files and folders, str for logged text,
+    objects for logged dicts, and whatever its materializer reads for step outputs."""
     store, content_hash = store_holding(artifact.uri)
     kind = artifact.materializer
     if kind == "file":
@@ -33,18 +34,23 @@ def load_artifact(artifact: entities.ArtifactVersion) -> Any:
         return (
             str(local) if local is not None and local.exists() else store.local_path(content_hash)
         )
-    data = store.read_bytes(content_hash)
-    if kind == "text":
-        return data.decode("utf-8")
-    if kind == "json":
-        return json.loads(data)
-    if kind == "yaml":
-        import yaml
+    if kind.startswith("file."):
+        data = store.read_bytes(content_hash)
+        if kind == "file.text":
+            return data.decode("utf-8")
+        if kind == "file.json":
+            return json.loads(data)
+        if kind == "file.yaml":
+            import yaml
 
-        return yaml.safe_load(data)
+            return yaml.safe_load(data)
+    else:
+        from heron.artifacts.materializers import get_materializer
+
+        return get_materializer(kind).load(store.fs, store.object_path(content_hash))
     raise InvalidArgument(
         f"Artifact {artifact.name} v{artifact.version} was written by materializer {kind!r}, "
-        "which this installation does not have; install the package that provides it."
+        "which this installation does not know; install the package that provides it."
     )
 
 

@@ -12,12 +12,15 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 from heron.core import hashing
 from heron.core.errors import InvalidArgument, NotFound
 from heron.core.ids import new_id
+
+T = TypeVar("T")
 
 
 class StoredObject:
@@ -102,6 +105,46 @@ class ArtifactStore:
             self._commit(tmp, content_hash)
         size = sum(size for _rel, _sha, size in manifest)
         return StoredObject(content_hash, size, self.uri_of(content_hash), True)
+
+    def write_object(self, writer: Callable[[Any, str], T]) -> tuple[StoredObject, T]:
+        """Let ``writer(fs, folder)`` fill a new folder, then store it under its content hash.
+
+        The folder is written in place under the root's ``tmp/`` and renamed into
+        ``objects/`` (no copy). If the same content is stored already, the new copy is dropped.
+        """
+        tmp = self._tmp_path()
+        self.fs.makedirs(tmp, exist_ok=True)
+        try:
+            result = writer(self.fs, tmp)
+            manifest = hashing.directory_manifest(tmp) if self.local else self._remote_manifest(tmp)
+            content_hash = hashing.hash_manifest(manifest)
+            size = sum(size for _rel, _sha, size in manifest)
+            if self.exists(content_hash):
+                self.fs.rm(tmp, recursive=True)
+            else:
+                self._commit(tmp, content_hash)
+        except BaseException:
+            if self.fs.exists(tmp):
+                self.fs.rm(tmp, recursive=True)
+            raise
+        return StoredObject(content_hash, size, self.uri_of(content_hash), True), result
+
+    def _remote_manifest(self, folder: str) -> list[tuple[str, str, int]]:
+        import hashlib
+
+        entries = []
+        for path in sorted(self.fs.find(folder)):
+            digest = hashlib.sha256()
+            with self.fs.open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+            rel = path[len(folder) :].lstrip("/")
+            entries.append((rel, digest.hexdigest(), self.fs.size(path)))
+        return entries
+
+    def object_path(self, content_hash: str) -> str:
+        """The path of an object within this store's file system."""
+        return self._object_path(content_hash)
 
     def _tmp_path(self) -> str:
         return f"{self.root}/tmp/{new_id()}"

@@ -80,6 +80,8 @@ class Run:
     status_reason: str | None = None
     heartbeat_at: int | None = None
     lifecycle: str = ACTIVE
+    pipeline_version_id: str | None = None
+    cache_key: str | None = None
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -153,6 +155,19 @@ class ArtifactLink:
     artifact_id: str
     direction: str
     name: str
+
+
+@dataclass(slots=True)
+class PipelineVersion:
+    """One distinct DAG of a pipeline: its structure (steps, their code hashes, the wiring)."""
+
+    id: str
+    name: str
+    structure: dict[str, Any]
+    created_at: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class PagedList(list):

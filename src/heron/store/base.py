@@ -17,6 +17,7 @@ from heron.core.entities import (
     Experiment,
     Metric,
     PagedList,
+    PipelineVersion,
     Run,
 )
 
@@ -75,8 +76,14 @@ class Store(ABC):
         git_commit: str | None = None,
         python_version: str | None = None,
         tags: dict[str, str] | None = None,
+        pipeline_version_id: str | None = None,
+        cache_key: str | None = None,
     ) -> Run:
-        """Record a new run (one transaction with its tags) and return it."""
+        """Record a new run (one transaction with its tags) and return it.
+
+        Pipeline runs name their ``pipeline_version_id``; step runs carry the ``cache_key``
+        that :meth:`find_cached_run` looks up.
+        """
 
     @abstractmethod
     def get_run(self, run_id: str) -> Run:
@@ -132,13 +139,19 @@ class Store(ABC):
         *,
         status: str | None = None,
         status_reason: str | None = None,
+        links: Sequence[tuple[str, str, str]] = (),
     ) -> None:
         """The one write path of params, metrics and tags: all of it or nothing.
 
         Params are write-once: a different value for a logged key is :class:`Conflict`.
         With ``status`` the run also moves to that status in the same transaction (how a
-        run is closed together with its last points).
+        run is closed together with its last points). ``links`` are ``(artifact_id,
+        direction, name)`` uses of artifact versions recorded in the same transaction.
         """
+
+    @abstractmethod
+    def find_cached_run(self, cache_key: str) -> Run | None:
+        """The newest completed (or cached) active run with ``cache_key``, or ``None``."""
 
     @abstractmethod
     def delete_tag(self, run_id: str, key: str) -> None:
@@ -185,6 +198,20 @@ class Store(ABC):
         self, name: str | None = None, run_id: str | None = None, max_results: int = 1000
     ) -> list[ArtifactVersion]:
         """Artifact versions by name, or those a run used or produced, newest first."""
+
+    @abstractmethod
+    def create_pipeline_version(
+        self, version_id: str, name: str, structure: dict[str, Any]
+    ) -> bool:
+        """Store a pipeline's DAG once under its hash; ``True`` if it was new."""
+
+    @abstractmethod
+    def get_pipeline_version(self, version_id: str) -> PipelineVersion:
+        """The pipeline version with that id; :class:`NotFound` otherwise."""
+
+    @abstractmethod
+    def list_pipeline_versions(self, name: str | None = None) -> list[PipelineVersion]:
+        """Pipeline versions (of one pipeline, or all), newest first."""
 
     @abstractmethod
     def list_artifact_links(

@@ -71,7 +71,7 @@ def log_text(store: Store, run_id: str, text: str, artifact_file: str) -> Artifa
         raise InvalidArgument(f"log_text needs a str, got {type(text).__name__}.")
     name = safe_relative(artifact_file)
     obj = artifact_store_for(store).put_bytes(text.encode("utf-8"))
-    return _record(store, run_id, name, obj, "text", "text", {"chars": len(text)})
+    return _record(store, run_id, name, obj, "text", "file.text", {"chars": len(text)})
 
 
 def log_dict(
@@ -84,7 +84,8 @@ def log_dict(
             import yaml
         except ImportError:
             raise ConfigError("Logging a dict as YAML needs PyYAML: pip install pyyaml.") from None
-        data, materializer = yaml.safe_dump(dict(dictionary), sort_keys=False).encode(), "yaml"
+        data = yaml.safe_dump(dict(dictionary), sort_keys=False).encode()
+        materializer = "file.yaml"
     else:
         try:
             data = json.dumps(dictionary, indent=2, allow_nan=True).encode()
@@ -92,6 +93,6 @@ def log_dict(
             raise InvalidArgument(
                 f"log_dict({artifact_file!r}): not JSON-serializable: {e}."
             ) from e
-        materializer = "json"
+        materializer = "file.json"
     obj = artifact_store_for(store).put_bytes(data)
     return _record(store, run_id, name, obj, "dict", materializer, {"keys": len(dictionary)})

@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 ID = String(32)
 KEY = String(250)
@@ -163,6 +163,16 @@ run_artifacts = Table(
     Column("name", String(256), primary_key=True),
     Column("artifact_id", ID, ForeignKey("artifact_versions.id"), nullable=False),
     Index("ix_run_artifacts_artifact", "artifact_id"),
+)
+
+pipeline_versions = Table(
+    "pipeline_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("structure", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_pipeline_versions_name", "name", "created_at"),
 )
 
 # Bookkeeping of the schema revision, in Alembic's own table so `alembic upgrade` works.

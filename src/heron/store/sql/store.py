@@ -28,6 +28,7 @@ from heron.core.entities import (
     Experiment,
     Metric,
     PagedList,
+    PipelineVersion,
     Run,
 )
 from heron.core.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
@@ -55,6 +56,8 @@ _RUN_COLUMNS = (
     t.runs.c.status_reason,
     t.runs.c.heartbeat_at,
     t.runs.c.lifecycle,
+    t.runs.c.pipeline_version_id,
+    t.runs.c.cache_key,
 )
 _STALE_SWEEP_INTERVAL_MS = 1000
 _CHUNK_COLUMNS = ("run_id", "key", "count", "min_step", "max_step", "steps", "timestamps", "values")
@@ -135,6 +138,13 @@ class SqlStore(Store):
                 where=or_(
                     ex.step > lm.c.step, and_(ex.step == lm.c.step, ex.timestamp >= lm.c.timestamp)
                 ),
+            )
+        )
+        links_upsert = upsert_insert(t.run_artifacts)
+        self._raw_upsert_links = raw(
+            links_upsert.on_conflict_do_update(
+                index_elements=["run_id", "direction", "name"],
+                set_={"artifact_id": links_upsert.excluded.artifact_id},
             )
         )
         self._raw_run_updates: dict[tuple[str, ...], RawStatement] = {}
@@ -280,6 +290,8 @@ class SqlStore(Store):
         git_commit: str | None = None,
         python_version: str | None = None,
         tags: dict[str, str] | None = None,
+        pipeline_version_id: str | None = None,
+        cache_key: str | None = None,
     ) -> Run:
         if kind not in RUN_KINDS:
             raise InvalidArgument(f"Unknown run kind {kind!r}; use one of {', '.join(RUN_KINDS)}.")
@@ -309,6 +321,8 @@ class SqlStore(Store):
             parent_id=parent_id,
             heartbeat_at=now,
             tags=tags,
+            pipeline_version_id=_optional_text(pipeline_version_id, 32, "pipeline_version_id"),
+            cache_key=_optional_text(cache_key, 64, "cache_key"),
         )
 
         row = {
@@ -325,6 +339,8 @@ class SqlStore(Store):
             "start_time": start,
             "heartbeat_at": now,
             "lifecycle": ACTIVE,
+            "pipeline_version_id": run.pipeline_version_id,
+            "cache_key": run.cache_key,
         }
 
         def body(cur: Any) -> None:
@@ -510,7 +526,10 @@ class SqlStore(Store):
         *,
         status: str | None = None,
         status_reason: str | None = None,
+        links: Sequence[tuple[str, str, str]] = (),
     ) -> None:
+        for _artifact_id, direction, link_name in links:
+            _check_link(direction, link_name)
         params = {
             validation.check_key(k, "Param"): validation.param_value(k, v)
             for k, v in (params or {}).items()
@@ -537,10 +556,21 @@ class SqlStore(Store):
             if chunks:
                 self._raw_insert_chunks.executemany_rows(cur, chunks, _CHUNK_COLUMNS)
                 self._raw_upsert_latest.executemany(cur, latest)
+            if links:
+                self._raw_upsert_links.executemany(
+                    cur,
+                    [
+                        {"run_id": run_id, "artifact_id": a, "direction": d, "name": n}
+                        for a, d, n in links
+                    ],
+                )
             if values:
                 self._raw_update_run(cur, run_id, values)
 
-        run_raw_write(self.engine, body)
+        try:
+            run_raw_write(self.engine, body)
+        except self.engine.dialect.loaded_dbapi.IntegrityError as e:
+            raise NotFound(f"Run {run_id}: a linked artifact version does not exist ({e}).") from e
 
     def _insert_params(self, cur: Any, run_id: str, params: dict[str, str]) -> None:
         existing = dict(self._raw_params_of_run.execute(cur, {"run_id": run_id}).fetchall())
@@ -562,6 +592,62 @@ class SqlStore(Store):
             old = stored.get(key)
             if old is not None and old != value:
                 raise validation.param_conflict(run_id, key, old, value)
+
+    def find_cached_run(self, cache_key: str) -> Run | None:
+        r = t.runs
+        query = (
+            select(r.c.id)
+            .where(
+                r.c.cache_key == cache_key,
+                r.c.status.in_((run_status.COMPLETED, run_status.CACHED)),
+                r.c.lifecycle == ACTIVE,
+            )
+            .order_by(r.c.start_time.desc())
+            .limit(1)
+        )
+        with self._read() as conn:
+            run_id = conn.execute(query).scalar()
+            found = self._load_runs(conn, [run_id]) if run_id else []
+        return found[0] if found else None
+
+    def create_pipeline_version(
+        self, version_id: str, name: str, structure: dict[str, Any]
+    ) -> bool:
+        validation.check_name(name, "Pipeline")
+        pv = t.pipeline_versions
+        payload = orjson.dumps(structure).decode()
+
+        def body(conn: Connection) -> bool:
+            if conn.execute(select(pv.c.id).where(pv.c.id == version_id)).first():
+                return False
+            conn.execute(
+                pv.insert().values(id=version_id, name=name, structure=payload, created_at=now_ms())
+            )
+            return True
+
+        try:
+            return self._write(body)
+        except IntegrityError:  # another process stored the same version just now
+            return False
+
+    def get_pipeline_version(self, version_id: str) -> PipelineVersion:
+        pv = t.pipeline_versions
+        with self._read() as conn:
+            row = conn.execute(select(pv).where(pv.c.id == version_id)).first()
+        if row is None:
+            raise NotFound(f"No pipeline version {version_id!r}.")
+        return PipelineVersion(row.id, row.name, orjson.loads(row.structure), row.created_at)
+
+    def list_pipeline_versions(self, name: str | None = None) -> list[PipelineVersion]:
+        pv = t.pipeline_versions
+        query = select(pv).order_by(pv.c.created_at.desc())
+        if name is not None:
+            query = query.where(pv.c.name == name)
+        with self._read() as conn:
+            return [
+                PipelineVersion(r.id, r.name, orjson.loads(r.structure), r.created_at)
+                for r in conn.execute(query)
+            ]
 
     def delete_tag(self, run_id: str, key: str) -> None:
         def body(conn: Connection) -> None:
@@ -687,9 +773,7 @@ class SqlStore(Store):
         )
 
     def link_artifact(self, run_id: str, artifact_id: str, direction: str, name: str) -> None:
-        if direction not in (INPUT, OUTPUT):
-            raise InvalidArgument(f"direction must be 'input' or 'output', got {direction!r}.")
-        validation.check_name(name, "Link")
+        _check_link(direction, name)
 
         def body(conn: Connection) -> None:
             if not conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id)).first():
@@ -814,6 +898,12 @@ def _metric_rows(
 
 def _step_and_time(metric: Metric) -> tuple[int, int]:
     return metric.step, metric.timestamp
+
+
+def _check_link(direction: str, name: str) -> None:
+    if direction not in (INPUT, OUTPUT):
+        raise InvalidArgument(f"direction must be 'input' or 'output', got {direction!r}.")
+    validation.check_name(name, "Link")
 
 
 def _optional_text(text: str | None, limit: int | None, what: str) -> str | None:
