@@ -1,0 +1,1 @@
+"""Running one step anywhere: the step executor and what it needs (plans, cache keys, capture)."""

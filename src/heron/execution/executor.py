@@ -1,0 +1,318 @@
+"""The step executor: runs one step, the same way whichever orchestrator calls it.
+
+One lifecycle: resolve inputs, compute the cache key, reuse an earlier identical execution or
+run the function (with retries, back-off and a timeout, its output captured and the step's run
+active so ``heron.log_metric`` logs to it), store the outputs as artifact versions, link inputs
+and outputs, and end the step's run.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+from heron.artifacts.store import ArtifactStore
+from heron.core import status as run_status
+from heron.core.entities import INPUT, OUTPUT, ArtifactVersion, Run
+from heron.core.errors import HeronError, InvalidArgument
+from heron.execution.cache_key import cache_key
+from heron.execution.capture import captured_output
+from heron.execution.plan import StepOutcome, StepPlan
+from heron.store.active_run import activate, describe_error
+from heron.store.base import Store
+from heron.store.registry import get_store
+
+log = logging.getLogger("heron.execution")
+
+LOGS_TAG = "heron.logs"
+CACHED_FROM_TAG = "heron.cached_from"
+ATTEMPTS_TAG = "heron.attempts"
+
+
+class StepTimeout(HeronError):
+    """A step ran longer than its ``timeout``."""
+
+    code = "STEP_TIMEOUT"
+
+
+@functools.lru_cache(maxsize=8)
+def artifact_store(root: str) -> ArtifactStore:
+    """The (cached) artifact store of a root URI."""
+    return ArtifactStore(root)
+
+
+def execute_step(
+    plan: StepPlan,
+    store: Store | None = None,
+    values: dict[str, Any] | None = None,
+    keep_values: bool = False,
+) -> StepOutcome:
+    """Run the step ``plan`` describes and record it; never raises for a failing step.
+
+    ``values`` maps artifact version ids to objects already in memory (from upstream steps
+    run in this process), which then need not be loaded. With ``keep_values`` the outcome
+    carries the output objects for the same purpose.
+    """
+    store = store or get_store(plan.tracking_uri)
+    blobs = artifact_store(plan.artifact_uri)
+    key = cache_key(plan.definition_hash, plan.params, plan.inputs)
+    input_links = _input_links(plan)
+
+    if plan.cache:
+        reused = _reuse(plan, store, blobs, key, input_links)
+        if reused is not None:
+            return reused
+
+    run = store.create_run(
+        plan.experiment_id,
+        run_id=plan.run_id,
+        name=plan.node_id,
+        kind="step",
+        parent_id=plan.pipeline_run_id,
+        cache_key=key,
+    )
+    active = activate(run, store)
+    try:
+        if plan.params:
+            active.buffer.add_params(run.id, {k: _param_text(v) for k, v in plan.params.items()})
+        arguments = dict(plan.params)
+        arguments.update(_load_inputs(plan, blobs, values or {}))
+        result, logs = _call_with_retries(plan, arguments, active)
+        outputs = _split_outputs(plan, result)
+        stored = {
+            name: _store_output(plan, store, blobs, run.id, name, value)
+            for name, value in outputs.items()
+        }
+    except BaseException as e:
+        logs_uri = _store_logs(blobs, getattr(e, "heron_logs", None))
+        if logs_uri:
+            active.buffer.add_tags(run.id, {LOGS_TAG: logs_uri})
+        status = run_status.CANCELLED if isinstance(e, KeyboardInterrupt) else run_status.FAILED
+        reason = describe_error(e)
+        active.end(status, reason, input_links)
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return StepOutcome(run.id, plan.node_id, status, error=reason)
+    logs_uri = _store_logs(blobs, logs)
+    if logs_uri:
+        active.buffer.add_tags(run.id, {LOGS_TAG: logs_uri})
+    active.end(run_status.COMPLETED, None, input_links)
+    return StepOutcome(
+        run.id,
+        plan.node_id,
+        run_status.COMPLETED,
+        outputs=stored,
+        values=outputs if keep_values else None,
+    )
+
+
+def _input_links(plan: StepPlan) -> list[tuple[str, str, str]]:
+    links = []
+    for arg, value in plan.inputs.items():
+        if isinstance(value, list):
+            links += [(av.id, INPUT, f"{arg}[{i}]") for i, av in enumerate(value)]
+        else:
+            links.append((value.id, INPUT, arg))
+    return links
+
+
+def _reuse(
+    plan: StepPlan,
+    store: Store,
+    blobs: ArtifactStore,
+    key: str,
+    input_links: list[tuple[str, str, str]],
+) -> StepOutcome | None:
+    """Record a cached step run linked to an earlier identical execution's outputs."""
+    earlier = store.find_cached_run(key)
+    if earlier is None:
+        return None
+    outputs = _reusable_outputs(plan, store, blobs, earlier)
+    if outputs is None:
+        return None
+    run = store.create_run(
+        plan.experiment_id,
+        run_id=plan.run_id,
+        name=plan.node_id,
+        kind="step",
+        status=run_status.PENDING,
+        parent_id=plan.pipeline_run_id,
+        cache_key=key,
+        tags={CACHED_FROM_TAG: earlier.tags.get(CACHED_FROM_TAG, earlier.id)},
+    )
+    links = input_links + [(av.id, OUTPUT, name) for name, av in outputs.items()]
+    store.log_batch(
+        run.id,
+        params={k: _param_text(v) for k, v in plan.params.items()},
+        status=run_status.CACHED,
+        links=links,
+    )
+    return StepOutcome(run.id, plan.node_id, run_status.CACHED, outputs=outputs)
+
+
+def _reusable_outputs(
+    plan: StepPlan, store: Store, blobs: ArtifactStore, earlier: Run
+) -> dict[str, ArtifactVersion] | None:
+    from heron.artifacts.materializers import get_materializer
+
+    by_name = {
+        link.name: link.artifact_id
+        for link in store.list_artifact_links(run_id=earlier.id)
+        if link.direction == OUTPUT
+    }
+    outputs = {}
+    for name in plan.outputs:
+        if name not in by_name:
+            return None
+        av = store.get_artifact_version(by_name[name])
+        try:
+            current = get_materializer(av.materializer).version
+        except HeronError:
+            return None
+        # bytes deleted (gc) or written by an older materializer format: run again
+        if current != av.materializer_version or not blobs.exists(av.content_hash):
+            return None
+        outputs[name] = av
+    return outputs
+
+
+def _load_inputs(plan: StepPlan, blobs: ArtifactStore, values: dict[str, Any]) -> dict[str, Any]:
+    def load(av: ArtifactVersion) -> Any:
+        if av.id in values:
+            return values[av.id]
+        return av.load()
+
+    return {
+        arg: [load(v) for v in value] if isinstance(value, list) else load(value)
+        for arg, value in plan.inputs.items()
+    }
+
+
+def _call_with_retries(plan: StepPlan, arguments: dict[str, Any], active: Any) -> Any:
+    delay = plan.retry_delay
+    attempt = 0
+    all_logs: list[str] = []
+    while True:
+        attempt += 1
+        try:
+            with captured_output() as logs:
+                try:
+                    result = _call(plan, arguments)
+                finally:
+                    all_logs.extend(logs)
+            if attempt > 1:
+                active.buffer.add_tags(active.id, {ATTEMPTS_TAG: str(attempt)})
+            return result, "".join(all_logs)
+        except Exception as e:
+            if attempt > plan.retries:
+                e.heron_logs = "".join(all_logs)  # type: ignore[attr-defined]
+                active.buffer.add_tags(active.id, {ATTEMPTS_TAG: str(attempt)})
+                raise
+            all_logs.append(
+                f"\n[heron] attempt {attempt} failed: {type(e).__name__}: {e}; "
+                f"retrying in {delay:g} s\n"
+            )
+            log.warning("Step %s: attempt %d failed (%s); retrying", plan.node_id, attempt, e)
+            time.sleep(delay)
+            delay *= plan.backoff
+
+
+def _call(plan: StepPlan, arguments: dict[str, Any]) -> Any:
+    if plan.timeout is None:
+        return plan.function(**arguments)
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGALRM"):
+        return _call_with_alarm(plan, arguments)
+    return _call_in_thread(plan, arguments)
+
+
+def _timeout_error(plan: StepPlan) -> StepTimeout:
+    return StepTimeout(
+        f"Step {plan.node_id!r} ran longer than its timeout of {plan.timeout:g} s and was "
+        "stopped. Raise the timeout (@step(timeout=...)) or make the step faster."
+    )
+
+
+def _call_with_alarm(plan: StepPlan, arguments: dict[str, Any]) -> Any:
+    def on_alarm(_signum: int, _frame: Any) -> None:
+        raise _timeout_error(plan)
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, plan.timeout)
+    try:
+        return plan.function(**arguments)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _call_in_thread(plan: StepPlan, arguments: dict[str, Any]) -> Any:
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = plan.function(**arguments)
+        except BaseException as e:
+            box["error"] = e
+
+    worker = threading.Thread(target=target, name=f"heron-step-{plan.node_id}", daemon=True)
+    worker.start()
+    worker.join(plan.timeout)
+    if worker.is_alive():
+        log.warning("Step %s timed out; its thread cannot be stopped and is left", plan.node_id)
+        raise _timeout_error(plan)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+def _split_outputs(plan: StepPlan, result: Any) -> dict[str, Any]:
+    if len(plan.outputs) == 1:
+        return {plan.outputs[0]: result}
+    if not isinstance(result, (tuple, list)) or len(result) != len(plan.outputs):
+        got = f"{len(result)} values" if isinstance(result, (tuple, list)) else "one value"
+        raise InvalidArgument(
+            f"Step {plan.node_id!r} declares {len(plan.outputs)} outputs {list(plan.outputs)} "
+            f"but returned {got}; return a tuple with one value per output."
+        )
+    return dict(zip(plan.outputs, result))
+
+
+def _store_output(
+    plan: StepPlan, store: Store, blobs: ArtifactStore, run_id: str, name: str, value: Any
+) -> ArtifactVersion:
+    from heron.artifacts.materializers import get_materializer, materializer_for
+
+    chosen = plan.materializers.get(name)
+    materializer = get_materializer(chosen) if chosen else materializer_for(value)
+    stored, metadata = blobs.write_object(lambda fs, path: materializer.save(value, fs, path))
+    return store.create_artifact_version(
+        plan.artifact_name(name),
+        content_hash=stored.content_hash,
+        type=materializer.type_name(value),
+        materializer=materializer.name,
+        materializer_version=materializer.version,
+        size=stored.size,
+        uri=stored.uri,
+        producer_run_id=run_id,
+        metadata=metadata or {},
+        link_name=name,
+    )
+
+
+def _store_logs(blobs: ArtifactStore, logs: str | None) -> str | None:
+    if not logs:
+        return None
+    return blobs.put_bytes(logs.encode("utf-8", "backslashreplace")).uri
+
+
+def _param_text(value: Any) -> str:
+    """A step parameter as the run param stored: strings as they are, the rest as JSON."""
+    if isinstance(value, str):
+        return value
+    import json
+
+    return json.dumps(value, sort_keys=True, allow_nan=True)

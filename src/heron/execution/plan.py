@@ -1,0 +1,65 @@
+"""What the step executor needs to run one step, in a form that travels to other processes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from heron.core.entities import ArtifactVersion
+
+
+@dataclass
+class StepPlan:
+    """One step execution, fully resolved: its function, parameters and input artifacts.
+
+    ``inputs`` maps an argument to an artifact version, or to a list of them (the argument
+    then receives a list of values). ``run_id`` is chosen by the caller, so it can record the
+    step's fate even if the process running it dies.
+    """
+
+    run_id: str
+    node_id: str
+    pipeline_run_id: str
+    experiment_id: str
+    function: Callable[..., Any]
+    outputs: tuple[str, ...]
+    definition_hash: str
+    params: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, ArtifactVersion | list[ArtifactVersion]] = field(default_factory=dict)
+    materializers: dict[str, str] = field(default_factory=dict)
+    artifact_names: dict[str, str] = field(default_factory=dict)
+    cache: bool = True
+    retries: int = 0
+    retry_delay: float = 1.0
+    backoff: float = 2.0
+    timeout: float | None = None
+    tracking_uri: str = ""
+    artifact_uri: str = ""
+
+    def artifact_name(self, output: str) -> str:
+        """The artifact name of an output: ``<step>.<output>`` unless overridden."""
+        return self.artifact_names.get(output) or f"{self.node_id}.{output}"
+
+    def input_versions(self) -> list[ArtifactVersion]:
+        """Every input artifact version, in argument order."""
+        found: list[ArtifactVersion] = []
+        for value in self.inputs.values():
+            found.extend(value if isinstance(value, list) else [value])
+        return found
+
+
+@dataclass
+class StepOutcome:
+    """How a step execution ended: ``completed``, ``cached`` or ``failed``."""
+
+    run_id: str
+    node_id: str
+    status: str
+    outputs: dict[str, ArtifactVersion] = field(default_factory=dict)
+    error: str | None = None
+    values: dict[str, Any] | None = None  # the output objects, when run in this process
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in ("completed", "cached")

@@ -1,0 +1,147 @@
+"""``@pipeline``: a function whose step calls form a DAG, run on the active stack."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from heron.core import validation
+from heron.core.errors import InvalidArgument
+from heron.pipelines.result import PipelineRun
+from heron.pipelines.trace import Trace, canonical_json, tracing
+
+_RUN_OPTIONS = ("orchestrator", "parallelism", "cache", "run_name", "experiment", "tags")
+
+
+class Pipeline:
+    """A function decorated with :func:`pipeline`; calling it runs the pipeline."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        experiment: str | None = None,
+        cache: bool = True,
+        tags: Mapping[str, Any] | None = None,
+        orchestrator: str = "local",
+        parallelism: int = 1,
+        run_name: str | None = None,
+    ) -> None:
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.name = validation.check_name(name or fn.__name__, "Pipeline")
+        self.signature = inspect.signature(fn)
+        self.experiment = experiment
+        self.cache = bool(cache)
+        self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        self.orchestrator = orchestrator
+        self.parallelism = parallelism
+        self.run_name = run_name
+
+    def __repr__(self) -> str:
+        return f"<pipeline {self.name}>"
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "experiment": self.experiment,
+            "cache": self.cache,
+            "tags": dict(self.tags),
+            "orchestrator": self.orchestrator,
+            "parallelism": self.parallelism,
+            "run_name": self.run_name,
+        }
+
+    def with_options(self, **options: Any) -> Pipeline:
+        """A copy that runs with other options: ``orchestrator``, ``parallelism``, ``cache``,
+        ``run_name``, ``experiment``, ``tags``.
+
+        >>> demo.with_options(parallelism=4, cache=False)(n=5)  # doctest: +SKIP
+        """
+        unknown = set(options) - set(_RUN_OPTIONS) - {"name"}
+        if unknown:
+            raise InvalidArgument(
+                f"Unknown pipeline option(s) {sorted(unknown)}; use {', '.join(_RUN_OPTIONS)}."
+            )
+        return Pipeline(self.fn, **{**self.options(), **options})
+
+    def bind(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The pipeline's parameters for this call, defaults applied, checked to be JSON."""
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise InvalidArgument(
+                f"Pipeline {self.name!r}: {e}. Its signature is {self.name}{self.signature}."
+            ) from None
+        bound.apply_defaults()
+        for arg, value in bound.arguments.items():
+            try:
+                canonical_json(value)
+            except (TypeError, ValueError):
+                raise InvalidArgument(
+                    f"Pipeline {self.name!r}, parameter {arg!r}: {type(value).__name__} is not "
+                    "a JSON value; pipeline parameters are numbers, strings, lists and dicts."
+                ) from None
+        return dict(bound.arguments)
+
+    def build(self, *args: Any, **kwargs: Any) -> Trace:
+        """Trace the pipeline function into its DAG without running any step."""
+        params = self.bind(*args, **kwargs)
+        with tracing(self.name) as trace:
+            self.fn(**params)
+        if not trace.nodes:
+            raise InvalidArgument(
+                f"Pipeline {self.name!r} called no step. Call @step functions inside it."
+            )
+        return trace
+
+    def __call__(self, *args: Any, on_event: Any = None, **kwargs: Any) -> PipelineRun:
+        """Run the pipeline now on the active stack and return its :class:`PipelineRun`."""
+        from heron.pipelines.runner import run_trace
+        from heron.store.registry import get_store
+        from heron.tracking.fluent import _experiment_id
+
+        params = self.bind(*args, **kwargs)
+        trace = self.build(**params)
+        store = get_store()
+        experiment_id = _experiment_id(store, self.experiment or self.name)
+        return run_trace(
+            trace,
+            store=store,
+            experiment_id=experiment_id,
+            run_name=self.run_name,
+            params=params,
+            tags=self.tags,
+            cache=self.cache,
+            orchestrator=self.orchestrator,
+            parallelism=self.parallelism,
+            on_event=on_event,
+        )
+
+
+def pipeline(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    experiment: str | None = None,
+    cache: bool = True,
+    tags: Mapping[str, Any] | None = None,
+) -> Any:
+    """Make a function a pipeline: its step calls build a DAG; calling it runs the DAG.
+
+    >>> @pipeline
+    ... def demo(n: int = 10):
+    ...     total(load(n))
+    >>> run = demo(n=5)  # doctest: +SKIP
+    >>> run.steps["total"].outputs["output"].load()  # doctest: +SKIP
+    10
+
+    Its runs go to the experiment named after the pipeline unless ``experiment`` is given.
+    """
+    options = {"name": name, "experiment": experiment, "cache": cache, "tags": tags}
+    if fn is None:
+        return lambda f: Pipeline(f, **options)
+    return Pipeline(fn, **options)

@@ -1,0 +1,252 @@
+"""Running a traced pipeline: record the pipeline run, schedule ready steps on an
+orchestrator, skip what depends on a failure, and end the run with its status."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import Any
+
+from heron.core import config
+from heron.core import status as run_status
+from heron.core.entities import ArtifactVersion
+from heron.core.ids import new_id
+from heron.execution.plan import StepOutcome, StepPlan
+from heron.orchestrators import make_orchestrator
+from heron.orchestrators.base import Orchestrator, WorkerLost
+from heron.pipelines.result import PipelineRun, StepRun
+from heron.pipelines.trace import Node, Trace
+from heron.store.active_run import activate, describe_error
+from heron.store.base import Store
+
+log = logging.getLogger("heron.pipelines")
+
+PIPELINE_TAG = "heron.pipeline"
+
+
+def run_trace(
+    trace: Trace,
+    *,
+    store: Store,
+    experiment_id: str,
+    run_name: str | None,
+    params: dict[str, Any],
+    tags: dict[str, str],
+    cache: bool,
+    orchestrator: str,
+    parallelism: int,
+    on_event: Any = None,
+) -> PipelineRun:
+    """Execute ``trace`` and return the finished :class:`PipelineRun`."""
+    nodes = trace.order()
+    version_id = trace.version_hash()
+    store.create_pipeline_version(version_id, trace.pipeline_name, trace.structure())
+    run = store.create_run(
+        experiment_id,
+        name=run_name,
+        kind="pipeline",
+        pipeline_version_id=version_id,
+        tags={PIPELINE_TAG: trace.pipeline_name, **tags},
+    )
+    active = activate(run, store)
+    if params:
+        from heron.execution.executor import _param_text
+
+        active.buffer.add_params(run.id, {k: _param_text(v) for k, v in params.items()})
+    scheduler = _Scheduler(nodes, store, run.id, experiment_id, cache, on_event)
+    engine = make_orchestrator(orchestrator, parallelism)
+    try:
+        scheduler.run(engine)
+    except BaseException as e:
+        engine.shutdown(cancel=True)
+        scheduler.abandon(store, "cancelled" if isinstance(e, KeyboardInterrupt) else "failed")
+        active.end_with(e)
+        raise
+    engine.shutdown()
+    failed = [n for n, s in scheduler.steps.items() if s.status == run_status.FAILED]
+    if failed:
+        reason = f"Step(s) failed: {', '.join(failed)}."
+        first = scheduler.steps[failed[0]].error
+        if first:
+            reason += f"\n\n{failed[0]}: {first}"
+        active.end(run_status.FAILED, reason)
+        status = run_status.FAILED
+    else:
+        reason = None
+        active.end(run_status.COMPLETED)
+        status = run_status.COMPLETED
+    return PipelineRun(run.id, trace.pipeline_name, status, scheduler.steps, store, reason)
+
+
+class _Scheduler:
+    """Keeps the DAG moving: submits each step once all it waits for succeeded."""
+
+    def __init__(
+        self,
+        nodes: list[Node],
+        store: Store,
+        pipeline_run_id: str,
+        experiment_id: str,
+        cache: bool,
+        on_event: Any,
+    ) -> None:
+        self.nodes = {n.id: n for n in nodes}
+        self.order = [n.id for n in nodes]
+        self.store = store
+        self.pipeline_run_id = pipeline_run_id
+        self.experiment_id = experiment_id
+        self.cache = cache
+        self.on_event = on_event or (lambda *_: None)
+        self.tracking_uri = store.uri
+        self.artifact_uri = config.get_artifact_uri(store.uri)
+        self.steps: dict[str, StepRun] = {}
+        self.outcomes: dict[str, StepOutcome] = {}
+        self.running: dict[Future[StepOutcome], StepPlan] = {}
+        self.values: dict[str, Any] = {}  # artifact id -> object, for in-process hand-over
+        self.consumers: dict[str, int] = {}  # node id -> steps still to read its outputs
+        for node in nodes:
+            for upstream in node.upstream:
+                self.consumers[upstream] = self.consumers.get(upstream, 0) + 1
+
+    def run(self, engine: Orchestrator) -> None:
+        waiting = list(self.order)
+        while waiting or self.running:
+            for node_id in list(waiting):
+                state = self._readiness(node_id)
+                if state == "skip":
+                    waiting.remove(node_id)
+                    self._skip(node_id)
+                elif state == "ready" and len(self.running) < engine.parallelism:
+                    waiting.remove(node_id)
+                    self._submit(engine, node_id)
+            if not self.running:
+                if waiting and all(self._readiness(n) == "wait" for n in waiting):
+                    raise RuntimeError(f"Steps {waiting} can never run (a broken graph).")
+                continue
+            done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+            for future in done:
+                self._finish(future, self.running.pop(future), engine)
+
+    def _readiness(self, node_id: str) -> str:
+        states = []
+        for upstream in self.nodes[node_id].upstream:
+            step = self.steps.get(upstream)
+            if step is None:
+                return "wait"
+            states.append(step.status)
+        if any(s in (run_status.FAILED, run_status.SKIPPED, run_status.CANCELLED) for s in states):
+            return "skip"
+        return "ready"
+
+    def _submit(self, engine: Orchestrator, node_id: str) -> None:
+        plan = self._plan(self.nodes[node_id])
+        self.on_event("start", node_id, None)
+        future = engine.submit(plan, self.values if engine.in_process else {})
+        self.running[future] = plan
+
+    def _plan(self, node: Node) -> StepPlan:
+        inputs: dict[str, ArtifactVersion | list[ArtifactVersion]] = {}
+        for arg, ref in node.inputs.items():
+            if isinstance(ref, list):
+                inputs[arg] = [self.outcomes[n].outputs[o] for n, o in ref]
+            else:
+                inputs[arg] = self.outcomes[ref[0]].outputs[ref[1]]
+        step = node.step
+        return StepPlan(
+            run_id=new_id(),
+            node_id=node.id,
+            pipeline_run_id=self.pipeline_run_id,
+            experiment_id=self.experiment_id,
+            function=step.fn,
+            outputs=step.outputs,
+            definition_hash=step.definition_hash(),
+            params=node.params,
+            inputs=inputs,
+            materializers=step.materializers,
+            cache=self.cache and step.cache,
+            retries=step.retries,
+            retry_delay=step.retry_delay,
+            backoff=step.backoff,
+            timeout=step.timeout,
+            tracking_uri=self.tracking_uri,
+            artifact_uri=self.artifact_uri,
+        )
+
+    def _finish(self, future: Future[StepOutcome], plan: StepPlan, engine: Orchestrator) -> None:
+        try:
+            outcome = future.result()
+        except WorkerLost as e:
+            outcome = self._record_lost(plan, e)
+        self.outcomes[plan.node_id] = outcome
+        self.steps[plan.node_id] = StepRun(
+            plan.node_id, outcome.run_id, outcome.status, outcome.outputs, outcome.error, self.store
+        )
+        if outcome.values is not None:
+            for name, value in outcome.values.items():
+                self.values[outcome.outputs[name].id] = value
+        for upstream in self.nodes[plan.node_id].upstream:
+            self.consumers[upstream] -= 1
+            if self.consumers[upstream] == 0:  # nobody reads these objects any more
+                for av in self.outcomes[upstream].outputs.values():
+                    self.values.pop(av.id, None)
+        self.on_event("end", plan.node_id, outcome)
+
+    def _record_lost(self, plan: StepPlan, error: Exception) -> StepOutcome:
+        reason = (
+            f"The worker process running step {plan.node_id!r} died ({error}); it was killed "
+            "or ran out of memory. Nothing it was writing was recorded as an artifact."
+        )
+        self._fail_run(plan, reason)
+        return StepOutcome(plan.run_id, plan.node_id, run_status.FAILED, error=reason)
+
+    def _fail_run(self, plan: StepPlan, reason: str, status: str = run_status.FAILED) -> None:
+        from heron.core.errors import NotFound
+
+        try:
+            current = self.store.get_run(plan.run_id)
+            if current.status in (run_status.RUNNING, run_status.PENDING):
+                self.store.update_run(plan.run_id, status=status, status_reason=reason)
+        except NotFound:
+            self.store.create_run(
+                self.experiment_id,
+                run_id=plan.run_id,
+                name=plan.node_id,
+                kind="step",
+                status=status,
+                parent_id=self.pipeline_run_id,
+            )
+            self.store.update_run(plan.run_id, status=status, status_reason=reason)
+
+    def _skip(self, node_id: str) -> None:
+        blocked = [
+            u
+            for u in self.nodes[node_id].upstream
+            if self.steps[u].status != run_status.COMPLETED
+            and self.steps[u].status != run_status.CACHED
+        ]
+        reason = f"Skipped: it depends on {', '.join(blocked)}, which did not succeed."
+        run = self.store.create_run(
+            self.experiment_id,
+            name=node_id,
+            kind="step",
+            status=run_status.PENDING,
+            parent_id=self.pipeline_run_id,
+        )
+        self.store.update_run(run.id, status=run_status.SKIPPED, status_reason=reason)
+        self.steps[node_id] = StepRun(node_id, run.id, run_status.SKIPPED, {}, reason, self.store)
+        self.on_event("end", node_id, None)
+
+    def abandon(self, store: Store, status: str) -> None:
+        """After an interruption: end the steps still running."""
+        for plan in self.running.values():
+            try:
+                self._fail_run(
+                    plan,
+                    f"The pipeline run was {status} while this step ran.",
+                    run_status.CANCELLED if status == "cancelled" else run_status.FAILED,
+                )
+            except Exception:
+                log.exception("Could not end step run %s", plan.run_id)
+
+
+__all__ = ["PIPELINE_TAG", "describe_error", "run_trace"]
