@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import traceback
+from collections.abc import Sequence
 from typing import Any
 
 from heron.core import status as run_status
@@ -47,8 +48,14 @@ class ActiveRun:
         self.buffer.flush()
         return self.store.get_run(self.id)
 
-    def end(self, status: str = run_status.COMPLETED, reason: str | None = None) -> None:
-        """Write what the run buffered and end it with ``status`` (once; later calls do nothing)."""
+    def end(
+        self,
+        status: str = run_status.COMPLETED,
+        reason: str | None = None,
+        links: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
+        """Write what the run buffered (and its artifact ``links``) and end it with
+        ``status``, once; later calls do nothing."""
         if self.ended:
             return
         run_status.validate_status(status)
@@ -58,7 +65,7 @@ class ActiveRun:
             stack.remove(self)
         with _registry_lock:
             _registry.pop(self.id, None)
-        self.buffer.finish(self.id, status, reason)
+        self.buffer.finish(self.id, status, reason, links)
 
     def end_with(self, exc: BaseException | None) -> None:
         """End ``completed``, ``cancelled`` (Ctrl-C) or ``failed`` with the error, by ``exc``."""

@@ -16,6 +16,8 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Sequence
+from typing import Any
 
 from heron.core.errors import HeronError
 from heron.store.base import Store
@@ -102,14 +104,20 @@ class LogBuffer:
         """Write everything pending now; re-raise an error a background flush met."""
         self._flush({}, raise_errors)
 
-    def finish(self, run_id: str, status: str, reason: str | None = None) -> None:
-        """Write everything pending and end ``run_id`` with ``status``, in one transaction
-        for that run. If its data is refused (say, a param conflict), the run still ends and
-        the error is raised."""
+    def finish(
+        self,
+        run_id: str,
+        status: str,
+        reason: str | None = None,
+        links: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
+        """Write everything pending and end ``run_id`` with ``status`` (and its artifact
+        ``links``), in one transaction for that run. If its data is refused (say, a param
+        conflict), the run still ends and the error is raised."""
         self.unwatch(run_id)
-        self._flush({run_id: (status, reason)}, raise_errors=True)
+        self._flush({run_id: (status, reason, tuple(links))}, raise_errors=True)
 
-    def _flush(self, finals: dict[str, tuple[str, str | None]], raise_errors: bool) -> None:
+    def _flush(self, finals: dict[str, tuple[Any, ...]], raise_errors: bool) -> None:
         with self._flush_lock:
             with self._lock:
                 metrics, self._metrics = self._metrics, []
@@ -126,7 +134,7 @@ class LogBuffer:
         metrics: list[tuple[str, str, float, int, int]],
         params: dict[str, dict[str, str]],
         tags: dict[str, dict[str, str]],
-        finals: dict[str, tuple[str, str | None]],
+        finals: dict[str, tuple[Any, ...]],
     ) -> None:
         by_run: dict[str, list[tuple[str, float, int, int]]] = {}
         for run_id, key, value, step, timestamp in metrics:
@@ -135,7 +143,7 @@ class LogBuffer:
                 points = by_run[run_id] = []
             points.append((key, value, step, timestamp))
         for run_id in by_run.keys() | params.keys() | tags.keys() | finals.keys():
-            status, reason = finals.get(run_id, (None, None))
+            status, reason, links = finals.get(run_id, (None, None, ()))
             try:
                 self.store.log_batch(
                     run_id,
@@ -144,6 +152,7 @@ class LogBuffer:
                     tags.get(run_id),
                     status=status,
                     status_reason=reason,
+                    links=links,
                 )
             except Exception as e:
                 if isinstance(e, HeronError):

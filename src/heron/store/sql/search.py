@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Connection, Select, and_, func, or_, select
 
 from heron.core.entities import ACTIVE, DELETED
 from heron.core.errors import FilterError
@@ -79,6 +79,133 @@ def _check_storable(*values: Any) -> None:
                 )
 
 
+class _Search:
+    """A parsed search: the filtered source of runs, then the ordering."""
+
+    def __init__(
+        self,
+        experiment_ids: Sequence[str] | None,
+        filter_string: str | None,
+        order_by: Sequence[str] | None,
+        view: str,
+    ) -> None:
+        runs = t.runs
+        comparisons = filters.parse_filter(filter_string)
+        if isinstance(order_by, str):
+            order_by = [order_by]
+        self.orders = [filters.parse_order_by(o) for o in order_by or ()]
+        self.source: Any = runs
+        self.where: list[Any] = []
+        self.joined: dict[tuple[str, str], Any] = {}  # (entity, key) -> alias of the filter
+
+        if experiment_ids is not None:
+            self.where.append(runs.c.experiment_id.in_(list(experiment_ids)))
+        # A deleted experiment hides its runs: in searches they count as deleted too.
+        live = runs.c.experiment_id.in_(
+            select(t.experiments.c.id).where(t.experiments.c.lifecycle == ACTIVE)
+        )
+        if view == "active":
+            self.where += [runs.c.lifecycle == ACTIVE, live]
+        elif view == "deleted":
+            self.where.append(or_(runs.c.lifecycle == DELETED, ~live))
+
+        for c in comparisons:
+            _check_storable(c.key, c.value)
+            if c.entity == filters.ENTITY_ATTRIBUTE:
+                self.where.append(_compare(_ATTRIBUTE_COLUMNS[c.key], c.op, c.value))
+                continue
+            alias = self.joined.get((c.entity, c.key))
+            if alias is None:
+                alias = _ENTITY_TABLES[c.entity].alias(f"f{len(self.joined)}")
+                self.source = self.source.join(
+                    alias, and_(alias.c.run_id == runs.c.id, alias.c.key == c.key)
+                )
+                self.joined[(c.entity, c.key)] = alias
+            self.where.append(_compare(alias.c.value, c.op, c.value))
+        for o in self.orders:
+            _check_storable(o.key)
+
+    @property
+    def split_key(self) -> filters.OrderBy | None:
+        """The first order key when it is a metric, param or tag the filter does not join:
+        runs having it are then read in its index order, and those lacking it after them."""
+        if not self.orders:
+            return None
+        first = self.orders[0]
+        if first.entity == filters.ENTITY_ATTRIBUTE or (first.entity, first.key) in self.joined:
+            return None
+        return first
+
+    def query(self, presence: str = "any") -> Select[Any]:
+        """Ids of matching runs in order. ``presence`` restricts to runs that have the first
+        order key (``"present"``: inner join, read in index order) or lack it (``"missing"``)."""
+        runs = t.runs
+        source = self.source
+        where = list(self.where)
+        joined = dict(self.joined)
+        clauses: list[Any] = []
+        for i, o in enumerate(self.orders):
+            if o.entity == filters.ENTITY_ATTRIBUTE:
+                column = _ATTRIBUTE_COLUMNS[o.key]
+            else:
+                table = _ENTITY_TABLES[o.entity]
+                alias = joined.get((o.entity, o.key))
+                on = None
+                if alias is None:
+                    alias = table.alias(f"o{i}")
+                    on = and_(alias.c.run_id == runs.c.id, alias.c.key == o.key)
+                    joined[(o.entity, o.key)] = alias
+                if i == 0 and presence == "missing":
+                    where.append(
+                        ~select(table.c.run_id)
+                        .where(
+                            table.c.run_id == runs.c.id,
+                            table.c.key == o.key,
+                            table.c.value.is_not(None),
+                        )
+                        .exists()
+                    )
+                    continue
+                if on is not None:
+                    if i == 0 and presence == "present":
+                        source = source.join(alias, on)
+                        where.append(alias.c.value.is_not(None))
+                    else:
+                        source = source.outerjoin(alias, on)
+                column = alias.c.value
+            # Runs missing the key (or with a NaN metric) sort last in either direction.
+            clauses.append((column.asc() if o.ascending else column.desc()).nulls_last())
+        clauses += [runs.c.start_time.desc(), runs.c.id]
+        return select(runs.c.id).select_from(source).where(*where).order_by(*clauses)
+
+
+def search_run_ids(
+    conn: Connection,
+    experiment_ids: Sequence[str] | None,
+    filter_string: str | None,
+    order_by: Sequence[str] | None,
+    view: str,
+    limit: int,
+    offset: int,
+) -> list[str]:
+    """The ids of one page of matching runs (``limit`` from ``offset``), in order."""
+    search = _Search(experiment_ids, filter_string, order_by, view)
+    if search.split_key is None:
+        return list(conn.execute(search.query().limit(limit).offset(offset)).scalars())
+    # Sorting on a key the filter does not join: an outer join would sort every run. Read
+    # the runs having the key in index order, and only then those lacking it.
+    present = search.query("present")
+    ids = list(conn.execute(present.limit(limit).offset(offset)).scalars())
+    if len(ids) == limit:
+        return ids
+    if ids:
+        n_present = offset + len(ids)
+    else:
+        n_present = conn.execute(select(func.count()).select_from(present.subquery())).scalar()
+    missing = search.query("missing").limit(limit - len(ids)).offset(max(0, offset - n_present))
+    return ids + list(conn.execute(missing).scalars())
+
+
 def build_search_query(
     experiment_ids: Sequence[str] | None,
     filter_string: str | None,
@@ -87,57 +214,6 @@ def build_search_query(
     limit: int,
     offset: int,
 ) -> Select[Any]:
-    """The query selecting the ids of matching runs, ordered, one page (``limit``, ``offset``)."""
-    runs = t.runs
-    comparisons = filters.parse_filter(filter_string)
-    if isinstance(order_by, str):
-        order_by = [order_by]
-    orders = [filters.parse_order_by(o) for o in order_by or ()]
-
-    source: Any = runs
-    where: list[Any] = []
-    joined: dict[tuple[str, str], Any] = {}  # (entity, key) -> alias inner-joined by the filter
-
-    if experiment_ids is not None:
-        where.append(runs.c.experiment_id.in_(list(experiment_ids)))
-    # A deleted experiment hides its runs: in searches they count as deleted too.
-    live = runs.c.experiment_id.in_(
-        select(t.experiments.c.id).where(t.experiments.c.lifecycle == ACTIVE)
-    )
-    if view == "active":
-        where += [runs.c.lifecycle == ACTIVE, live]
-    elif view == "deleted":
-        where.append(or_(runs.c.lifecycle == DELETED, ~live))
-
-    for c in comparisons:
-        _check_storable(c.key, c.value)
-        if c.entity == filters.ENTITY_ATTRIBUTE:
-            where.append(_compare(_ATTRIBUTE_COLUMNS[c.key], c.op, c.value))
-            continue
-        alias = joined.get((c.entity, c.key))
-        if alias is None:
-            alias = _ENTITY_TABLES[c.entity].alias(f"f{len(joined)}")
-            source = source.join(alias, and_(alias.c.run_id == runs.c.id, alias.c.key == c.key))
-            joined[(c.entity, c.key)] = alias
-        where.append(_compare(alias.c.value, c.op, c.value))
-
-    order_clauses: list[Any] = []
-    for i, o in enumerate(orders):
-        _check_storable(o.key)
-        if o.entity == filters.ENTITY_ATTRIBUTE:
-            column = _ATTRIBUTE_COLUMNS[o.key]
-        else:
-            alias = joined.get((o.entity, o.key))
-            if alias is None:
-                alias = _ENTITY_TABLES[o.entity].alias(f"o{i}")
-                source = source.outerjoin(
-                    alias, and_(alias.c.run_id == runs.c.id, alias.c.key == o.key)
-                )
-                joined[(o.entity, o.key)] = alias
-            column = alias.c.value
-        # Runs missing the key (or with a NaN metric) sort last in either direction.
-        order_clauses.append((column.asc() if o.ascending else column.desc()).nulls_last())
-    order_clauses += [runs.c.start_time.desc(), runs.c.id]
-
-    query = select(runs.c.id).select_from(source).where(*where).order_by(*order_clauses)
-    return query.limit(limit).offset(offset)
+    """One query selecting a page of matching run ids (the plain plan, for inspection)."""
+    search = _Search(experiment_ids, filter_string, order_by, view)
+    return search.query().limit(limit).offset(offset)

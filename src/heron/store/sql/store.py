@@ -38,7 +38,7 @@ from heron.store.sql import engine as sql_engine
 from heron.store.sql import schema as t
 from heron.store.sql.chunks import pack_series, unpack_series
 from heron.store.sql.raw import RawStatement, run_raw_write
-from heron.store.sql.search import build_search_query
+from heron.store.sql.search import search_run_ids
 
 _RUN_COLUMNS = (
     t.runs.c.id,
@@ -507,11 +507,10 @@ class SqlStore(Store):
         offset = _decode_page_token(page_token)
         if now_ms() - self._last_sweep > _STALE_SWEEP_INTERVAL_MS:
             self.fail_stale_runs(heartbeat_timeout_ms())
-        query = build_search_query(
-            experiment_ids, filter_string, order_by, view, max_results + 1, offset
-        )
         with self._read() as conn:
-            ids = list(conn.execute(query).scalars())
+            ids = search_run_ids(
+                conn, experiment_ids, filter_string, order_by, view, max_results + 1, offset
+            )
             more = len(ids) > max_results
             runs = self._load_runs(conn, ids[:max_results])
         token = _encode_page_token(offset + max_results) if more else None
