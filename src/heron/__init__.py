@@ -28,11 +28,13 @@ _LAZY = {
     "log_param": "heron.tracking.fluent",
     "log_params": "heron.tracking.fluent",
     "log_text": "heron.tracking.fluent",
+    "pipeline": "heron.pipelines.pipeline",
     "set_experiment": "heron.tracking.fluent",
     "set_tag": "heron.tracking.fluent",
     "set_tags": "heron.tracking.fluent",
     "set_tracking_uri": "heron.tracking.fluent",
     "start_run": "heron.tracking.fluent",
+    "step": "heron.pipelines.step",
 }
 
 __all__ = [
@@ -49,11 +51,13 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "pipeline",
     "set_experiment",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "step",
 ]
 
 
@@ -77,6 +81,8 @@ def __dir__() -> list[str]:
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from heron.core.errors import HeronError
+    from heron.pipelines.pipeline import pipeline
+    from heron.pipelines.step import step
     from heron.tracking.client import Client
     from heron.tracking.fluent import (
         active_run,

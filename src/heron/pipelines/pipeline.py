@@ -100,26 +100,50 @@ class Pipeline:
 
     def __call__(self, *args: Any, on_event: Any = None, **kwargs: Any) -> PipelineRun:
         """Run the pipeline now on the active stack and return its :class:`PipelineRun`."""
-        from heron.pipelines.runner import run_trace
-        from heron.store.registry import get_store
-        from heron.tracking.fluent import _experiment_id
+        return self.run(self.bind(*args, **kwargs), on_event=on_event)
 
-        params = self.bind(*args, **kwargs)
+    def run(
+        self,
+        params: dict[str, Any],
+        *,
+        on_event: Any = None,
+        reuse: dict[str, dict[str, Any]] | None = None,
+        extra_tags: dict[str, str] | None = None,
+    ) -> PipelineRun:
+        """Run with bound ``params``; steps named in ``reuse`` take those outputs instead of
+        running (how a failed run is resumed)."""
+        from heron.pipelines.runner import PARAMS_TAG, SOURCE_TAG, run_trace
+        from heron.store.registry import get_store
+        from heron.tracking.fluent import experiment_id_for
+
         trace = self.build(**params)
         store = get_store()
-        experiment_id = _experiment_id(store, self.experiment or self.name)
+        experiment_id = experiment_id_for(store, self.experiment or self.name)
+        tags = {**self.tags, SOURCE_TAG: self.source, PARAMS_TAG: canonical_json(params)}
         return run_trace(
             trace,
             store=store,
             experiment_id=experiment_id,
             run_name=self.run_name,
             params=params,
-            tags=self.tags,
+            tags={**tags, **(extra_tags or {})},
             cache=self.cache,
             orchestrator=self.orchestrator,
             parallelism=self.parallelism,
             on_event=on_event,
+            reuse=reuse or {},
         )
+
+    @property
+    def source(self) -> str:
+        """Where the pipeline can be imported from again: ``module:name`` or ``file.py:name``."""
+        module = getattr(self.fn, "__module__", None) or "__main__"
+        if module == "__main__":
+            try:
+                return f"{inspect.getfile(self.fn)}:{self.fn.__qualname__}"
+            except TypeError:
+                return f"__main__:{self.fn.__qualname__}"
+        return f"{module}:{self.fn.__qualname__}"
 
 
 def pipeline(

@@ -16,12 +16,15 @@ from heron.orchestrators import make_orchestrator
 from heron.orchestrators.base import Orchestrator, WorkerLost
 from heron.pipelines.result import PipelineRun, StepRun
 from heron.pipelines.trace import Node, Trace
-from heron.store.active_run import activate, describe_error
+from heron.store.active_run import activate
 from heron.store.base import Store
 
 log = logging.getLogger("heron.pipelines")
 
 PIPELINE_TAG = "heron.pipeline"
+SOURCE_TAG = "heron.pipeline.source"
+PARAMS_TAG = "heron.pipeline.params"
+RESUMED_FROM_TAG = "heron.resumed_from"
 
 
 def run_trace(
@@ -36,6 +39,7 @@ def run_trace(
     orchestrator: str,
     parallelism: int,
     on_event: Any = None,
+    reuse: dict[str, dict[str, ArtifactVersion]] | None = None,
 ) -> PipelineRun:
     """Execute ``trace`` and return the finished :class:`PipelineRun`."""
     nodes = trace.order()
@@ -53,7 +57,7 @@ def run_trace(
         from heron.execution.executor import _param_text
 
         active.buffer.add_params(run.id, {k: _param_text(v) for k, v in params.items()})
-    scheduler = _Scheduler(nodes, store, run.id, experiment_id, cache, on_event)
+    scheduler = _Scheduler(nodes, store, run.id, experiment_id, cache, on_event, reuse or {})
     engine = make_orchestrator(orchestrator, parallelism)
     try:
         scheduler.run(engine)
@@ -89,7 +93,9 @@ class _Scheduler:
         experiment_id: str,
         cache: bool,
         on_event: Any,
+        reuse: dict[str, dict[str, ArtifactVersion]],
     ) -> None:
+        self.reuse = reuse
         self.nodes = {n.id: n for n in nodes}
         self.order = [n.id for n in nodes]
         self.store = store
@@ -141,8 +147,28 @@ class _Scheduler:
     def _submit(self, engine: Orchestrator, node_id: str) -> None:
         plan = self._plan(self.nodes[node_id])
         self.on_event("start", node_id, None)
-        future = engine.submit(plan, self.values if engine.in_process else {})
+        if node_id in self.reuse:
+            future: Future[StepOutcome] = Future()
+            future.set_result(self._reused(plan, self.reuse[node_id]))
+        else:
+            future = engine.submit(plan, self.values if engine.in_process else {})
         self.running[future] = plan
+
+    def _reused(self, plan: StepPlan, outputs: dict[str, ArtifactVersion]) -> StepOutcome:
+        """A step that succeeded in the run being resumed: recorded as cached, not run."""
+        from heron.execution.executor import _input_links
+
+        run = self.store.create_run(
+            self.experiment_id,
+            run_id=plan.run_id,
+            name=plan.node_id,
+            kind="step",
+            status=run_status.PENDING,
+            parent_id=self.pipeline_run_id,
+        )
+        links = _input_links(plan) + [(av.id, "output", name) for name, av in outputs.items()]
+        self.store.log_batch(run.id, status=run_status.CACHED, links=links)
+        return StepOutcome(run.id, plan.node_id, run_status.CACHED, outputs=dict(outputs))
 
     def _plan(self, node: Node) -> StepPlan:
         inputs: dict[str, ArtifactVersion | list[ArtifactVersion]] = {}
@@ -249,4 +275,4 @@ class _Scheduler:
                 log.exception("Could not end step run %s", plan.run_id)
 
 
-__all__ = ["PIPELINE_TAG", "describe_error", "run_trace"]
+__all__ = ["PARAMS_TAG", "PIPELINE_TAG", "RESUMED_FROM_TAG", "SOURCE_TAG", "run_trace"]

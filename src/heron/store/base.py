@@ -200,6 +200,16 @@ class Store(ABC):
         """Artifact versions by name, or those a run used or produced, newest first."""
 
     @abstractmethod
+    def retire_orphan_artifacts(self) -> int:
+        """Mark deleted the artifact versions that only deleted runs produced or used;
+        returns how many. Their bytes become garbage for ``heron gc``."""
+
+    @abstractmethod
+    def live_content_hashes(self) -> set[str]:
+        """Content hashes the store still needs: of active artifact versions, and of the
+        captured logs of active runs."""
+
+    @abstractmethod
     def create_pipeline_version(
         self, version_id: str, name: str, structure: dict[str, Any]
     ) -> bool:

@@ -8,7 +8,15 @@ from typing import Any
 
 from heron.core import config, validation
 from heron.core import status as run_status
-from heron.core.entities import ArtifactLink, ArtifactVersion, Experiment, Metric, PagedList, Run
+from heron.core.entities import (
+    ArtifactLink,
+    ArtifactVersion,
+    Experiment,
+    Metric,
+    PagedList,
+    PipelineVersion,
+    Run,
+)
 from heron.core.errors import InvalidArgument, NotFound
 from heron.core.ids import now_ms
 from heron.store.base import Store
@@ -227,3 +235,53 @@ class Client:
         blobs, content_hash = store_holding(artifact.uri)
         target = os.fspath(dst) if dst else os.path.join(tempfile.mkdtemp(prefix="heron-"), path)
         return str(blobs.download(content_hash, target))
+
+    # --- lineage, pipelines, storage ------------------------------------------------------
+    def lineage(
+        self, artifact_or_run_id: str, direction: str = "upstream", depth: int | None = None
+    ) -> Any:
+        """The lineage graph around an artifact version or run id.
+
+        ``upstream`` answers "which data and code made this?", ``downstream`` "what did this
+        feed?". The result has ``runs``, ``artifacts`` (by id) and ``edges``
+        ``(source, target, "produced" | "consumed")``.
+        """
+        from heron.tracking.lineage import walk
+
+        self._flush()
+        return walk(self.store, artifact_or_run_id, direction, depth)
+
+    def get_logs(self, run_id: str) -> str:
+        """What a step printed (stdout and stderr), as captured when it ran."""
+        from heron.artifacts.loading import store_holding
+
+        run = self.get_run(run_id)
+        uri = run.tags.get("heron.logs")
+        if not uri:
+            return ""
+        blobs, content_hash = store_holding(uri)
+        return blobs.read_bytes(content_hash).decode("utf-8", "replace")
+
+    def list_pipeline_versions(self, name: str | None = None) -> list[PipelineVersion]:
+        """Stored pipeline versions (each distinct DAG once), newest first."""
+        return self.store.list_pipeline_versions(name)
+
+    def get_pipeline_version(self, version_id: str) -> PipelineVersion:
+        """One pipeline version: its name and DAG structure."""
+        return self.store.get_pipeline_version(version_id)
+
+    def resume_run(self, run_id: str) -> Any:
+        """Re-run a failed pipeline run, reusing every step that succeeded; returns the new
+        pipeline run (tagged ``heron.resumed_from``)."""
+        from heron.pipelines.resume import resume_pipeline_run
+
+        self._flush()
+        return resume_pipeline_run(self.store, run_id)
+
+    def gc(self, dry_run: bool = False, min_age: float = 3600.0) -> Any:
+        """Delete stored artifact bytes nothing live refers to; returns a report."""
+        from heron.tracking.gc import collect
+        from heron.tracking.run_artifacts import artifact_store_for
+
+        self._flush()
+        return collect(self.store, artifact_store_for(self.store), dry_run=dry_run, min_age=min_age)

@@ -55,7 +55,7 @@ def set_experiment(name: str) -> str:
     """
     global _experiment_name
     validation.check_name(name, "Experiment")
-    experiment_id = _experiment_id(get_store(), name)
+    experiment_id = experiment_id_for(get_store(), name)
     _experiment_name = name
     return experiment_id
 
@@ -63,7 +63,7 @@ def set_experiment(name: str) -> str:
 _experiment_ids: dict[tuple[str, str], str] = {}  # (store uri, name) -> id
 
 
-def _experiment_id(store: Store, name: str, cached: bool = False) -> str:
+def experiment_id_for(store: Store, name: str, cached: bool = False) -> str:
     """The id of experiment ``name``, created if missing (remembered per process)."""
     if cached and (store.uri, name) in _experiment_ids:
         return _experiment_ids[(store.uri, name)]
@@ -125,10 +125,10 @@ def start_run(
             **run_facts(),
         }
         try:
-            run = store.create_run(_experiment_id(store, exp_name, cached=True), **fields)
+            run = store.create_run(experiment_id_for(store, exp_name, cached=True), **fields)
         except (NotFound, InvalidState):
             # the remembered experiment was deleted or renamed meanwhile: look it up again
-            run = store.create_run(_experiment_id(store, exp_name), **fields)
+            run = store.create_run(experiment_id_for(store, exp_name), **fields)
     return activate(run, store)
 
 

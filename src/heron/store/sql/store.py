@@ -60,6 +60,7 @@ _RUN_COLUMNS = (
     t.runs.c.cache_key,
 )
 _STALE_SWEEP_INTERVAL_MS = 1000
+LOGS_TAG = "heron.logs"  # a step run's captured output (set by the step executor)
 _CHUNK_COLUMNS = ("run_id", "key", "count", "min_step", "max_step", "steps", "timestamps", "values")
 _LATEST_COLUMNS = ("run_id", "key", "value", "is_nan", "step", "timestamp")
 
@@ -608,6 +609,45 @@ class SqlStore(Store):
             run_id = conn.execute(query).scalar()
             found = self._load_runs(conn, [run_id]) if run_id else []
         return found[0] if found else None
+
+    def retire_orphan_artifacts(self) -> int:
+        av, ra, r = t.artifact_versions, t.run_artifacts, t.runs
+        used_by_live_runs = (
+            select(ra.c.artifact_id).join(r, r.c.id == ra.c.run_id).where(r.c.lifecycle == ACTIVE)
+        )
+        deleted_runs = select(r.c.id).where(r.c.lifecycle == DELETED)
+        return self._write(
+            lambda conn: (
+                conn.execute(
+                    update(av)
+                    .where(
+                        av.c.lifecycle == ACTIVE,
+                        av.c.producer_run_id.in_(deleted_runs),
+                        av.c.id.not_in(used_by_live_runs),
+                    )
+                    .values(lifecycle=DELETED)
+                ).rowcount
+            )
+        )
+
+    def live_content_hashes(self) -> set[str]:
+        av, tg, r = t.artifact_versions, t.tags, t.runs
+        with self._read() as conn:
+            hashes = set(
+                conn.execute(
+                    select(av.c.content_hash).where(av.c.lifecycle == ACTIVE).distinct()
+                ).scalars()
+            )
+            logs = conn.execute(
+                select(tg.c.value)
+                .join(r, r.c.id == tg.c.run_id)
+                .where(tg.c.key == LOGS_TAG, r.c.lifecycle == ACTIVE)
+            ).scalars()
+            for uri in logs:
+                parts = uri.replace(os.sep, "/").rstrip("/").split("/")
+                if len(parts) >= 2:
+                    hashes.add(parts[-2] + parts[-1])
+        return hashes
 
     def create_pipeline_version(
         self, version_id: str, name: str, structure: dict[str, Any]

@@ -1,0 +1,52 @@
+"""Resuming a failed pipeline run: a new run that reuses every step that succeeded."""
+
+from __future__ import annotations
+
+import json
+
+from heron.core import status as run_status
+from heron.core.entities import OUTPUT, ArtifactVersion
+from heron.core.errors import InvalidArgument, InvalidState
+from heron.pipelines.loader import load_pipeline
+from heron.pipelines.result import PipelineRun
+from heron.pipelines.runner import PARAMS_TAG, RESUMED_FROM_TAG, SOURCE_TAG
+from heron.store.base import Store
+
+
+def resume_pipeline_run(store: Store, run_id: str) -> PipelineRun:
+    """Run the pipeline of ``run_id`` again with the same parameters, reusing the outputs of
+    the steps that completed (or were cached) instead of running them."""
+    run = store.get_run(run_id)
+    if run.kind != "pipeline":
+        raise InvalidArgument(f"Run {run_id} is a {run.kind} run; resume takes a pipeline run.")
+    if run.status not in (run_status.FAILED, run_status.CANCELLED):
+        raise InvalidState(
+            f"Pipeline run {run_id} is {run.status}; only failed or cancelled runs are resumed. "
+            "Run the pipeline again instead (its cache reuses unchanged steps)."
+        )
+    source = run.tags.get(SOURCE_TAG)
+    if not source or source.startswith("__main__:"):
+        raise InvalidState(
+            f"Pipeline run {run_id} does not say where its code lives (it was defined "
+            "interactively). Resume works for pipelines in a module or a .py file."
+        )
+    params = json.loads(run.tags.get(PARAMS_TAG, "{}"))
+    blobs = None
+    reuse: dict[str, dict[str, ArtifactVersion]] = {}
+    children = store.search_runs(None, f"attributes.parent_id = '{run_id}'", max_results=50_000)
+    for child in children:
+        if child.status not in (run_status.COMPLETED, run_status.CACHED):
+            continue
+        outputs = {
+            link.name: store.get_artifact_version(link.artifact_id)
+            for link in store.list_artifact_links(run_id=child.id)
+            if link.direction == OUTPUT
+        }
+        if blobs is None:
+            from heron.artifacts.loading import store_holding
+
+            blobs = store_holding
+        if all(blobs(av.uri)[0].exists(av.content_hash) for av in outputs.values()):
+            reuse[child.name] = outputs
+    pipeline = load_pipeline(source)
+    return pipeline.run(params, reuse=reuse, extra_tags={RESUMED_FROM_TAG: run_id})
