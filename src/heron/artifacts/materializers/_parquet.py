@@ -32,7 +32,7 @@ def type_storable(data_type: Any) -> bool:
         test = getattr(pat, check, None)
         if test is not None and test(data_type):
             return False
-    if isinstance(data_type, pa.ExtensionType):
+    if isinstance(data_type, getattr(pa, "BaseExtensionType", pa.ExtensionType)):
         return type_storable(data_type.storage_type)
     if pat.is_struct(data_type):
         return all(type_storable(field.type) for field in data_type)

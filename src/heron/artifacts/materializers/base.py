@@ -53,6 +53,8 @@ class Materializer(abc.ABC):
     ``version`` (bump it when the files written change; it enters the step cache key) and
     ``types`` (fully qualified names, ``"module.QualName"`` as ``type(obj)`` reports them, of
     the types handled, subclasses included), and implement :meth:`save` and :meth:`load`.
+    A public alias such as ``"pandas.DataFrame"`` also matches once its module is imported.
+    Override :meth:`can_save` to refuse values of those types that would not come back equal.
     """
 
     name: str = ""

@@ -1,6 +1,6 @@
 """Plain Python values as JSON: ``data.json``.
 
-Only values that come back exactly are accepted: None, bool, int (signed 64 bits), float
+Only values that come back exactly are accepted: None, bool, int (below 2**63 in size), float
 (NaN and infinities included), str, and lists and dicts with str keys of them, nested up to
 200 levels, with exactly these types (no subclasses). Tuples, sets, bytes, dicts with other
 keys, big ints and everything else fall through to other materializers.
@@ -42,8 +42,8 @@ def scan(value: Any, depth: int = 0) -> int:
     """-1 when ``value`` is not a JSON value that round-trips exactly, 1 when it is one that
     holds NaN or an infinity, else 0.
 
-    Ints must fit in a signed 64-bit integer (what every JSON reader, orjson included, reads
-    back as an int). Long lists of scalars are checked with C loops (``map``, ``sum``).
+    Ints must be below 2**63 in size (orjson, like many JSON readers, reads larger ones back
+    as floats). Long lists of scalars are checked with C loops (``map``, ``sum``).
     """
     kind = type(value)
     if kind is str or kind is bool or kind is _NONE:

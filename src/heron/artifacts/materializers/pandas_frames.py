@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 from heron.artifacts.materializers import _parquet
-from heron.artifacts.materializers.base import Materializer, MaterializerError, member
+from heron.artifacts.materializers.base import Materializer, MaterializerError, member, plain
 
 # no `typing` at run time: importing it costs more than this package
 TYPE_CHECKING = False
@@ -70,8 +70,15 @@ def _values_ok(dtype: Any, values: Any) -> bool:
     )
 
 
-def _finite_float(value: Any) -> bool:
-    return type(value) is float and math.isfinite(value)
+def _name_ok(name: Any) -> bool:
+    """Whether a Series name survives as JSON: None, str, bool, int, finite float, or a
+    NumPy number (which comes back as the equal Python number)."""
+    if name is None or type(name) in (str, int, bool):
+        return True
+    if type(name) is float:
+        return math.isfinite(name)
+    kind = getattr(getattr(name, "dtype", None), "kind", None)
+    return type(name).__module__ == "numpy" and kind in ("b", "i", "u", "f") and plain(name) == name
 
 
 def _index_ok(index: Any) -> bool:
@@ -155,11 +162,7 @@ class PandasMaterializer(Materializer):
 
         if type(obj) is pd.Series:
             name = obj.name
-            return (
-                (name is None or type(name) in (str, int, bool) or _finite_float(name))
-                and _index_ok(obj.index)
-                and _values_ok(obj.dtype, obj)
-            )
+            return _name_ok(name) and _index_ok(obj.index) and _values_ok(obj.dtype, obj)
         if type(obj) is not pd.DataFrame:
             return False
         if not (_labels_ok(obj.columns) and _index_ok(obj.index)):
@@ -189,7 +192,7 @@ class PandasMaterializer(Materializer):
                 "one type (e.g. df[column].astype(str)), or choose the 'cloudpickle' "
                 "materializer for this output."
             ) from e
-        heron: dict[str, Any] = {"kind": "series", "name": obj.name} if series else {}
+        heron: dict[str, Any] = {"kind": "series", "name": plain(obj.name)} if series else {}
         heron["object_categories"] = _object_categories(frame)
         metadata = dict(table.schema.metadata or {})
         metadata[_HERON_KEY] = json.dumps(heron).encode()
@@ -202,7 +205,7 @@ class PandasMaterializer(Materializer):
         schema = {str(label): str(dtype) for label, dtype in zip(labels, dtypes)}
         result = _parquet.describe(self.type_name(obj), table, schema, columns)
         if series:
-            result["name"] = obj.name
+            result["name"] = plain(obj.name)
         return result
 
     def load(self, fs: Any, path: str) -> Any:

@@ -11,7 +11,7 @@ from itertools import repeat
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from heron.core import status as run_status
@@ -148,6 +148,12 @@ class SqlStore(Store):
                 set_={"artifact_id": links_upsert.excluded.artifact_id},
             )
         )
+        self._raw_latest_version = raw(
+            select(func.max(t.artifact_versions.c.version)).where(
+                t.artifact_versions.c.name == bindparam("name")
+            )
+        )
+        self._raw_insert_artifact = raw(t.artifact_versions.insert())
         self._raw_run_updates: dict[tuple[str, ...], RawStatement] = {}
 
     def _raw_update_run(self, cursor: Any, run_id: str, values: dict[str, Any]) -> None:
@@ -733,7 +739,6 @@ class SqlStore(Store):
     ) -> ArtifactVersion:
         validation.check_name(name, "Artifact")
         _check_artifact_fields(content_hash, type, materializer, materializer_version, size)
-        av = t.artifact_versions
         art = ArtifactVersion(
             id=new_id(),
             name=name,
@@ -755,45 +760,51 @@ class SqlStore(Store):
                 f"Metadata of artifact {name!r} is not JSON-serializable: {e}."
             ) from e
 
-        def body(conn: Connection) -> int:
+        row = {
+            "id": art.id,
+            "name": name,
+            "content_hash": content_hash,
+            "type": type,
+            "materializer": materializer,
+            "materializer_version": materializer_version,
+            "size": size,
+            "uri": uri,
+            "metadata": metadata_json,
+            "producer_run_id": producer_run_id,
+            "created_at": art.created_at,
+            "lifecycle": ACTIVE,
+        }
+
+        def body(cur: Any) -> int:
             if (
                 producer_run_id is not None
-                and not conn.execute(
-                    select(t.runs.c.id).where(t.runs.c.id == producer_run_id)
-                ).first()
+                and self._raw_run_exists.execute(cur, {"run_id": producer_run_id}).fetchone()
+                is None
             ):
                 raise NotFound(f"No run with id {producer_run_id!r} to link the artifact to.")
             if self._dialect == "postgresql":  # one numberer per name at a time
-                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
-            version = (
-                conn.execute(select(func.max(av.c.version)).where(av.c.name == name)).scalar() or 0
-            ) + 1
-            conn.execute(
-                av.insert().values(
-                    id=art.id,
-                    name=name,
-                    version=version,
-                    content_hash=content_hash,
-                    type=type,
-                    materializer=materializer,
-                    materializer_version=materializer_version,
-                    size=size,
-                    uri=uri,
-                    metadata=metadata_json,
-                    producer_run_id=producer_run_id,
-                    created_at=art.created_at,
-                    lifecycle=ACTIVE,
-                )
-            )
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%(name)s))", {"name": name})
+            latest = self._raw_latest_version.execute(cur, {"name": name}).fetchone()[0]
+            version = (latest or 0) + 1
+            self._raw_insert_artifact.execute(cur, {**row, "version": version})
             if producer_run_id is not None:
-                self._link(conn, producer_run_id, art.id, OUTPUT, link_name or name)
+                self._raw_upsert_links.execute(
+                    cur,
+                    {
+                        "run_id": producer_run_id,
+                        "artifact_id": art.id,
+                        "direction": OUTPUT,
+                        "name": link_name or name,
+                    },
+                )
             return version
 
+        integrity_error = self.engine.dialect.loaded_dbapi.IntegrityError
         for attempt in range(8):
             try:
-                art.version = self._write(body)
+                art.version = run_raw_write(self.engine, body)
                 return art
-            except IntegrityError:  # a concurrent writer took this version number
+            except integrity_error:  # a concurrent writer took this version number
                 if attempt == 7:
                     raise
         raise AssertionError("unreachable")
