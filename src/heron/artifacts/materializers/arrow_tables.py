@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 
 from heron.artifacts.materializers import _parquet
-from heron.artifacts.materializers.base import Materializer, member
+from heron.artifacts.materializers.base import Materializer, MaterializerError, member, refusal
 
 # no `typing` at run time: importing it costs more than this package
 TYPE_CHECKING = False
@@ -29,12 +29,23 @@ class ArrowTableMaterializer(Materializer):
     types = ("pyarrow.lib.Table",)
 
     def can_save(self, obj: Any) -> bool:
-        """True when Parquet stores every column (unique names, storable types)."""
-        return _parquet.schema_storable(obj.schema)
+        """True for tables whose columns Parquet stores (unique names, storable types)."""
+        import pyarrow as pa
+
+        return isinstance(obj, pa.Table) and _parquet.schema_storable(obj.schema)
 
     def save(self, obj: Any, fs: Any, path: str) -> dict[str, Any]:
         """Write ``obj`` to ``table.parquet``."""
-        _parquet.write(obj, fs, member(path, _parquet.FILENAME))
+        import pyarrow as pa
+
+        if not self.can_save(obj):
+            raise refusal(
+                self, obj, "pyarrow Tables with unique column names and types Parquet stores"
+            )
+        try:
+            _parquet.write(obj, fs, member(path, _parquet.FILENAME))
+        except pa.ArrowException as e:
+            raise MaterializerError(f"Cannot store this table as Parquet: {e}") from e
         fields = itertools.islice(obj.schema, _parquet.MAX_SCHEMA_COLUMNS)
         schema = {field.name: str(field.type) for field in fields}
         return _parquet.describe(self.type_name(obj), obj, schema, obj.num_columns)

@@ -99,6 +99,16 @@ def how_to_register(type_name: str) -> str:
     return _HOW_TO_REGISTER.format(type=type_name)
 
 
+def refusal(materializer: Materializer, obj: Any, takes: str) -> MaterializerError:
+    """The error a materializer raises when asked (by an explicit choice) to save a value it
+    does not take; ``takes`` says what it does take."""
+    return MaterializerError(
+        f"The {materializer.name!r} materializer cannot store this {type_name_of(type(obj))}: "
+        f"it takes {takes}. Let Heron choose the materializer for this output, or choose "
+        "another one (such as 'cloudpickle')."
+    )
+
+
 def member(path: str, filename: str) -> str:
     """The path of ``filename`` inside the folder ``path``.
 

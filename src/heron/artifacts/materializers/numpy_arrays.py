@@ -12,7 +12,7 @@ as masked arrays or matrices add. Those fall through to other materializers.
 
 from __future__ import annotations
 
-from heron.artifacts.materializers.base import Materializer, local_path, member, plain
+from heron.artifacts.materializers.base import Materializer, local_path, member, plain, refusal
 
 # no `typing` at run time: importing it costs more than this package
 TYPE_CHECKING = False
@@ -61,6 +61,8 @@ class NumpyArrayMaterializer(Materializer):
 
     def save(self, obj: Any, fs: Any, path: str) -> dict[str, Any]:
         """Write ``obj`` to ``array.npy``."""
+        if not self.can_save(obj):
+            raise refusal(self, obj, "numpy.ndarray values whose dtype holds no Python objects")
         _write(fs, member(path, self.filename), obj)
         return {
             "type": self.type_name(obj),
@@ -95,11 +97,16 @@ class NumpyScalarMaterializer(Materializer):
 
     def can_save(self, obj: Any) -> bool:
         """True for scalars whose dtype needs no pickle."""
-        return _npy_safe(obj.dtype)
+        import numpy as np
+
+        return isinstance(obj, np.generic) and _npy_safe(obj.dtype)
 
     def save(self, obj: Any, fs: Any, path: str) -> dict[str, Any]:
         """Write ``obj`` as a 0-d array to ``scalar.npy``."""
         import numpy as np
+
+        if not self.can_save(obj):
+            raise refusal(self, obj, "numpy scalars whose dtype holds no Python objects")
 
         _write(fs, member(path, self.filename), np.asarray(obj))
         metadata = {"type": self.type_name(obj), "dtype": str(obj.dtype)}

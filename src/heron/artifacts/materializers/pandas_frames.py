@@ -19,7 +19,13 @@ from __future__ import annotations
 import math
 
 from heron.artifacts.materializers import _parquet
-from heron.artifacts.materializers.base import Materializer, MaterializerError, member, plain
+from heron.artifacts.materializers.base import (
+    Materializer,
+    MaterializerError,
+    member,
+    plain,
+    refusal,
+)
 
 # no `typing` at run time: importing it costs more than this package
 TYPE_CHECKING = False
@@ -180,6 +186,8 @@ class PandasMaterializer(Materializer):
         import pandas as pd
         import pyarrow as pa
 
+        if type(obj) not in (pd.DataFrame, pd.Series):
+            raise refusal(self, obj, "pandas DataFrames and Series (not subclasses)")
         series = type(obj) is pd.Series
         frame = obj
         if series:
