@@ -19,9 +19,16 @@ from heron.core.errors import HeronError
 
 #: name -> ("module:attribute" of the click command, one-line help shown by ``heron --help``)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "artifacts": (
+        "heron.cli.artifacts:artifacts",
+        "List, show and trace the lineage of artifacts.",
+    ),
     "db": ("heron.cli.db:db", "Show or upgrade the schema of the metadata database."),
     "experiments": ("heron.cli.experiments:experiments", "List and manage experiments."),
+    "gc": ("heron.cli.gc:gc", "Delete stored artifact bytes that nothing live refers to."),
     "init": ("heron.cli.init:init", "Create a .heron/ workspace in a folder (default: here)."),
+    "pipelines": ("heron.cli.pipelines:pipelines", "List pipelines, their versions and DAGs."),
+    "run": ("heron.cli.run:run", "Run a pipeline (file.py:name or module:name) step by step."),
     "runs": ("heron.cli.runs:runs", "Search, show, delete and restore runs."),
 }
 

@@ -341,3 +341,81 @@ def restore(run_id: str) -> None:
     run = resolve_run(client, run_id)
     client.restore_run(run.id)
     echo(f"Restored run {run.id} ({run.name}).")
+
+
+@runs.command()
+@click.argument("run_id")
+def logs(run_id: str) -> None:
+    """Print what a step run printed (its captured stdout and stderr).
+
+    For a pipeline run, the output of each of its steps, in the pipeline's order, each under
+    a header naming the step.
+    """
+    client = _client()
+    run = resolve_run(client, run_id)
+    if run.kind != "pipeline":
+        text = client.get_logs(run.id)
+        if text:
+            click.echo(text, nl=not text.endswith("\n"))
+        else:
+            echo(f"Run {run.id} ({run.name}) captured no output.", dim=True, err=True)
+        return
+    for step in _steps_in_order(client, run):
+        text = client.get_logs(step.id)
+        lines = len(text.splitlines())
+        state = "no output" if not text else f"{lines} line{'' if lines == 1 else 's'}"
+        echo(f"── {step.name}  ({short_id(step.id)}, {step.status}, {state}) ──", bold=True)
+        if text:
+            click.echo(text, nl=not text.endswith("\n"))
+        if step.status == "failed" and step.status_reason:
+            echo(step.status_reason.strip().splitlines()[0], fg="red")
+
+
+def _steps_in_order(client: Client, run: Run) -> list[Run]:
+    """The step runs of a pipeline run, in the order of its pipeline's DAG."""
+    from heron.core.errors import NotFound
+
+    steps = client.search_runs(
+        filter=f"attributes.parent_id = '{run.id}'",
+        order_by=["start_time"],
+        max_results=50_000,
+        view="all",
+    )
+    names: list[str] = []
+    if run.pipeline_version_id:
+        try:
+            structure = client.get_pipeline_version(run.pipeline_version_id).structure
+            names = [node["id"] for node in structure.get("nodes", [])]
+        except NotFound:
+            pass
+    rank = {name: i for i, name in enumerate(names)}
+    return sorted(steps, key=lambda s: (rank.get(s.name, len(rank)), s.start_time))
+
+
+@runs.command()
+@click.argument("run_id")
+@json_option
+def resume(run_id: str, as_json: bool) -> None:
+    """Run a failed (or cancelled) pipeline run again, reusing every step that succeeded.
+
+    The steps that completed are not run again (they show as cached); the others run with
+    the same parameters and the pipeline's current code. Prints the new run like `heron run`
+    and exits with code 1 if it fails again.
+    """
+    import contextlib
+
+    from heron.cli.run import _import_path, progress_console, report_pipeline_run, stdout_to_stderr
+
+    client = _client()
+    run = resolve_run(client, run_id)
+    _import_path()
+    progress, show = progress_console(as_json)
+    quiet = stdout_to_stderr() if as_json else contextlib.nullcontext()
+    spinner = (
+        progress.status(f"Resuming pipeline run {short_id(run.id)}…")
+        if show and progress.is_terminal
+        else contextlib.nullcontext()
+    )
+    with quiet, spinner:
+        result = client.resume_run(run.id)
+    report_pipeline_run(client, result, as_json)

@@ -224,7 +224,13 @@ def _call_with_retries(plan: StepPlan, arguments: dict[str, Any], active: Any) -
 def _call(plan: StepPlan, arguments: dict[str, Any]) -> Any:
     if plan.timeout is None:
         return plan.function(**arguments)
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGALRM"):
+    # SIGALRM interrupts the step itself, but only in the main thread, and only when nobody
+    # else (the caller, pytest-timeout) has an alarm set that ours would replace.
+    if (
+        hasattr(signal, "SIGALRM")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    ):
         return _call_with_alarm(plan, arguments)
     return _call_in_thread(plan, arguments)
 

@@ -1,11 +1,16 @@
-"""The local orchestrator: steps in this process, or in a pool of worker processes."""
+"""The local orchestrator: steps in this process, or in worker processes of its own.
+
+With ``parallelism=N`` each step runs in one of N long-lived worker processes, one step at a
+time per worker. A worker that dies (killed, out of memory) fails only the step it was
+running; it is replaced, and the steps running beside it carry on.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
-import os
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+import threading
+from concurrent.futures import Future
 from typing import Any
 
 from heron.core.errors import InvalidArgument
@@ -14,11 +19,58 @@ from heron.execution.plan import StepOutcome, StepPlan
 from heron.orchestrators.base import Orchestrator, WorkerLost
 
 
-def _run_pickled(payload: bytes) -> StepOutcome:
+def _worker_main(connection: Any, parent_end: Any) -> None:
+    """A worker's loop: receive a pickled plan, run it, send back the pickled outcome.
+    An empty message (or the parent going away) ends it."""
     import cloudpickle
 
-    plan = cloudpickle.loads(payload)
-    return execute_step(plan)
+    parent_end.close()  # a forked child holds a copy; keeping it would hide the parent's exit
+    while True:
+        try:
+            payload = connection.recv_bytes()
+        except (EOFError, OSError):
+            return
+        if not payload:
+            return
+        try:
+            outcome: Any = execute_step(cloudpickle.loads(payload))
+        except BaseException as e:  # the executor records failures; this is a bug guard
+            outcome = e
+        connection.send_bytes(cloudpickle.dumps(outcome))
+
+
+class _Worker:
+    def __init__(self, context: Any) -> None:
+        self.connection, child = context.Pipe()
+        self.process = context.Process(
+            target=_worker_main, args=(child, self.connection), daemon=True
+        )
+        self.process.start()
+        child.close()
+
+    def run(self, payload: bytes) -> Any:
+        import cloudpickle
+
+        try:
+            self.connection.send_bytes(payload)
+            return cloudpickle.loads(self.connection.recv_bytes())
+        except (EOFError, OSError, BrokenPipeError) as e:
+            self.process.join(timeout=5)
+            code = self.process.exitcode
+            raise WorkerLost(
+                f"worker process {self.process.pid} exited with code {code}"
+                if code is not None
+                else f"lost contact with worker process {self.process.pid} ({e})"
+            ) from None
+
+    def stop(self, kill: bool = False) -> None:
+        if kill and self.process.is_alive():
+            self.process.kill()
+        with contextlib.suppress(OSError):
+            if not kill:
+                self.connection.send_bytes(b"")  # ask the worker to exit
+            self.connection.close()
+        self.process.join(timeout=5)
 
 
 class LocalOrchestrator(Orchestrator):
@@ -30,7 +82,11 @@ class LocalOrchestrator(Orchestrator):
             raise InvalidArgument(f"parallelism must be an integer ≥ 1, got {parallelism!r}.")
         self.parallelism = parallelism
         self.in_process = parallelism == 1
-        self._pool: ProcessPoolExecutor | None = None
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        self._context = multiprocessing.get_context(method)
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
+        self._lock = threading.Lock()
 
     def submit(self, plan: StepPlan, values: dict[str, Any]) -> Future[StepOutcome]:
         future: Future[StepOutcome] = Future()
@@ -43,37 +99,44 @@ class LocalOrchestrator(Orchestrator):
         import cloudpickle
 
         payload = cloudpickle.dumps(plan)
-        try:
-            inner = self._workers().submit(_run_pickled, payload)
-        except BrokenProcessPool:
-            self._pool = None  # a worker died earlier: start a fresh pool
-            inner = self._workers().submit(_run_pickled, payload)
-        inner.add_done_callback(lambda f: _relay(f, future))
+        worker = self._checkout()
+        thread = threading.Thread(
+            target=self._drive,
+            args=(worker, payload, future),
+            daemon=True,
+            name=f"heron-step-{plan.node_id}",
+        )
+        thread.start()
         return future
 
-    def _workers(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.parallelism, mp_context=multiprocessing.get_context(method)
-            )
-        return self._pool
+    def _checkout(self) -> _Worker:
+        with self._lock:
+            worker = self._idle.pop() if self._idle else _Worker(self._context)
+            self._busy.add(worker)
+            return worker
+
+    def _drive(self, worker: _Worker, payload: bytes, future: Future[StepOutcome]) -> None:
+        try:
+            result = worker.run(payload)
+        except WorkerLost as e:
+            with self._lock:
+                self._busy.discard(worker)
+            worker.stop()
+            future.set_exception(e)
+            return
+        with self._lock:
+            self._busy.discard(worker)
+            self._idle.append(worker)
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
     def shutdown(self, cancel: bool = False) -> None:
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        if cancel:
-            for process in list(getattr(pool, "_processes", {}).values()):
-                if process.is_alive():
-                    os.kill(process.pid, 9)
-        pool.shutdown(wait=not cancel, cancel_futures=True)
-
-
-def _relay(inner: Future[StepOutcome], outer: Future[StepOutcome]) -> None:
-    try:
-        outer.set_result(inner.result())
-    except BrokenProcessPool as e:
-        outer.set_exception(WorkerLost(str(e) or "a worker process died"))
-    except BaseException as e:
-        outer.set_exception(e)
+        with self._lock:
+            idle, busy = self._idle, self._busy
+            self._idle, self._busy = [], set()
+        for worker in idle:
+            worker.stop()
+        for worker in busy:  # still running a step: only when the run is cancelled
+            worker.stop(kill=True)

@@ -1,0 +1,397 @@
+"""``heron run``: run a pipeline from a file or a module, with live progress per step.
+
+The progress display (:class:`StepProgress`) and the final report (:func:`report_pipeline_run`)
+are shared with ``heron runs resume``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from heron.cli.options import json_option
+from heron.cli.output import (
+    SHORT_ID,
+    echo,
+    format_duration,
+    print_json,
+    print_table,
+    short_id,
+    status_text,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from heron.core.entities import Run
+    from heron.pipelines.result import PipelineRun
+    from heron.tracking.client import Client
+
+#: statuses a step ends with, as the progress display marks them
+_MARKS = {"completed": "✓", "cached": "✓", "failed": "✗", "skipped": "-", "cancelled": "!"}
+
+
+def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``-p key=value`` pairs as a dict; a value is read as JSON when it parses, else kept as
+    text (``n=5`` -> 5, ``flag=true`` -> True, ``names=["a"]`` -> ["a"], ``name=iris`` -> "iris").
+    """
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE.", param_hint="-p/--param")
+        if key in params:
+            raise click.BadParameter(f"{key!r} is given twice.", param_hint="-p/--param")
+        params[key] = _value(text)
+    return params
+
+
+def _value(text: str) -> Any:
+    def no_constants(name: str) -> Any:
+        raise ValueError(name)  # NaN, Infinity: keep the text
+
+    try:
+        return json.loads(text, parse_constant=no_constants)
+    except ValueError:
+        return text
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout in the block (by steps, in this process or in worker
+    processes) to stderr, so that ``--json`` output stays alone on stdout."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+class StepProgress:
+    """The ``on_event`` callback of a pipeline run that shows each step as it runs.
+
+    On a terminal it is a live table (every step, a spinner while it runs, its time); otherwise
+    one line per event (``load: running``, ``load: completed in 12ms``), for logs and CI.
+    ``enabled=False`` shows nothing.
+    """
+
+    def __init__(self, console: Console, steps: list[str] | None = None, enabled: bool = True):
+        self.console = console
+        self.enabled = enabled
+        self.live_mode = enabled and console.is_terminal
+        self.order = list(steps or [])
+        self.status: dict[str, str] = dict.fromkeys(self.order, "pending")
+        self.started: dict[str, float] = {}
+        self.elapsed: dict[str, float] = {}
+        self._live: Any = None
+
+    def __enter__(self) -> StepProgress:
+        if self.live_mode:
+            from rich.live import Live
+
+            self._live = Live(self, console=self.console, refresh_per_second=8, transient=True)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+            self._live = None
+
+    def __call__(self, kind: str, node_id: str, outcome: Any) -> None:
+        if node_id not in self.status:
+            self.order.append(node_id)
+        if kind == "start":
+            self.status[node_id] = "running"
+            self.started[node_id] = time.monotonic()
+        else:
+            self.status[node_id] = outcome.status if outcome is not None else "skipped"
+            if node_id in self.started:
+                self.elapsed[node_id] = time.monotonic() - self.started[node_id]
+        if self.enabled and not self.live_mode:
+            self._line(kind, node_id)
+
+    def _line(self, kind: str, node_id: str) -> None:
+        from rich.text import Text
+
+        status = self.status[node_id]
+        line = Text(f"{node_id}: ")
+        line.append(status_text(status))
+        if kind == "end" and node_id in self.elapsed and status in ("completed", "failed"):
+            line.append(f" in {format_duration(int(self.elapsed[node_id] * 1000))}", style="dim")
+        self.console.print(line)
+
+    def __rich__(self) -> Any:
+        from rich.spinner import Spinner
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table.grid(padding=(0, 2))
+        for _ in range(4):
+            table.add_column(no_wrap=True)
+        now = time.monotonic()
+        for node_id in self.order:
+            status = self.status[node_id]
+            if status == "running":
+                mark: Any = Spinner("dots", style="cyan")
+                seconds = now - self.started[node_id]
+            else:
+                mark = Text(_MARKS.get(status, "·"), style="dim" if status == "pending" else "")
+                seconds = self.elapsed.get(node_id)
+            took = "" if seconds is None else format_duration(int(seconds * 1000))
+            table.add_row(mark, node_id, status_text(status), Text(took or "", style="dim"))
+        done = sum(1 for s in self.status.values() if s not in ("pending", "running"))
+        title = Text(f"Running {len(self.order)} steps: {done} done", style="bold")
+        outer = Table.grid()
+        outer.add_row(title)
+        outer.add_row(table)
+        return outer
+
+
+def progress_console(as_json: bool) -> tuple[Console, bool]:
+    """The console progress goes to, and whether to show it: stdout for humans; with
+    ``--json``, stderr and only on a terminal (scripts get JSON and nothing else)."""
+    from heron.cli.output import console
+
+    if not as_json:
+        return console(), True
+    from rich.console import Console
+
+    err = Console(stderr=True, highlight=False)
+    return err, err.is_terminal
+
+
+def step_runs(client: Client, result: PipelineRun) -> dict[str, Run]:
+    """The stored step runs of a pipeline run, by step name (for their start and end times)."""
+    children = client.search_runs(
+        filter=f"attributes.parent_id = '{result.id}'", max_results=50_000, view="all"
+    )
+    return {run.id: run for run in children}
+
+
+def step_order(client: Client, run: Run, result: PipelineRun) -> list[str]:
+    """Step names in the DAG's order (the pipeline version's), then any others."""
+    from heron.core.errors import NotFound
+
+    names: list[str] = []
+    if run.pipeline_version_id:
+        try:
+            version = client.get_pipeline_version(run.pipeline_version_id)
+            names = [node["id"] for node in version.structure.get("nodes", [])]
+        except NotFound:
+            pass
+    return [n for n in names if n in result.steps] + [n for n in result.steps if n not in names]
+
+
+def pipeline_run_dict(result: PipelineRun, run: Run, stored: dict[str, Run]) -> dict[str, Any]:
+    """The JSON form of a finished pipeline run: its id, status and each step's outcome."""
+    from heron.pipelines.runner import RESUMED_FROM_TAG
+
+    steps = {}
+    for name, step in result.steps.items():
+        step_run = stored.get(step.id or "")
+        steps[name] = {
+            "run_id": step.id,
+            "status": step.status,
+            "cached": step.cached,
+            "duration_ms": step_run.duration_ms if step_run else None,
+            "error": step.error,
+            "outputs": {
+                output: {"id": av.id, "name": av.name, "version": av.version, "type": av.type}
+                for output, av in step.outputs.items()
+            },
+        }
+    return {
+        "id": result.id,
+        "name": run.name,
+        "pipeline": result.name,
+        "status": result.status,
+        "duration_ms": run.duration_ms,
+        "error": result.error,
+        "failed_steps": result.failed_steps,
+        "resumed_from": run.tags.get(RESUMED_FROM_TAG),
+        "steps": steps,
+    }
+
+
+def report_pipeline_run(client: Client, result: PipelineRun, as_json: bool) -> None:
+    """Print a finished pipeline run (table or JSON); exit with code 1 when it failed."""
+    from heron.cli.main import CliError
+
+    run = client.get_run(result.id)
+    stored = step_runs(client, result)
+    if as_json:
+        print_json(pipeline_run_dict(result, run, stored))
+    else:
+        _print_steps(client, result, run, stored)
+    if result.status != "completed":
+        failed = result.failed_steps
+        if not failed:
+            raise CliError(f"pipeline run {result.id} ended {result.status}.")
+        first = (result.steps[failed[0]].error or "").strip().splitlines()
+        detail = f": {first[0]}" if first else ""
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise CliError(f"step {failed[0]!r}{more} failed{detail}")
+
+
+def _print_steps(client: Client, result: PipelineRun, run: Run, stored: dict[str, Run]) -> None:
+    from heron.pipelines.runner import RESUMED_FROM_TAG
+
+    rows = []
+    for name in step_order(client, run, result):
+        step = result.steps[name]
+        step_run = stored.get(step.id or "")
+        rows.append(
+            (
+                name,
+                status_text(step.status),
+                "yes" if step.cached else "no",
+                format_duration(step_run.duration_ms) if step_run else None,
+                short_id(step.id) if step.id else None,
+            )
+        )
+    print_table(
+        [
+            "step",
+            ("status", {"min_width": 9}),
+            "cached",
+            ("duration", {"justify": "right"}),
+            ("run id", {"min_width": SHORT_ID}),
+        ],
+        rows,
+    )
+    echo()
+    took = format_duration(run.duration_ms)
+    echo(f"Pipeline run {result.id} ({result.name}, {run.name}): ", nl=False)
+    echo(f"{result.status}" + (f" in {took}" if took else ""), fg=_colour(result.status))
+    resumed = run.tags.get(RESUMED_FROM_TAG)
+    if resumed:
+        reused = sum(1 for step in result.steps.values() if step.cached)
+        echo(f"Resumed from {resumed}: {reused} of {len(result.steps)} steps reused.")
+    echo("Next:", dim=True)
+    echo(f"  heron runs show {result.id}")
+    echo(f"  heron artifacts list --run {result.id}")
+    for name in result.failed_steps[:1]:
+        echo(f"  heron runs logs {result.steps[name].id}")
+    if result.status != "completed":
+        echo(f"  heron runs resume {result.id}   (after fixing the failure)")
+
+
+def _colour(status: str) -> str | None:
+    return {"completed": "green", "failed": "red", "cancelled": "yellow"}.get(status)
+
+
+def _import_path() -> None:
+    """Let ``module.path:pipeline`` targets import from the working directory, as
+    ``python -m`` does (the ``heron`` console script does not add it by itself)."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+
+
+def source_reference(target: str) -> str:
+    """How the run records where its pipeline lives, for `heron runs resume`: the target as
+    given, with a file made absolute (resume may run from another folder)."""
+    path, _, name = target.rpartition(":")
+    if path.endswith(".py"):
+        return f"{Path(path).expanduser().resolve()}:{name}"
+    return target
+
+
+def load_target(target: str) -> Any:
+    """The pipeline ``target`` names; an error in the user's code becomes one clear line."""
+    from heron.core.errors import HeronError, InvalidArgument
+    from heron.pipelines.loader import load_pipeline
+
+    _import_path()
+    try:
+        return load_pipeline(target)
+    except HeronError:
+        raise
+    except Exception as e:
+        debug = bool(click.get_current_context().find_root().params.get("debug"))
+        hint = "" if debug else " (run with --debug for the traceback)"
+        raise InvalidArgument(f"Could not load {target}: {type(e).__name__}: {e}{hint}.") from e
+
+
+@click.command("run")
+@click.argument("target", metavar="TARGET")
+@click.option(
+    "--param",
+    "-p",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A pipeline parameter (repeatable). VALUE is read as JSON when it parses (5, 0.1, "
+    'true, \'["a","b"]\'), else as text.',
+)
+@click.option("--no-cache", is_flag=True, help="Run every step, even unchanged ones.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Run up to N independent steps at once, in worker processes (default: 1, in this one).",
+)
+@click.option(
+    "--experiment", metavar="NAME", help="Experiment of the run (default: the pipeline's name)."
+)
+@click.option("--run-name", metavar="NAME", help="Name of the pipeline run.")
+@json_option
+def run(
+    target: str,
+    params: tuple[str, ...],
+    no_cache: bool,
+    parallelism: int | None,
+    experiment: str | None,
+    run_name: str | None,
+    as_json: bool,
+) -> None:
+    """Run the pipeline TARGET and show each step as it runs.
+
+    TARGET is path/to/file.py:pipeline_name or package.module:pipeline_name. Unchanged
+    steps are reused from earlier runs (cached) unless --no-cache is given. Exits with
+    code 1 when a step fails, after the table of steps; resume the run with
+    `heron runs resume RUN_ID` once the failure is fixed.
+    """
+    from heron.pipelines.runner import SOURCE_TAG
+    from heron.tracking.client import Client
+
+    values = parse_params(params)
+    pipeline = load_target(target)
+    options: dict[str, Any] = {}
+    if no_cache:
+        options["cache"] = False
+    if parallelism is not None:
+        options["parallelism"] = parallelism
+    if experiment:
+        options["experiment"] = experiment
+    if run_name:
+        options["run_name"] = run_name
+    if options:
+        pipeline = pipeline.with_options(**options)
+    bound = pipeline.bind(**values)
+    client = Client()
+    console, show = progress_console(as_json)
+    steps = [n.id for n in pipeline.build(**bound).order()] if show and console.is_terminal else []
+    quiet = stdout_to_stderr() if as_json else contextlib.nullcontext()
+    with quiet, StepProgress(console, steps, enabled=show) as progress:
+        result = pipeline.run(
+            bound, on_event=progress, extra_tags={SOURCE_TAG: source_reference(target)}
+        )
+    if show and not as_json and not console.is_terminal:
+        echo()
+    report_pipeline_run(client, result, as_json)
