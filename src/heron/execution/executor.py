@@ -22,7 +22,7 @@ from heron.core.errors import HeronError, InvalidArgument
 from heron.execution.cache_key import cache_key
 from heron.execution.capture import captured_output
 from heron.execution.plan import StepOutcome, StepPlan
-from heron.store.active_run import activate, describe_error
+from heron.store.active_run import activate, describe_error, run_stack
 from heron.store.base import Store
 from heron.store.registry import get_store
 
@@ -201,7 +201,7 @@ def _call_with_retries(plan: StepPlan, arguments: dict[str, Any], active: Any) -
         try:
             with captured_output() as logs:
                 try:
-                    result = _call(plan, arguments)
+                    result = _call(plan, arguments, active)
                 finally:
                     all_logs.extend(logs)
             if attempt > 1:
@@ -221,7 +221,7 @@ def _call_with_retries(plan: StepPlan, arguments: dict[str, Any], active: Any) -
             delay *= plan.backoff
 
 
-def _call(plan: StepPlan, arguments: dict[str, Any]) -> Any:
+def _call(plan: StepPlan, arguments: dict[str, Any], active: Any) -> Any:
     if plan.timeout is None:
         return plan.function(**arguments)
     # SIGALRM interrupts the step itself, but only in the main thread, and only when nobody
@@ -232,7 +232,7 @@ def _call(plan: StepPlan, arguments: dict[str, Any]) -> Any:
         and signal.getitimer(signal.ITIMER_REAL)[0] == 0
     ):
         return _call_with_alarm(plan, arguments)
-    return _call_in_thread(plan, arguments)
+    return _call_in_thread(plan, arguments, active)
 
 
 def _timeout_error(plan: StepPlan) -> StepTimeout:
@@ -255,14 +255,19 @@ def _call_with_alarm(plan: StepPlan, arguments: dict[str, Any]) -> Any:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _call_in_thread(plan: StepPlan, arguments: dict[str, Any]) -> Any:
+def _call_in_thread(plan: StepPlan, arguments: dict[str, Any], active: Any) -> Any:
     box: dict[str, Any] = {}
 
     def target() -> None:
+        stack = run_stack()
+        stack.append(active)  # heron.log_metric in the step logs to the step's run
         try:
             box["result"] = plan.function(**arguments)
         except BaseException as e:
             box["error"] = e
+        finally:
+            if active in stack:
+                stack.remove(active)
 
     worker = threading.Thread(target=target, name=f"heron-step-{plan.node_id}", daemon=True)
     worker.start()
