@@ -75,3 +75,23 @@ def test_processes_log_concurrently_to_postgres(pg_tracking):
     for r in runs:
         assert r.status == "completed"
         assert len(heron.Client().get_metric_history(r.id, "m")) == 5000
+
+
+def test_pipeline_caching_lineage_and_gc_on_postgres(pg_tracking):
+    from tests.unit.pipelines.test_lineage_resume_gc import diamond
+
+    first = diamond(n=4)
+    again = diamond(n=4)
+    assert first.status == again.status == "completed"
+    assert all(s.cached for s in again.steps.values())
+    c = heron.Client()
+    final = again.steps["add"].outputs["output"]
+    assert final.load() == 18
+    graph = c.lineage(final.id, direction="upstream")
+    assert {"make", "double", "add"} <= {r.name for r in graph.runs.values()}
+    other = diamond.with_options(cache=False)(n=40)
+    c.delete_run(other.id)
+    report = c.gc(min_age=0)
+    assert report.deleted_objects and report.retired_versions == 3
+    assert final.load() == 18
+    assert c.list_pipeline_versions("diamond")[0].structure["pipeline"] == "diamond"

@@ -206,8 +206,8 @@ class Store(ABC):
 
     @abstractmethod
     def live_content_hashes(self) -> set[str]:
-        """Content hashes the store still needs: of active artifact versions, and of the
-        captured logs of active runs."""
+        """Content hashes the store still needs: of active artifact versions (not counting
+        those only deleted runs used), and of the captured logs of active runs."""
 
     @abstractmethod
     def create_pipeline_version(

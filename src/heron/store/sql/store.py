@@ -616,34 +616,34 @@ class SqlStore(Store):
             found = self._load_runs(conn, [run_id]) if run_id else []
         return found[0] if found else None
 
-    def retire_orphan_artifacts(self) -> int:
+    def _orphan_artifacts(self) -> Any:
+        """Active artifact versions that only deleted runs produced or used."""
         av, ra, r = t.artifact_versions, t.run_artifacts, t.runs
         used_by_live_runs = (
             select(ra.c.artifact_id).join(r, r.c.id == ra.c.run_id).where(r.c.lifecycle == ACTIVE)
         )
         deleted_runs = select(r.c.id).where(r.c.lifecycle == DELETED)
+        return and_(
+            av.c.lifecycle == ACTIVE,
+            av.c.producer_run_id.in_(deleted_runs),
+            av.c.id.not_in(used_by_live_runs),
+        )
+
+    def retire_orphan_artifacts(self) -> int:
+        orphans = self._orphan_artifacts()
         return self._write(
             lambda conn: (
                 conn.execute(
-                    update(av)
-                    .where(
-                        av.c.lifecycle == ACTIVE,
-                        av.c.producer_run_id.in_(deleted_runs),
-                        av.c.id.not_in(used_by_live_runs),
-                    )
-                    .values(lifecycle=DELETED)
+                    update(t.artifact_versions).where(orphans).values(lifecycle=DELETED)
                 ).rowcount
             )
         )
 
     def live_content_hashes(self) -> set[str]:
         av, tg, r = t.artifact_versions, t.tags, t.runs
+        live = and_(av.c.lifecycle == ACTIVE, ~self._orphan_artifacts())
         with self._read() as conn:
-            hashes = set(
-                conn.execute(
-                    select(av.c.content_hash).where(av.c.lifecycle == ACTIVE).distinct()
-                ).scalars()
-            )
+            hashes = set(conn.execute(select(av.c.content_hash).where(live).distinct()).scalars())
             logs = conn.execute(
                 select(tg.c.value)
                 .join(r, r.c.id == tg.c.run_id)
