@@ -3,6 +3,7 @@ orchestrator, skip what depends on a failure, and end the run with its status.""
 
 from __future__ import annotations
 
+import heapq
 import logging
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
@@ -115,23 +116,41 @@ class _Scheduler:
                 self.consumers[upstream] = self.consumers.get(upstream, 0) + 1
 
     def run(self, engine: Orchestrator) -> None:
-        waiting = list(self.order)
-        while waiting or self.running:
-            for node_id in list(waiting):
-                state = self._readiness(node_id)
-                if state == "skip":
-                    waiting.remove(node_id)
+        # Each node waits for a count of unfinished upstream nodes; a finished node releases
+        # its dependants. Ready nodes start in pipeline order. Linear in the size of the DAG.
+        position = {node_id: i for i, node_id in enumerate(self.order)}
+        waiting_on = {n: len(self.nodes[n].upstream) for n in self.order}
+        dependants: dict[str, list[str]] = {n: [] for n in self.order}
+        for node_id in self.order:
+            for upstream in self.nodes[node_id].upstream:
+                dependants[upstream].append(node_id)
+        ready = [(position[n], n) for n in self.order if waiting_on[n] == 0]
+        heapq.heapify(ready)
+
+        def release(node_id: str) -> None:
+            for dependant in dependants[node_id]:
+                waiting_on[dependant] -= 1
+                if waiting_on[dependant] == 0:
+                    heapq.heappush(ready, (position[dependant], dependant))
+
+        while ready or self.running:
+            while ready and len(self.running) < engine.parallelism:
+                _, node_id = heapq.heappop(ready)
+                if self._readiness(node_id) == "skip":
                     self._skip(node_id)
-                elif state == "ready" and len(self.running) < engine.parallelism:
-                    waiting.remove(node_id)
+                    release(node_id)
+                else:
                     self._submit(engine, node_id)
             if not self.running:
-                if waiting and all(self._readiness(n) == "wait" for n in waiting):
-                    raise RuntimeError(f"Steps {waiting} can never run (a broken graph).")
                 continue
             done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
             for future in done:
-                self._finish(future, self.running.pop(future), engine)
+                plan = self.running.pop(future)
+                self._finish(future, plan, engine)
+                release(plan.node_id)
+        unfinished = [n for n in self.order if n not in self.steps]
+        if unfinished:
+            raise RuntimeError(f"Steps {unfinished} never became ready (a broken graph).")
 
     def _readiness(self, node_id: str) -> str:
         states = []
