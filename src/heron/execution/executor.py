@@ -63,7 +63,7 @@ def execute_step(
     input_links = _input_links(plan)
 
     if plan.cache:
-        reused = _reuse(plan, store, blobs, key, input_links)
+        reused = _reuse(plan, store, blobs, key)
         if reused is not None:
             return reused
 
@@ -125,7 +125,6 @@ def _reuse(
     store: Store,
     blobs: ArtifactStore,
     key: str,
-    input_links: list[tuple[str, str, str]],
 ) -> StepOutcome | None:
     """Record a cached step run linked to an earlier identical execution's outputs."""
     earlier = store.find_cached_run(key)
@@ -134,6 +133,24 @@ def _reuse(
     outputs = _reusable_outputs(plan, store, blobs, earlier)
     if outputs is None:
         return None
+    return record_reuse(
+        plan,
+        store,
+        outputs,
+        cache_key=key,
+        tags={CACHED_FROM_TAG: earlier.tags.get(CACHED_FROM_TAG, earlier.id)},
+    )
+
+
+def record_reuse(
+    plan: StepPlan,
+    store: Store,
+    outputs: dict[str, ArtifactVersion],
+    cache_key: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> StepOutcome:
+    """Record ``plan``'s step as ``cached``: a step run linked to its inputs and to the
+    existing ``outputs`` (from an identical earlier execution, or a resumed run)."""
     run = store.create_run(
         plan.experiment_id,
         run_id=plan.run_id,
@@ -141,17 +158,17 @@ def _reuse(
         kind="step",
         status=run_status.PENDING,
         parent_id=plan.pipeline_run_id,
-        cache_key=key,
-        tags={CACHED_FROM_TAG: earlier.tags.get(CACHED_FROM_TAG, earlier.id)},
+        cache_key=cache_key,
+        tags=tags,
     )
-    links = input_links + [(av.id, OUTPUT, name) for name, av in outputs.items()]
+    links = _input_links(plan) + [(av.id, OUTPUT, name) for name, av in outputs.items()]
     store.log_batch(
         run.id,
         params={k: _param_text(v) for k, v in plan.params.items()},
         status=run_status.CACHED,
         links=links,
     )
-    return StepOutcome(run.id, plan.node_id, run_status.CACHED, outputs=outputs)
+    return StepOutcome(run.id, plan.node_id, run_status.CACHED, outputs=dict(outputs))
 
 
 def _reusable_outputs(

@@ -175,19 +175,9 @@ class _Scheduler:
 
     def _reused(self, plan: StepPlan, outputs: dict[str, ArtifactVersion]) -> StepOutcome:
         """A step that succeeded in the run being resumed: recorded as cached, not run."""
-        from heron.execution.executor import _input_links
+        from heron.execution.executor import record_reuse
 
-        run = self.store.create_run(
-            self.experiment_id,
-            run_id=plan.run_id,
-            name=plan.node_id,
-            kind="step",
-            status=run_status.PENDING,
-            parent_id=self.pipeline_run_id,
-        )
-        links = _input_links(plan) + [(av.id, "output", name) for name, av in outputs.items()]
-        self.store.log_batch(run.id, status=run_status.CACHED, links=links)
-        return StepOutcome(run.id, plan.node_id, run_status.CACHED, outputs=dict(outputs))
+        return record_reuse(plan, self.store, outputs)
 
     def _plan(self, node: Node) -> StepPlan:
         inputs: dict[str, ArtifactVersion | list[ArtifactVersion]] = {}
