@@ -104,11 +104,10 @@ def list_(name: str | None, run_id: str | None, limit: int, as_json: bool) -> No
         [
             ("name", NAME_COLUMN),
             ("version", {"justify": "right"}),
-            "type",
+            ("type", {"max_width": 32, "overflow": "ellipsis"}),
             ("size", {"justify": "right"}),
-            ("producer", {"min_width": SHORT_ID}),
             "created",
-            "id",
+            ("id", {"no_wrap": False, "overflow": "fold"}),  # whole: `artifacts show` takes it
         ],
         (
             [
@@ -116,7 +115,6 @@ def list_(name: str | None, run_id: str | None, limit: int, as_json: bool) -> No
                 av.version,
                 av.type,
                 format_size(av.size),
-                short_id(av.producer_run_id) if av.producer_run_id else None,
                 format_time(av.created_at, seconds=False),
                 av.id,
             ]

@@ -86,7 +86,7 @@ def _fail(ctx: click.Context, error: BaseException, message: str) -> NoReturn:
 )
 @click.option("--debug", is_flag=True, help="Show the full traceback of errors, and debug logs.")
 def cli(tracking_uri: str | None, debug: bool) -> None:
-    """Heron: experiment tracking, search and artifacts, on one embedded or shared store.
+    """Heron: pipelines, experiment tracking, artifacts and lineage, on one store.
 
     Data lives in the nearest .heron/ folder (make one with `heron init`), in ~/.heron, or
     wherever --tracking-uri / HERON_TRACKING_URI points.

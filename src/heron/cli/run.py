@@ -164,15 +164,20 @@ class StepProgress:
 
 def progress_console(as_json: bool) -> tuple[Console, bool]:
     """The console progress goes to, and whether to show it: stdout for humans; with
-    ``--json``, stderr and only on a terminal (scripts get JSON and nothing else)."""
+    ``--json``, stderr and only on a terminal (scripts get JSON and nothing else).
+
+    On a terminal the console is bound to the stream itself: a live display replaces
+    ``sys.stdout`` while steps (which tee ``sys.stdout``) print, and a console that looked the
+    stream up on each write would write into itself.
+    """
     from heron.cli.output import console
 
-    if not as_json:
-        return console(), True
+    stream = sys.stderr if as_json else sys.stdout
+    if not stream.isatty():
+        return console(), not as_json
     from rich.console import Console
 
-    err = Console(stderr=True, highlight=False)
-    return err, err.is_terminal
+    return Console(file=stream, highlight=False), True
 
 
 def step_runs(client: Client, result: PipelineRun) -> dict[str, Run]:

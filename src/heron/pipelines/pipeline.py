@@ -138,7 +138,7 @@ class Pipeline:
     def source(self) -> str:
         """Where the pipeline can be imported from again: ``module:name`` or ``file.py:name``."""
         module = getattr(self.fn, "__module__", None) or "__main__"
-        if module == "__main__":
+        if module == "__main__" or module.startswith("heron_user_"):  # a script or a file
             try:
                 return f"{inspect.getfile(self.fn)}:{self.fn.__qualname__}"
             except TypeError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from heron.core import status as run_status
 from heron.core.entities import OUTPUT, ArtifactVersion
@@ -13,7 +14,7 @@ from heron.pipelines.runner import PARAMS_TAG, RESUMED_FROM_TAG, SOURCE_TAG
 from heron.store.base import Store
 
 
-def resume_pipeline_run(store: Store, run_id: str) -> PipelineRun:
+def resume_pipeline_run(store: Store, run_id: str, on_event: Any = None) -> PipelineRun:
     """Run the pipeline of ``run_id`` again with the same parameters, reusing the outputs of
     the steps that completed (or were cached) instead of running them."""
     run = store.get_run(run_id)
@@ -49,4 +50,6 @@ def resume_pipeline_run(store: Store, run_id: str) -> PipelineRun:
         if all(blobs(av.uri)[0].exists(av.content_hash) for av in outputs.values()):
             reuse[child.name] = outputs
     pipeline = load_pipeline(source)
-    return pipeline.run(params, reuse=reuse, extra_tags={RESUMED_FROM_TAG: run_id})
+    return pipeline.run(
+        params, reuse=reuse, extra_tags={RESUMED_FROM_TAG: run_id}, on_event=on_event
+    )

@@ -270,13 +270,13 @@ class Client:
         """One pipeline version: its name and DAG structure."""
         return self.store.get_pipeline_version(version_id)
 
-    def resume_run(self, run_id: str) -> Any:
+    def resume_run(self, run_id: str, on_event: Any = None) -> Any:
         """Re-run a failed pipeline run, reusing every step that succeeded; returns the new
         pipeline run (tagged ``heron.resumed_from``)."""
         from heron.pipelines.resume import resume_pipeline_run
 
         self._flush()
-        return resume_pipeline_run(self.store, run_id)
+        return resume_pipeline_run(self.store, run_id, on_event=on_event)
 
     def gc(self, dry_run: bool = False, min_age: float = 3600.0) -> Any:
         """Delete stored artifact bytes nothing live refers to; returns a report."""
