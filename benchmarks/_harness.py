@@ -312,3 +312,79 @@ def clean_env(**extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+# --- pipelines (benchmarks/pipelines.py and peers/*_pipelines.py) ---------------------------
+@dataclass
+class PipelineSizes:
+    """Workload sizes of the pipeline figures, the same for every tool."""
+
+    linear_steps: int = 50  # the linear pipeline of trivial steps
+    fanout_width: int = 32  # 1 -> width -> 1
+    array_elements: int = 25_000_000  # float64: 200 MB
+    dag_sizes: list[int] = field(default_factory=lambda: [50, 200, 1_000])  # linear chains
+    wide_chains: int = 10  # the wide DAG: wide_chains chains of dag_sizes[-1] // wide_chains
+    repeats: int = 5  # timed repetitions after one warm-up run
+    array_repeats: int = 3
+    dag_repeats: int = 3
+
+
+PIPELINE_QUICK = PipelineSizes(
+    linear_steps=10,
+    fanout_width=8,
+    array_elements=1_000_000,
+    dag_sizes=[10, 50],
+    wide_chains=5,
+    repeats=2,
+    array_repeats=1,
+    dag_repeats=1,
+)
+
+# Peers on the reference 2-core machine, as quoted in issue 3 and DESIGN §8 (where a range is
+# quoted, its better end; the ranges are in PIPELINE_REFERENCE_NOTES).
+PIPELINE_REFERENCE: dict[str, dict[str, float]] = {
+    "linear_per_step_ms": {"zenml": 74, "prefect": 22, "dagster": 6.7},
+    "linear_cached_rerun_s": {"zenml": 2.5, "prefect": 1.1},
+    "fanout_s": {"zenml": 2.8, "prefect": 1.07, "dagster": 0.29},
+    "array_200mb_s": {"zenml": 1.71, "prefect": 3.8, "dagster": 0.61, "dagster-files": 0.89},
+}
+PIPELINE_REFERENCE_NOTES = {
+    "linear_per_step_ms": "ZenML 74-84 ms, Prefect 22-57 ms, Dagster 6.7 ms (nothing persisted)",
+    "array_200mb_s": "Prefect with results persisted; Dagster 0.89 s files / 0.61 s memory",
+}
+PIPELINE_TARGETS = {
+    "linear_per_step_ms": 2.0,
+    "linear_cached_rerun_s": 0.1,
+    "fanout_s": 0.15,
+    "array_200mb_s": 0.7,
+    "dag_per_step_ms": 3.0,
+}
+
+
+def pipeline_sizes(quick: bool) -> PipelineSizes:
+    return PIPELINE_QUICK if quick else PipelineSizes()
+
+
+def median_run_s(fn: Callable[[int], Any], repeats: int, warmup: int = 1) -> dict[str, Any]:
+    """``fn(i)`` ``warmup`` times untimed, then ``repeats`` times; seconds stats.
+
+    ``i`` counts every call (warm-up included), so a workload can vary with it (a seed).
+    """
+    calls = 0
+    for _ in range(warmup):
+        fn(calls)
+        calls += 1
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn(calls)
+        times.append(time.perf_counter() - t0)
+        calls += 1
+    ordered = sorted(times)
+    return {
+        "median_s": statistics.median(ordered),
+        "min_s": ordered[0],
+        "max_s": ordered[-1],
+        "times_s": [round(t, 6) for t in times],
+        "repeats": repeats,
+    }

@@ -1,10 +1,56 @@
 #!/usr/bin/env bash
 # Run the peer (MLflow) tracking benchmark in its own virtualenv, created on first use.
 #   benchmarks/run_peers.sh [--quick] [--only NAME] [--search-runs 5000,100000]
+# With --pipelines first, the pipeline peers (Prefect, Dagster) instead: see below.
 # MLFLOW_VENV (default .venv-peers/mlflow) and MLFLOW_VERSION (default 3.17.2) override the defaults.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+
+# --- pipelines: Prefect and Dagster (benchmarks/peers/*_pipelines.py) ----------------------
+#   benchmarks/run_peers.sh --pipelines [--quick] [--only NAME]
+# PIPELINE_PEERS (default "prefect dagster") chooses the peers; PREFECT_VERSION (3.9.1) and
+# DAGSTER_VERSION (1.13.*) the releases. Each gets .venv-peers/<peer> (with numpy) once.
+if [ "${1:-}" = "--pipelines" ]; then
+    shift
+    prefect_version="${PREFECT_VERSION:-3.9.1}"
+    dagster_version="${DAGSTER_VERSION:-1.13.*}"
+    status=0
+    for peer in ${PIPELINE_PEERS:-prefect dagster}; do
+        pvenv="$here/../.venv-peers/$peer"
+        if [ ! -x "$pvenv/bin/python" ] || ! "$pvenv/bin/python" -c "import $peer, numpy" 2>/dev/null; then
+            echo "creating $pvenv" >&2
+            python3 -m venv "$pvenv"
+            case "$peer" in
+            prefect)
+                if ! "$pvenv/bin/pip" install --quiet "prefect==$prefect_version" numpy >&2; then
+                    # Prefect 3.9.1 pins certifi>=2026.10.19, newer than some mirrors carry:
+                    # install its requirements with certifi unpinned, then Prefect alone.
+                    echo "retrying prefect with its certifi pin relaxed" >&2
+                    wheels="$(mktemp -d)"
+                    "$pvenv/bin/pip" download --quiet --no-deps -d "$wheels" "prefect==$prefect_version" >&2
+                    "$pvenv/bin/python" - "$wheels"/prefect-*.whl > "$wheels/requirements.txt" <<'PY'
+import re, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    meta = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+    for line in wheel.read(meta).decode().splitlines():
+        if line.startswith("Requires-Dist: ") and "extra ==" not in line:
+            req = line.split(": ", 1)[1]
+            print("certifi" if re.match(r"certifi\b", req) else req)
+PY
+                    "$pvenv/bin/pip" install --quiet -r "$wheels/requirements.txt" numpy >&2
+                    "$pvenv/bin/pip" install --quiet --no-deps "prefect==$prefect_version" >&2
+                    rm -rf "$wheels"
+                fi
+                ;;
+            dagster) "$pvenv/bin/pip" install --quiet "dagster==$dagster_version" numpy >&2 ;;
+            *) echo "unknown pipeline peer: $peer" >&2; exit 2 ;;
+            esac
+        fi
+        "$pvenv/bin/python" "$here/peers/${peer}_pipelines.py" "$@" || status=1
+    done
+    exit "$status"
+fi
 venv="${MLFLOW_VENV:-$here/../.venv-peers/mlflow}"
 version="${MLFLOW_VERSION:-3.17.2}"
 
