@@ -9,6 +9,7 @@ of the same content race harmlessly: the second finds the object in place and dr
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import shutil
 import tempfile
@@ -21,6 +22,19 @@ from heron.core.errors import InvalidArgument, NotFound
 from heron.core.ids import new_id
 
 T = TypeVar("T")
+
+
+_known_hashes: contextvars.ContextVar[dict[str, tuple[str, int]] | None] = contextvars.ContextVar(
+    "heron_known_hashes", default=None
+)
+
+
+def record_file_hash(local_path: str, sha256: str, size: int) -> None:
+    """Tell the artifact store being written to the sha256 of a file a materializer wrote
+    (hashed while writing), so that it is not read back. Outside a write, does nothing."""
+    known = _known_hashes.get()
+    if known is not None:
+        known[os.path.abspath(local_path)] = (sha256, size)
 
 
 class StoredObject:

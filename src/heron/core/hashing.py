@@ -23,12 +23,22 @@ def hash_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def directory_manifest(root: str | os.PathLike[str]) -> list[tuple[str, str, int]]:
-    """``(relative posix path, sha256, size)`` of every file under ``root``, sorted by path."""
+def directory_manifest(
+    root: str | os.PathLike[str], known: dict[str, tuple[str, int]] | None = None
+) -> list[tuple[str, str, int]]:
+    """``(relative posix path, sha256, size)`` of every file under ``root``, sorted by path.
+
+    ``known`` maps absolute paths to ``(sha256, size)`` computed while the file was written;
+    such a file is not read again (its size is still checked).
+    """
     root = Path(root)
     entries = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        entries.append((path.relative_to(root).as_posix(), hash_file(path), path.stat().st_size))
+        size = path.stat().st_size
+        sha, known_size = (known or {}).get(str(path.absolute()), (None, None))
+        if sha is None or known_size != size:
+            sha = hash_file(path)
+        entries.append((path.relative_to(root).as_posix(), sha, size))
     return entries
 
 

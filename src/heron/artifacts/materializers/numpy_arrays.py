@@ -28,11 +28,34 @@ def _npy_safe(dtype: Any) -> bool:
     return dtype.kind in _NPY_KINDS and not dtype.hasobject
 
 
+_HASH_WHILE_WRITING = 8 * 1024 * 1024  # bytes
+_CHUNK = 16 * 1024 * 1024
+
+
 def _write(fs: Any, target: str, array: Any) -> None:
     import numpy as np
 
     local = local_path(fs, target)
-    if local is not None:
+    if local is not None and array.nbytes >= _HASH_WHILE_WRITING and array.flags.c_contiguous:
+        # Large arrays: the .npy header, then the array's memory in chunks (no copies), each
+        # chunk hashed while it is written, so the artifact store need not read it back.
+        from numpy.lib import format as npy_format
+
+        from heron.artifacts.hashing_writer import HashingWriter
+        from heron.artifacts.store import record_file_hash
+
+        with open(local, "wb") as f:
+            writer = HashingWriter(f)
+            header = npy_format.header_data_from_array_1_0(array)
+            try:
+                npy_format.write_array_header_1_0(writer, header)
+            except ValueError:  # a header too long for format 1.0
+                npy_format.write_array_header_2_0(writer, header)
+            data = memoryview(array.reshape(-1)).cast("B")
+            for start in range(0, len(data), _CHUNK):
+                writer.write(data[start : start + _CHUNK])
+        record_file_hash(local, writer.hexdigest(), writer.size)
+    elif local is not None:
         with open(local, "wb") as f:  # a real file: numpy writes with tofile, no copies
             np.save(f, array, allow_pickle=False)
     else:
