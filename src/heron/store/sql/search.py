@@ -173,8 +173,12 @@ class _Search:
                     else:
                         source = source.outerjoin(alias, on)
                 column = alias.c.value
-            # Runs missing the key (or with a NaN metric) sort last in either direction.
-            clauses.append((column.asc() if o.ascending else column.desc()).nulls_last())
+            ordered = column.asc() if o.ascending else column.desc()
+            if i == 0 and presence == "present":
+                clauses.append(ordered)  # no NULLs here: plain order can follow the index
+            else:
+                # Runs missing the key (or with a NaN metric) sort last in either direction.
+                clauses.append(ordered.nulls_last())
         clauses += [runs.c.start_time.desc(), runs.c.id]
         return select(runs.c.id).select_from(source).where(*where).order_by(*clauses)
 
