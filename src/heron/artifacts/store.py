@@ -128,9 +128,16 @@ class ArtifactStore:
         """
         tmp = self._tmp_path()
         self.fs.makedirs(tmp, exist_ok=True)
+        known: dict[str, tuple[str, int]] = {}  # hashes computed while writing
+        token = _known_hashes.set(known)
         try:
-            result = writer(self.fs, tmp)
-            manifest = hashing.directory_manifest(tmp) if self.local else self._remote_manifest(tmp)
+            try:
+                result = writer(self.fs, tmp)
+            finally:
+                _known_hashes.reset(token)
+            manifest = (
+                hashing.directory_manifest(tmp, known) if self.local else self._remote_manifest(tmp)
+            )
             content_hash = hashing.hash_manifest(manifest)
             size = sum(size for _rel, _sha, size in manifest)
             if self.exists(content_hash):
