@@ -208,16 +208,3 @@ def search_run_ids(
         n_present = conn.execute(select(func.count()).select_from(present.subquery())).scalar()
     missing = search.query("missing").limit(limit - len(ids)).offset(max(0, offset - n_present))
     return ids + list(conn.execute(missing).scalars())
-
-
-def build_search_query(
-    experiment_ids: Sequence[str] | None,
-    filter_string: str | None,
-    order_by: Sequence[str] | None,
-    view: str,
-    limit: int,
-    offset: int,
-) -> Select[Any]:
-    """One query selecting a page of matching run ids (the plain plan, for inspection)."""
-    search = _Search(experiment_ids, filter_string, order_by, view)
-    return search.query().limit(limit).offset(offset)

@@ -154,6 +154,9 @@ class SqlStore(Store):
             )
         )
         self._raw_insert_artifact = raw(t.artifact_versions.insert())
+        self._raw_artifact_exists = raw(
+            select(t.artifact_versions.c.id).where(t.artifact_versions.c.id == bindparam("id"))
+        )
         self._raw_run_updates: dict[tuple[str, ...], RawStatement] = {}
 
     def _raw_update_run(self, cursor: Any, run_id: str, values: dict[str, Any]) -> None:
@@ -809,31 +812,25 @@ class SqlStore(Store):
                     raise
         raise AssertionError("unreachable")
 
-    def _link(
-        self, conn: Connection, run_id: str, artifact_id: str, direction: str, name: str
-    ) -> None:
-        stmt = self._insert(t.run_artifacts).values(
-            run_id=run_id, artifact_id=artifact_id, direction=direction, name=name
-        )
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["run_id", "direction", "name"],
-                set_={"artifact_id": stmt.excluded.artifact_id},
-            )
-        )
-
     def link_artifact(self, run_id: str, artifact_id: str, direction: str, name: str) -> None:
         _check_link(direction, name)
 
-        def body(conn: Connection) -> None:
-            if not conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id)).first():
+        def body(cur: Any) -> None:
+            if self._raw_run_exists.execute(cur, {"run_id": run_id}).fetchone() is None:
                 raise NotFound(f"No run with id {run_id!r}.")
-            av = t.artifact_versions
-            if not conn.execute(select(av.c.id).where(av.c.id == artifact_id)).first():
+            if self._raw_artifact_exists.execute(cur, {"id": artifact_id}).fetchone() is None:
                 raise NotFound(f"No artifact version with id {artifact_id!r}.")
-            self._link(conn, run_id, artifact_id, direction, name)
+            self._raw_upsert_links.execute(
+                cur,
+                {
+                    "run_id": run_id,
+                    "artifact_id": artifact_id,
+                    "direction": direction,
+                    "name": name,
+                },
+            )
 
-        self._write(body)
+        run_raw_write(self.engine, body)
 
     def _artifacts(self, conn: Connection, query: Any) -> list[ArtifactVersion]:
         return [
