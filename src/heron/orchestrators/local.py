@@ -39,6 +39,17 @@ def _worker_main(connection: Any, parent_end: Any) -> None:
         connection.send_bytes(cloudpickle.dumps(outcome))
 
 
+def _warm_imports() -> None:
+    """Import what every step needs before forking, so each worker does not import it
+    again (about 45 ms per worker)."""
+    import cloudpickle  # noqa: F401
+
+    from heron.artifacts import loading  # noqa: F401
+    from heron.artifacts.materializers import list_materializers
+
+    list_materializers()  # also reads the plugins' entry points
+
+
 class _Worker:
     def __init__(self, context: Any) -> None:
         self.connection, child = context.Pipe()
@@ -110,6 +121,8 @@ class LocalOrchestrator(Orchestrator):
         return future
 
     def _checkout(self) -> _Worker:
+        if not self._idle and not self._busy:
+            _warm_imports()
         with self._lock:
             worker = self._idle.pop() if self._idle else _Worker(self._context)
             self._busy.add(worker)
