@@ -161,14 +161,34 @@ def record_reuse(
         cache_key=cache_key,
         tags=tags,
     )
-    links = _input_links(plan) + [(av.id, OUTPUT, name) for name, av in outputs.items()]
+    outputs = dict(outputs)
+    links = _input_links(plan)
+    for name, av in outputs.items():
+        wanted = plan.artifact_name(name)
+        if av.name == wanted:
+            links.append((av.id, OUTPUT, name))
+            continue
+        # Reused from a step under another name (the same step called twice, or renamed):
+        # the value is also recorded under this step's name, pointing at the same bytes.
+        outputs[name] = store.create_artifact_version(
+            wanted,
+            content_hash=av.content_hash,
+            type=av.type,
+            materializer=av.materializer,
+            materializer_version=av.materializer_version,
+            size=av.size,
+            uri=av.uri,
+            producer_run_id=run.id,
+            metadata=av.metadata,
+            link_name=name,
+        )
     store.log_batch(
         run.id,
         params={k: _param_text(v) for k, v in plan.params.items()},
         status=run_status.CACHED,
         links=links,
     )
-    return StepOutcome(run.id, plan.node_id, run_status.CACHED, outputs=dict(outputs))
+    return StepOutcome(run.id, plan.node_id, run_status.CACHED, outputs=outputs)
 
 
 def _reusable_outputs(

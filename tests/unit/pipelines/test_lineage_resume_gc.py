@@ -191,3 +191,26 @@ def test_gc_keeps_logs_of_live_steps(workspace):
     c = heron.Client()
     c.gc(min_age=0)
     assert "hello from the step" in c.get_logs(run.steps["chatty"].id)
+
+
+@step
+def plus(xs: list[int], k: int) -> int:
+    return sum(xs) + k
+
+
+def test_a_step_called_twice_identically_has_an_artifact_under_each_name(workspace):
+    @pipeline
+    def twice():
+        base = make(3)
+        plus(base, k=1)
+        plus(base, k=1)
+
+    run = twice()
+    first, second = run.steps["plus"], run.steps["plus_2"]
+    assert {first.status, second.status} == {"completed", "cached"}
+    a, b = first.outputs["output"], second.outputs["output"]
+    assert (a.name, b.name) == ("plus.output", "plus_2.output")
+    assert a.content_hash == b.content_hash and a.uri == b.uri  # one stored object
+    c = heron.Client()
+    assert c.get_artifact("plus_2.output").load() == 4
+    assert c.get_artifact("plus_2.output").producer_run_id == second.id
