@@ -102,9 +102,12 @@ def _neighbours(
             found.append((ARTIFACT, link.artifact_id, edge))
     else:
         wanted = OUTPUT if direction == "upstream" else INPUT
+        producer = graph.artifacts[node_id].producer_run_id
         for link in store.list_artifact_links(artifact_id=node_id):
             if link.direction != wanted:
                 continue
+            if wanted == OUTPUT and producer is not None and link.run_id != producer:
+                continue  # a cached step that reused the value did not make it
             if link.run_id not in graph.runs:
                 graph.runs[link.run_id] = store.get_run(link.run_id)
             edge = (

@@ -214,3 +214,12 @@ def test_a_step_called_twice_identically_has_an_artifact_under_each_name(workspa
     c = heron.Client()
     assert c.get_artifact("plus_2.output").load() == 4
     assert c.get_artifact("plus_2.output").producer_run_id == second.id
+
+
+def test_upstream_lineage_names_the_producer_not_the_cached_reuses():
+    first = diamond(n=3)
+    again = diamond(n=3)
+    assert all(s.cached for s in again.steps.values())
+    final = again.steps["add"].outputs["output"]
+    graph = heron.Client().lineage(final.id, direction="upstream")
+    assert set(graph.runs) == {first.steps[name].id for name in ("make", "double", "add")}
