@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any
 
-from heron.artifacts.store import ArtifactStore
+from heron.artifacts.store import ArtifactStore, open_artifact_store
 from heron.core import entities
 from heron.core.errors import InvalidArgument
 from heron.core.uris import local_path_of
 
 
-@functools.lru_cache(maxsize=32)
 def store_holding(uri: str) -> tuple[ArtifactStore, str]:
     """The artifact store whose root holds the object at ``uri``, and the object's hash."""
     path = uri.replace("\\", "/")
@@ -21,7 +19,7 @@ def store_holding(uri: str) -> tuple[ArtifactStore, str]:
         raise InvalidArgument(f"{uri!r} is not the location of a Heron artifact object.")
     root, _, rest = path.rpartition(marker)
     content_hash = rest.replace("/", "")
-    return ArtifactStore(root), content_hash
+    return open_artifact_store(root), content_hash
 
 
 def load_artifact(artifact: entities.ArtifactVersion) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import os
 import shutil
 import tempfile
@@ -228,6 +229,12 @@ class ArtifactStore:
         path = self._object_path(content_hash)
         if self.fs.exists(path):
             self.fs.rm(path, recursive=True)
+
+
+@functools.lru_cache(maxsize=32)
+def open_artifact_store(root: str) -> ArtifactStore:
+    """The artifact store of ``root``, opened once per process."""
+    return ArtifactStore(root)
 
 
 def safe_relative(path: str) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from heron.cli.options import json_option
+from heron.cli.options import json_option, open_client
 from heron.cli.output import (
     NAME_COLUMN,
     SHORT_ID,
@@ -35,12 +35,6 @@ if TYPE_CHECKING:
 
 #: characters of a metadata value shown in `artifacts show` (JSON has all of it)
 METADATA_WIDTH = 120
-
-
-def _client() -> Client:
-    from heron.tracking.client import Client
-
-    return Client()
 
 
 def resolve_artifact(client: Client, reference: str) -> ArtifactVersion:
@@ -86,7 +80,7 @@ def list_(name: str | None, run_id: str | None, limit: int, as_json: bool) -> No
     """List artifact versions, newest first."""
     from heron.cli.runs import resolve_run
 
-    client = _client()
+    client = open_client()
     if run_id is None:
         found = client.list_artifacts(name=name, max_results=limit + 1)
     else:
@@ -149,7 +143,7 @@ def show(reference: str, as_json: bool) -> None:
     that read it."""
     from heron.core.errors import NotFound
 
-    client = _client()
+    client = open_client()
     av = resolve_artifact(client, reference)
     producer = None
     if av.producer_run_id:
@@ -248,7 +242,7 @@ def lineage(reference: str, direction: str, depth: int | None, as_json: bool) ->
     """
     from heron.core.errors import NotFound
 
-    client = _client()
+    client = open_client()
     try:
         root = resolve_artifact(client, reference).id
     except NotFound:

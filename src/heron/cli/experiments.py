@@ -6,17 +6,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from heron.cli.options import json_option, view_option
+from heron.cli.options import json_option, open_client, view_option
 from heron.cli.output import echo, format_time, print_json, print_table
 
 if TYPE_CHECKING:
-    from heron.tracking.client import Client
-
-
-def _client() -> Client:
-    from heron.tracking.client import Client
-
-    return Client()
+    pass
 
 
 @click.group()
@@ -29,7 +23,7 @@ def experiments() -> None:
 @json_option
 def list_(view: str, as_json: bool) -> None:
     """List experiments by name."""
-    found = _client().list_experiments(view)
+    found = open_client().list_experiments(view)
     if as_json:
         print_json([e.to_dict() for e in found])
         return
@@ -65,7 +59,7 @@ def _parse_tags(pairs: tuple[str, ...]) -> dict[str, str]:
 @json_option
 def create(name: str, tags: tuple[str, ...], as_json: bool) -> None:
     """Create an experiment called NAME."""
-    exp = _client().create_experiment(name, _parse_tags(tags))
+    exp = open_client().create_experiment(name, _parse_tags(tags))
     if as_json:
         print_json(exp.to_dict())
     else:
@@ -79,7 +73,7 @@ def delete(experiment: str) -> None:
 
     It and its runs are hidden until `heron experiments restore` brings them back.
     """
-    client = _client()
+    client = open_client()
     exp = client.get_experiment(experiment)
     client.delete_experiment(exp.id)
     echo(
@@ -92,7 +86,7 @@ def delete(experiment: str) -> None:
 @click.argument("experiment", metavar="NAME_OR_ID")
 def restore(experiment: str) -> None:
     """Restore a deleted experiment."""
-    client = _client()
+    client = open_client()
     exp = client.get_experiment(experiment)
     client.restore_experiment(exp.id)
     echo(f"Restored experiment {exp.name!r} (id {exp.id}).")
@@ -103,7 +97,7 @@ def restore(experiment: str) -> None:
 @click.argument("new_name")
 def rename(experiment: str, new_name: str) -> None:
     """Rename an experiment."""
-    client = _client()
+    client = open_client()
     exp = client.get_experiment(experiment)
     client.rename_experiment(exp.id, new_name)
     echo(f"Renamed experiment {exp.name!r} to {new_name!r} (id {exp.id}).")

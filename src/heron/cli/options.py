@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+if TYPE_CHECKING:
+    from heron.tracking.client import Client
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def open_client() -> Client:
+    """A Client of the tracking URI in force (the heavy imports happen here, on first use)."""
+    from heron.tracking.client import Client
+
+    return Client()
 
 
 def _set_tracking_uri(ctx: click.Context, param: click.Parameter, value: str | None) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from heron.cli.options import json_option
+from heron.cli.options import json_option, open_client
 from heron.cli.output import (
     NAME_COLUMN,
     SHORT_ID,
@@ -29,12 +29,6 @@ if TYPE_CHECKING:
 VERSION_ID = 12
 _HEX = re.compile(r"[0-9a-f]{4,32}")
 _PAGE = 5000
-
-
-def _client() -> Client:
-    from heron.tracking.client import Client
-
-    return Client()
 
 
 def _quoted(text: str) -> str:
@@ -64,7 +58,7 @@ def pipelines() -> None:
 @json_option
 def list_(as_json: bool) -> None:
     """One row per pipeline: its versions, its runs and how the last one went."""
-    client = _client()
+    client = open_client()
     by_name: dict[str, list[PipelineVersion]] = {}
     for version in client.list_pipeline_versions():  # newest first
         by_name.setdefault(version.name, []).append(version)
@@ -159,7 +153,7 @@ def show(reference: str, as_json: bool) -> None:
     characters), that version's. Steps are listed in the order they run, each with the
     outputs of earlier steps it reads.
     """
-    client = _client()
+    client = open_client()
     name, versions, chosen = resolve_pipeline(client, reference)
     runs = pipeline_runs(client, name)
     per_version: dict[str, list[Run]] = {}

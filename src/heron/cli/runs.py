@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from heron.cli.options import json_option, view_option
+from heron.cli.options import json_option, open_client, view_option
 from heron.cli.output import (
     NAME_COLUMN,
     SHORT_ID,
@@ -39,12 +39,6 @@ _DEFAULT_ATTRIBUTES = {"run_id", "name", "status", "kind", "start_time"}
 _ID_PREFIX = re.compile(r"[0-9a-f]{4,31}")
 _PREFIXES = {"metric": "metrics", "param": "params", "tag": "tags", "attribute": "attributes"}
 _HEADER_STYLES = {"metric": "magenta", "param": "cyan", "tag": "yellow", "attribute": "bold"}
-
-
-def _client() -> Client:
-    from heron.tracking.client import Client
-
-    return Client()
 
 
 def resolve_run(client: Client, run_id: str) -> Run:
@@ -122,7 +116,7 @@ def list_(
     joined by AND; params and tags compare to quoted strings.
     """
     columns = _referenced(filter_, order_by)  # checks the syntax before opening the store
-    client = _client()
+    client = open_client()
     found = client.search_runs(
         experiment=list(experiments) or None,
         filter=filter_,
@@ -238,7 +232,7 @@ def show(run_id: str, as_json: bool) -> None:
     Its fields, params, latest metrics, tags, artifacts, child runs and, for a failed run,
     the error. RUN_ID may be the full id or its first characters, as `heron runs list` shows them.
     """
-    client = _client()
+    client = open_client()
     run = resolve_run(client, run_id)
     links = client.list_run_artifacts(run.id)
     children = client.search_runs(
@@ -327,7 +321,7 @@ def delete(run_id: str) -> None:
     Deleted runs are hidden from searches (see them with --view deleted) until
     `heron runs restore` brings them back.
     """
-    client = _client()
+    client = open_client()
     run = resolve_run(client, run_id)
     client.delete_run(run.id)
     echo(f"Deleted run {run.id} ({run.name}). Undo with: heron runs restore {run.id}")
@@ -337,7 +331,7 @@ def delete(run_id: str) -> None:
 @click.argument("run_id")
 def restore(run_id: str) -> None:
     """Restore a deleted run and its child runs."""
-    client = _client()
+    client = open_client()
     run = resolve_run(client, run_id)
     client.restore_run(run.id)
     echo(f"Restored run {run.id} ({run.name}).")
@@ -351,7 +345,7 @@ def logs(run_id: str) -> None:
     For a pipeline run, the output of each of its steps, in the pipeline's order, each under
     a header naming the step.
     """
-    client = _client()
+    client = open_client()
     run = resolve_run(client, run_id)
     if run.kind != "pipeline":
         text = client.get_logs(run.id)
@@ -406,7 +400,7 @@ def resume(run_id: str, as_json: bool) -> None:
 
     from heron.cli.run import _import_path, progress_console, report_pipeline_run, stdout_to_stderr
 
-    client = _client()
+    client = open_client()
     run = resolve_run(client, run_id)
     _import_path()
     progress, show = progress_console(as_json)

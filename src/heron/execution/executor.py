@@ -8,14 +8,13 @@ and outputs, and end the step's run.
 
 from __future__ import annotations
 
-import functools
 import logging
 import signal
 import threading
 import time
 from typing import Any
 
-from heron.artifacts.store import ArtifactStore
+from heron.artifacts.store import ArtifactStore, open_artifact_store
 from heron.core import status as run_status
 from heron.core.entities import INPUT, OUTPUT, ArtifactVersion, Run
 from heron.core.errors import HeronError, InvalidArgument
@@ -23,12 +22,11 @@ from heron.execution.cache_key import cache_key
 from heron.execution.capture import captured_output
 from heron.execution.plan import StepOutcome, StepPlan
 from heron.store.active_run import activate, describe_error, run_stack
-from heron.store.base import Store
+from heron.store.base import LOGS_TAG, Store
 from heron.store.registry import get_store
 
 log = logging.getLogger("heron.execution")
 
-LOGS_TAG = "heron.logs"
 CACHED_FROM_TAG = "heron.cached_from"
 ATTEMPTS_TAG = "heron.attempts"
 
@@ -37,12 +35,6 @@ class StepTimeout(HeronError):
     """A step ran longer than its ``timeout``."""
 
     code = "STEP_TIMEOUT"
-
-
-@functools.lru_cache(maxsize=8)
-def artifact_store(root: str) -> ArtifactStore:
-    """The (cached) artifact store of a root URI."""
-    return ArtifactStore(root)
 
 
 def execute_step(
@@ -58,7 +50,7 @@ def execute_step(
     carries the output objects for the same purpose.
     """
     store = store or get_store(plan.tracking_uri)
-    blobs = artifact_store(plan.artifact_uri)
+    blobs = open_artifact_store(plan.artifact_uri)
     key = cache_key(plan.definition_hash, plan.params, plan.inputs)
     input_links = _input_links(plan)
 
@@ -78,7 +70,7 @@ def execute_step(
     active = activate(run, store)
     try:
         if plan.params:
-            active.buffer.add_params(run.id, {k: _param_text(v) for k, v in plan.params.items()})
+            active.buffer.add_params(run.id, {k: param_text(v) for k, v in plan.params.items()})
         arguments = dict(plan.params)
         arguments.update(_load_inputs(plan, blobs, values or {}))
         result, logs = _call_with_retries(plan, arguments, active)
@@ -184,7 +176,7 @@ def record_reuse(
         )
     store.log_batch(
         run.id,
-        params={k: _param_text(v) for k, v in plan.params.items()},
+        params={k: param_text(v) for k, v in plan.params.items()},
         status=run_status.CACHED,
         links=links,
     )
@@ -357,7 +349,7 @@ def _store_logs(blobs: ArtifactStore, logs: str | None) -> str | None:
     return blobs.put_bytes(logs.encode("utf-8", "backslashreplace")).uri
 
 
-def _param_text(value: Any) -> str:
+def param_text(value: Any) -> str:
     """A step parameter as the run param stored: strings as they are, the rest as JSON."""
     if isinstance(value, str):
         return value

@@ -55,9 +55,9 @@ def run_trace(
     )
     active = activate(run, store)
     if params:
-        from heron.execution.executor import _param_text
+        from heron.execution.executor import param_text
 
-        active.buffer.add_params(run.id, {k: _param_text(v) for k, v in params.items()})
+        active.buffer.add_params(run.id, {k: param_text(v) for k, v in params.items()})
     scheduler = _Scheduler(nodes, store, run.id, experiment_id, cache, on_event, reuse or {})
     engine = make_orchestrator(orchestrator, parallelism)
     try:

@@ -22,6 +22,7 @@ from heron.core.entities import (
 )
 
 DEFAULT_EXPERIMENT = "Default"
+LOGS_TAG = "heron.logs"  # a step run's captured output: the URI of the stored text
 MAX_RESULTS_LIMIT = 50_000
 
 

@@ -19,7 +19,7 @@ from heron.core.entities import (
 )
 from heron.core.errors import InvalidArgument, NotFound
 from heron.core.ids import now_ms
-from heron.store.base import Store
+from heron.store.base import LOGS_TAG, Store
 from heron.store.log_buffer import pending_buffer
 from heron.store.registry import get_store
 
@@ -256,7 +256,7 @@ class Client:
         from heron.artifacts.loading import store_holding
 
         run = self.get_run(run_id)
-        uri = run.tags.get("heron.logs")
+        uri = run.tags.get(LOGS_TAG)
         if not uri:
             return ""
         blobs, content_hash = store_holding(uri)

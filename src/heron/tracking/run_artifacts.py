@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from heron.artifacts.store import ArtifactStore, StoredObject, safe_relative
+from heron.artifacts.store import (
+    ArtifactStore,
+    StoredObject,
+    open_artifact_store,
+    safe_relative,
+)
 from heron.core import config
 from heron.core.entities import ArtifactVersion
 from heron.core.errors import ConfigError, InvalidArgument, NotFound
 from heron.store.base import Store
 
 
-@functools.lru_cache(maxsize=8)
-def _artifact_store(root: str) -> ArtifactStore:
-    return ArtifactStore(root)
-
-
 def artifact_store_for(store: Store) -> ArtifactStore:
     """The artifact store in force for a metadata store (DESIGN §3)."""
-    return _artifact_store(config.get_artifact_uri(store.uri))
+    return open_artifact_store(config.get_artifact_uri(store.uri))
 
 
 def _record(

@@ -27,7 +27,7 @@ log = logging.getLogger("heron.store.sql")
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 60_000
-_WRITE_RETRIES = 8
+WRITE_RETRIES = 8
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -123,9 +123,24 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def _is_locked(error: exc.OperationalError) -> bool:
-    text = str(error.orig).lower()
+def is_locked(error: BaseException) -> bool:
+    """Whether a database error means SQLite was locked by another writer (worth a retry)."""
+    text = str(getattr(error, "orig", None) or error).lower()
     return "locked" in text or "busy" in text
+
+
+def locked_error(attempts: int, error: BaseException) -> StoreError:
+    """The error for a database still locked after ``attempts`` tries."""
+    return StoreError(
+        f"The metadata database stayed locked after {attempts} attempts "
+        f"({getattr(error, 'orig', None) or error}). Another process holds a long write "
+        "transaction; retry."
+    )
+
+
+def backoff(attempt: int) -> None:
+    """Sleep before retry ``attempt`` (exponential, jittered, at most about 2 s)."""
+    time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
 
 
 def run_write(engine: Engine, body: Callable[[Connection], T]) -> T:
@@ -142,15 +157,12 @@ def run_write(engine: Engine, body: Callable[[Connection], T]) -> T:
                 with conn.begin():
                     return body(conn)
         except exc.OperationalError as e:
-            if not _is_locked(e) or attempt >= _WRITE_RETRIES:
-                if _is_locked(e):
-                    raise StoreError(
-                        f"The metadata database stayed locked after {attempt + 1} attempts "
-                        f"({e.orig}). Another process holds a long write transaction; retry."
-                    ) from e
+            if not is_locked(e):
                 raise
+            if attempt >= WRITE_RETRIES:
+                raise locked_error(attempt + 1, e) from e
             attempt += 1
-            time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
+            backoff(attempt)
 
 
 @contextmanager

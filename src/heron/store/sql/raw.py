@@ -8,17 +8,14 @@ statements are compiled once per dialect and executed directly in a transaction 
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
-from heron.core.errors import StoreError
+from heron.store.sql.engine import WRITE_RETRIES, backoff, is_locked, locked_error
 
 T = TypeVar("T")
-_RETRIES = 8
 
 
 class RawStatement:
@@ -61,11 +58,6 @@ class RawStatement:
             self.executemany(cursor, [dict(zip(columns, row)) for row in rows])
 
 
-def _is_locked(error: Exception) -> bool:
-    text = str(error).lower()
-    return "database is locked" in text or "database table is locked" in text or "busy" in text
-
-
 def run_raw_write(engine: Engine, body: Callable[[Any], T]) -> T:
     """Run ``body(cursor)`` in one write transaction on a pooled DBAPI connection.
 
@@ -97,16 +89,14 @@ def run_raw_write(engine: Engine, body: Callable[[Any], T]) -> T:
                         connection.rollback()
                 except Exception:
                     connection.invalidate()
-                if not sqlite or not isinstance(e, engine.dialect.loaded_dbapi.OperationalError):
+                retryable = sqlite and isinstance(e, engine.dialect.loaded_dbapi.OperationalError)
+                if not retryable or not is_locked(e):
                     raise
-                if not _is_locked(e) or attempt >= _RETRIES:
-                    raise StoreError(
-                        f"The metadata database stayed locked after {attempt + 1} attempts ({e}). "
-                        "Another process holds a long write transaction; retry."
-                    ) from e
+                if attempt >= WRITE_RETRIES:
+                    raise locked_error(attempt + 1, e) from e
             finally:
                 cursor.close()
         finally:
             connection.close()
         attempt += 1
-        time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
+        backoff(attempt)

@@ -33,7 +33,7 @@ from heron.core.entities import (
 )
 from heron.core.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from heron.core.ids import new_id, now_ms
-from heron.store.base import MAX_RESULTS_LIMIT, Store
+from heron.store.base import LOGS_TAG, MAX_RESULTS_LIMIT, Store
 from heron.store.sql import engine as sql_engine
 from heron.store.sql import schema as t
 from heron.store.sql.chunks import pack_series, unpack_series
@@ -60,7 +60,6 @@ _RUN_COLUMNS = (
     t.runs.c.cache_key,
 )
 _STALE_SWEEP_INTERVAL_MS = 1000
-LOGS_TAG = "heron.logs"  # a step run's captured output (set by the step executor)
 _CHUNK_COLUMNS = ("run_id", "key", "count", "min_step", "max_step", "steps", "timestamps", "values")
 _LATEST_COLUMNS = ("run_id", "key", "value", "is_nan", "step", "timestamp")
 
