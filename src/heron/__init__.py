@@ -18,13 +18,16 @@ _LAZY = {
     "Client": "heron.tracking.client",
     "HeronError": "heron.core.errors",
     "active_run": "heron.tracking.fluent",
+    "autolog": "heron.autologging",
     "delete_tag": "heron.tracking.fluent",
     "end_run": "heron.tracking.fluent",
     "get_tracking_uri": "heron.tracking.fluent",
+    "load_model": "heron.models.loading",
     "log_artifact": "heron.tracking.fluent",
     "log_dict": "heron.tracking.fluent",
     "log_metric": "heron.tracking.fluent",
     "log_metrics": "heron.tracking.fluent",
+    "log_model": "heron.models.saving",
     "log_param": "heron.tracking.fluent",
     "log_params": "heron.tracking.fluent",
     "log_text": "heron.tracking.fluent",
@@ -41,13 +44,16 @@ __all__ = [
     "Client",
     "HeronError",
     "active_run",
+    "autolog",
     "delete_tag",
     "end_run",
     "get_tracking_uri",
+    "load_model",
     "log_artifact",
     "log_dict",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",
@@ -80,7 +86,10 @@ def __dir__() -> list[str]:
 # module-level TYPE_CHECKING constant like typing.TYPE_CHECKING.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from heron.autologging import autolog
     from heron.core.errors import HeronError
+    from heron.models.loading import load_model
+    from heron.models.saving import log_model
     from heron.pipelines.pipeline import pipeline
     from heron.pipelines.step import step
     from heron.tracking.client import Client

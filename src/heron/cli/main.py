@@ -27,7 +27,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "experiments": ("heron.cli.experiments:experiments", "List and manage experiments."),
     "gc": ("heron.cli.gc:gc", "Delete stored artifact bytes that nothing live refers to."),
     "init": ("heron.cli.init:init", "Create a .heron/ workspace in a folder (default: here)."),
+    "models": ("heron.cli.models:models", "Register models, move aliases, roll them back."),
     "pipelines": ("heron.cli.pipelines:pipelines", "List pipelines, their versions and DAGs."),
+    "quickstart": (
+        "heron.cli.quickstart:quickstart",
+        "Run the end-to-end example: train, register and serve a model.",
+    ),
     "run": ("heron.cli.run:run", "Run a pipeline (file.py:name or module:name) step by step."),
     "runs": ("heron.cli.runs:runs", "Search, show, delete and restore runs."),
 }

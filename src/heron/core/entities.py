@@ -170,6 +170,84 @@ class PipelineVersion:
         return asdict(self)
 
 
+@dataclass(slots=True)
+class RegisteredModel:
+    """A registered model name: its versions carry the models, its aliases point at versions.
+
+    ``aliases`` maps each alias (``champion``) to a version number; ``latest_version`` is the
+    highest version number ever created (deleted versions keep their numbers).
+    """
+
+    id: str
+    name: str
+    description: str | None = None
+    created_at: int = 0
+    updated_at: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+    latest_version: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class ModelVersion:
+    """Version ``version`` of a registered model: one artifact version (the model itself).
+
+    ``run_id`` is the run that produced the artifact and ``pipeline_run_id`` the pipeline run
+    around it, when a step produced it; lineage goes on from the artifact.
+    """
+
+    id: str
+    name: str
+    version: int
+    artifact_id: str
+    run_id: str | None = None
+    pipeline_run_id: str | None = None
+    description: str | None = None
+    user: str | None = None
+    created_at: int = 0
+    updated_at: int = 0
+    lifecycle: str = ACTIVE
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+
+    @property
+    def deleted(self) -> bool:
+        return self.lifecycle == DELETED
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ALIAS_SET = "set"
+ALIAS_DELETED = "delete"
+ALIAS_ROLLBACK = "rollback"
+ALIAS_VERSION_DELETED = "version_deleted"
+ALIAS_ACTIONS = (ALIAS_SET, ALIAS_DELETED, ALIAS_ROLLBACK, ALIAS_VERSION_DELETED)
+
+
+@dataclass(slots=True)
+class AliasEvent:
+    """One move of an alias: ``from_version`` -> ``to_version`` (``None``: unset), by whom, when.
+
+    ``action`` is ``set``, ``delete``, ``rollback`` or ``version_deleted`` (the version it
+    pointed at was deleted, which removes the alias).
+    """
+
+    name: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    action: str
+    user: str | None = None
+    timestamp: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 class PagedList(list):
     """A list of results plus ``token``, to pass as ``page_token`` for the next page (or None)."""
 

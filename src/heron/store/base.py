@@ -12,12 +12,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from heron.core.entities import (
+    AliasEvent,
     ArtifactLink,
     ArtifactVersion,
     Experiment,
     Metric,
+    ModelVersion,
     PagedList,
     PipelineVersion,
+    RegisteredModel,
     Run,
 )
 
@@ -229,3 +232,134 @@ class Store(ABC):
         self, run_id: str | None = None, artifact_id: str | None = None
     ) -> list[ArtifactLink]:
         """The input/output links of a run, or the runs linked to an artifact version."""
+
+    # --- model registry ---------------------------------------------------------------
+    @abstractmethod
+    def create_registered_model(
+        self,
+        name: str,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> RegisteredModel:
+        """Register a model name; :class:`AlreadyExists` if it is taken."""
+
+    @abstractmethod
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """The registered model with its tags and aliases; :class:`NotFound` otherwise."""
+
+    @abstractmethod
+    def list_registered_models(
+        self, name_like: str | None = None, max_results: int = 1000
+    ) -> list[RegisteredModel]:
+        """Registered models by name; ``name_like`` is a SQL LIKE pattern (``iris%``,
+        case-sensitive; a backslash escapes ``%`` and ``_``)."""
+
+    @abstractmethod
+    def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
+        """Set (or clear, with ``None``) a registered model's description."""
+
+    @abstractmethod
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        """Give a registered model an unused name; its versions, aliases and history follow."""
+
+    @abstractmethod
+    def delete_registered_model(self, name: str) -> None:
+        """Remove a registered model, its versions, aliases and history (not the artifacts)."""
+
+    @abstractmethod
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        """Set a tag of a registered model."""
+
+    @abstractmethod
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        """Remove a tag of a registered model."""
+
+    @abstractmethod
+    def create_model_version(
+        self,
+        name: str,
+        artifact_id: str,
+        *,
+        run_id: str | None = None,
+        pipeline_run_id: str | None = None,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        user: str | None = None,
+    ) -> ModelVersion:
+        """The next version of ``name`` (registered on first use) pointing at ``artifact_id``.
+
+        Version numbers grow by one per name and are never reused, also under concurrent
+        writers and after deletions. The artifact version must exist and be active
+        (:class:`NotFound`, :class:`InvalidState`), and so must ``run_id`` and
+        ``pipeline_run_id`` when given. Left out, ``run_id`` is the artifact's producer run
+        and ``pipeline_run_id`` the pipeline run around it (its parent when it is a step run).
+        """
+
+    @abstractmethod
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        """An active model version with its tags and aliases; :class:`NotFound` otherwise."""
+
+    @abstractmethod
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+    ) -> list[ModelVersion]:
+        """Active model versions matching a filter, newest first by default (``created_at``
+        then ``version``, descending; also the tie-break after ``order_by``).
+
+        The filter grammar is the runs' one over ``name``, ``version``, ``run_id``,
+        ``artifact_id``, ``user``, ``created_at`` and ``tags.<key>``
+        (``name = 'iris' and tags.stage = 'prod'``); ``order_by`` takes the same fields.
+        """
+
+    @abstractmethod
+    def update_model_version(
+        self, name: str, version: int, description: str | None
+    ) -> ModelVersion:
+        """Set (or clear) a model version's description."""
+
+    @abstractmethod
+    def set_model_version_tag(self, name: str, version: int, key: str, value: str) -> None:
+        """Set a tag of a model version."""
+
+    @abstractmethod
+    def delete_model_version_tag(self, name: str, version: int, key: str) -> None:
+        """Remove a tag of a model version."""
+
+    @abstractmethod
+    def delete_model_version(self, name: str, version: int, user: str | None = None) -> None:
+        """Delete a version; the aliases on it are removed in the same transaction (each
+        removal recorded as a ``version_deleted`` alias event)."""
+
+    @abstractmethod
+    def set_model_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        user: str | None = None,
+        action: str = "set",
+    ) -> AliasEvent:
+        """Point ``alias`` at an active version and record the move (``action``: ``set`` or
+        ``rollback``), atomically with respect to :meth:`delete_model_version`.
+
+        An alias is 1 to 250 ASCII letters, digits, ``_``, ``-`` or ``.`` (not starting with
+        ``-`` or ``.``); all-digit aliases and ``latest`` are refused so that
+        ``models:/name/3`` and ``models:/name@alias`` never read alike (:class:`InvalidArgument`).
+        Setting an alias to the version it already points at records nothing and returns an
+        event with ``from_version == to_version``.
+        """
+
+    @abstractmethod
+    def delete_model_alias(self, name: str, alias: str, user: str | None = None) -> AliasEvent:
+        """Remove an alias and record it; :class:`NotFound` if the alias is not set."""
+
+    @abstractmethod
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """The version ``alias`` points at now; :class:`NotFound` if it is not set."""
+
+    @abstractmethod
+    def get_alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        """Every recorded move of one alias (or of all aliases) of a model, oldest first."""

@@ -48,11 +48,16 @@ Typing rules:
 
 Every mistake raises :class:`~heron.core.errors.FilterError` saying what is wrong, at which
 character position (0-based) and how to fix it.
+
+The grammar above is the runs' one. Other searches reuse it over their own fields by passing a
+:class:`Vocabulary` (``vocabulary=MODEL_VERSION_FIELDS``: ``name``, ``version``, ``run_id``,
+``artifact_id``, ``user``, ``created_at`` and ``tags.<key>`` of model versions).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from heron.core.errors import FilterError
@@ -62,10 +67,13 @@ __all__ = [
     "ENTITY_METRIC",
     "ENTITY_PARAM",
     "ENTITY_TAG",
+    "MODEL_VERSION_FIELDS",
     "NUMERIC_ATTRIBUTES",
+    "RUN_FIELDS",
     "STRING_ATTRIBUTES",
     "Comparison",
     "OrderBy",
+    "Vocabulary",
     "parse_filter",
     "parse_order_by",
 ]
@@ -189,6 +197,79 @@ _PREFIX_FIX = (
     "metric, param, parameter(s), tag, attribute, attr, run)."
 )
 
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """What one kind of search may name, and the advice its error messages give.
+
+    ``attributes`` maps each accepted attribute name (lower-case, aliases included) to its
+    canonical name; ``numeric`` holds the canonical names compared as numbers; ``entities``
+    the prefixed kinds of keys the searched objects have (``ENTITY_ATTRIBUTE`` always).
+    """
+
+    subject: str
+    attributes: Mapping[str, str]
+    numeric: frozenset[str]
+    entities: frozenset[str]
+    prefix_fix: str
+    attribute_fix: str
+    numeric_hint: str
+    string_hint: str = ""
+    example_key: str = "metrics.acc"
+    field_word: str = "attribute"
+
+    def canonical(self, name: str) -> str | None:
+        return self.attributes.get(_fold(name))
+
+
+RUN_FIELDS = Vocabulary(
+    subject="run",
+    attributes=_ATTRIBUTE_ALIASES,
+    numeric=NUMERIC_ATTRIBUTES,
+    entities=frozenset({ENTITY_METRIC, ENTITY_PARAM, ENTITY_TAG, ENTITY_ATTRIBUTE}),
+    prefix_fix=_PREFIX_FIX,
+    attribute_fix=(
+        f"Valid attributes: {_VALID_ATTRIBUTES}. Prefix metric, param and tag keys: "
+        "metrics.acc, params.lr, tags.team."
+    ),
+    numeric_hint="only metrics and attributes.start_time/end_time compare as numbers",
+    string_hint="to compare numerically, log the value as a metric and filter on metrics.<key>",
+)
+
+_MODEL_VERSION_ALIASES = {
+    "name": "name",
+    "model_name": "name",
+    "version": "version",
+    "version_number": "version",
+    "run_id": "run_id",
+    "artifact_id": "artifact_id",
+    "user": "user",
+    "user_id": "user",
+    "created_at": "created_at",
+    "creation_timestamp": "created_at",
+}
+_MODEL_VERSION_NAMES = "name, version, run_id, artifact_id, user, created_at"
+
+#: The fields of model-version searches (``Store.search_model_versions``).
+MODEL_VERSION_FIELDS = Vocabulary(
+    subject="model version",
+    attributes=_MODEL_VERSION_ALIASES,
+    numeric=frozenset({"version", "created_at"}),
+    entities=frozenset({ENTITY_TAG, ENTITY_ATTRIBUTE}),
+    prefix_fix=(
+        f"Model versions are searched by {_MODEL_VERSION_NAMES} and tags.<key> "
+        "(e.g. name = 'iris' and tags.stage = 'prod')."
+    ),
+    attribute_fix=(
+        f"Valid fields: {_MODEL_VERSION_NAMES} (aliases: model_name, version_number, user_id, "
+        "creation_timestamp). Prefix tag keys: tags.stage."
+    ),
+    numeric_hint="only version and created_at compare as numbers",
+    string_hint="tags hold strings",
+    example_key="tags.stage",
+    field_word="field",
+)
+
 _SPACE = re.compile(r"\s*")
 _BARE = re.compile(r"[^\s=!<>(),'\"`]*")
 _BARE_NO_DOT = re.compile(r"[^\s=!<>(),'\"`.]*")
@@ -198,8 +279,10 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?
 _QUOTE_STOPS = {"'": re.compile(r"['\\]"), '"': re.compile(r'["\\]'), "`": re.compile("`")}
 
 
-def parse_filter(text: str | None) -> tuple[Comparison, ...]:
+def parse_filter(text: str | None, vocabulary: Vocabulary = RUN_FIELDS) -> tuple[Comparison, ...]:
     """Parse a search filter into the comparisons it joins with AND.
+
+    ``vocabulary`` says which fields may be named (default: those of runs).
 
     ``None``, an empty or an all-whitespace string mean "no filter" and give ``()``.
     Raises :class:`FilterError` for any text outside the grammar (see the module docstring), and
@@ -213,7 +296,7 @@ def parse_filter(text: str | None) -> tuple[Comparison, ...]:
         return ()
     if not isinstance(text, str):
         raise TypeError(f"parse_filter expects a str or None, got {type(text).__name__}")
-    sc = _Scanner(text, "filter")
+    sc = _Scanner(text, "filter", vocabulary)
     sc.skip_space()
     if sc.at_end():
         return ()
@@ -242,8 +325,10 @@ def parse_filter(text: str | None) -> tuple[Comparison, ...]:
             )
 
 
-def parse_order_by(clause: str) -> OrderBy:
+def parse_order_by(clause: str, vocabulary: Vocabulary = RUN_FIELDS) -> OrderBy:
     """Parse one order-by clause: ``<prefix>.<key>`` or an attribute name, then ASC or DESC.
+
+    ``vocabulary`` says which fields may be named (default: those of runs).
 
     The direction is case-insensitive and defaults to ascending. Raises :class:`FilterError` for
     anything else (empty text, unknown prefix or attribute, extra tokens) and :class:`TypeError`
@@ -256,7 +341,7 @@ def parse_order_by(clause: str) -> OrderBy:
     """
     if not isinstance(clause, str):
         raise TypeError(f"parse_order_by expects a str, got {type(clause).__name__}")
-    sc = _Scanner(clause, "order_by clause")
+    sc = _Scanner(clause, "order_by clause", vocabulary)
     sc.skip_space()
     if sc.at_end():
         raise sc.error(sc.pos, "empty clause", "Name what to sort by, e.g. 'metrics.acc DESC'.")
@@ -288,10 +373,11 @@ def parse_order_by(clause: str) -> OrderBy:
 class _Scanner:
     """A cursor over the text, with the lexical rules and the error format."""
 
-    def __init__(self, text: str, what: str) -> None:
+    def __init__(self, text: str, what: str, vocabulary: Vocabulary = RUN_FIELDS) -> None:
         self.text = text
         self.pos = 0
         self.what = what
+        self.vocabulary = vocabulary
 
     def error(self, pos: int, problem: str, fix: str) -> FilterError:
         return FilterError(f"Invalid {self.what} at position {pos}: {problem}. {fix}")
@@ -361,7 +447,9 @@ def _parse_comparison(sc: _Scanner) -> Comparison:
         raise sc.error(sc.pos, "parentheses are not supported", _ONLY_AND)
     entity, key = _parse_identifier(sc, in_filter=True)
     ident = _show_identifier(entity, key)
-    numeric = entity == ENTITY_METRIC or (entity == ENTITY_ATTRIBUTE and key in NUMERIC_ATTRIBUTES)
+    numeric = entity == ENTITY_METRIC or (
+        entity == ENTITY_ATTRIBUTE and key in sc.vocabulary.numeric
+    )
     sc.skip_space()
     op_pos = sc.pos
     op = _parse_operator(sc, ident)
@@ -372,9 +460,9 @@ def _parse_comparison(sc: _Scanner) -> Comparison:
             f"Compare numbers with =, !=, <, <=, > or >=, e.g. {ident} >= 0.5.",
         )
     if not numeric and op not in _STRING_OPS:
-        hint = "to compare numerically, log the value as a metric and filter on metrics.<key>"
+        hint = sc.vocabulary.string_hint
         if entity == ENTITY_ATTRIBUTE:
-            hint = "only metrics and attributes.start_time/end_time compare as numbers"
+            hint = sc.vocabulary.numeric_hint
         raise sc.error(
             op_pos,
             f"operator {op} does not apply to {ident}, which holds strings",
@@ -441,11 +529,17 @@ def _parse_identifier(sc: _Scanner, in_filter: bool) -> tuple[str, str]:
     first, quoted = _read_name(sc, _BARE_NO_DOT)
     if sc.peek() == ".":
         if not first and not quoted:
-            raise sc.error(start, "missing prefix before '.'", _PREFIX_FIX)
+            raise sc.error(start, "missing prefix before '.'", sc.vocabulary.prefix_fix)
         sc.pos += 1
         entity = _PREFIXES.get(_fold(first))
         if entity is None:
-            raise sc.error(start, f"unknown prefix {_show(first)}", _PREFIX_FIX)
+            raise sc.error(start, f"unknown prefix {_show(first)}", sc.vocabulary.prefix_fix)
+        if entity not in sc.vocabulary.entities:
+            raise sc.error(
+                start,
+                f"{sc.vocabulary.subject}s have no {_SHOWN_PREFIX[entity]}",
+                sc.vocabulary.prefix_fix,
+            )
         key_pos = sc.pos
         key, _ = _read_name(sc, _BARE)
         if not key:
@@ -457,13 +551,15 @@ def _parse_identifier(sc: _Scanner, in_filter: bool) -> tuple[str, str]:
                 f"backticks: {shown}.`my key`.",
             )
         if entity == ENTITY_ATTRIBUTE:
-            key = _canonical_attribute(sc, key, key_pos, f"unknown attribute {_show(key)}")
+            key = _canonical_attribute(
+                sc, key, key_pos, f"unknown {sc.vocabulary.field_word} {_show(key)}"
+            )
         return entity, key
     if not first and not quoted:
         raise sc.error(
             start,
-            f"expected a key such as metrics.acc but found {sc.describe(start)}",
-            _PREFIX_FIX,
+            f"expected a key such as {sc.vocabulary.example_key} but found {sc.describe(start)}",
+            sc.vocabulary.prefix_fix,
         )
     keyword = _fold(first) if in_filter and not quoted else ""
     if keyword == "or":
@@ -473,7 +569,11 @@ def _parse_identifier(sc: _Scanner, in_filter: bool) -> tuple[str, str]:
     if keyword == "and":
         raise sc.error(start, "expected a comparison but found AND", "Remove the extra AND.")
     return ENTITY_ATTRIBUTE, _canonical_attribute(
-        sc, first, start, f"{_show(first)} is neither prefixed nor a run attribute"
+        sc,
+        first,
+        start,
+        f"{_show(first)} is neither prefixed nor a {sc.vocabulary.subject} "
+        f"{sc.vocabulary.field_word}",
     )
 
 
@@ -485,14 +585,9 @@ def _read_name(sc: _Scanner, bare: re.Pattern[str]) -> tuple[str, bool]:
 
 
 def _canonical_attribute(sc: _Scanner, name: str, pos: int, problem: str) -> str:
-    canonical = _ATTRIBUTE_ALIASES.get(_fold(name))
+    canonical = sc.vocabulary.canonical(name)
     if canonical is None:
-        raise sc.error(
-            pos,
-            problem,
-            f"Valid attributes: {_VALID_ATTRIBUTES}. Prefix metric, param and tag keys: "
-            "metrics.acc, params.lr, tags.team.",
-        )
+        raise sc.error(pos, problem, sc.vocabulary.attribute_fix)
     return canonical
 
 

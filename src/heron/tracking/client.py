@@ -19,13 +19,15 @@ from heron.core.entities import (
 )
 from heron.core.errors import InvalidArgument, NotFound
 from heron.core.ids import now_ms
+from heron.registry.client import RegistryMethods
 from heron.store.base import LOGS_TAG, Store
 from heron.store.log_buffer import pending_buffer
 from heron.store.registry import get_store
 
 
-class Client:
-    """Read and manage tracking data. ``Client()`` uses the active tracking URI.
+class Client(RegistryMethods):
+    """Read and manage tracking data and the model registry. ``Client()`` uses the active
+    tracking URI.
 
     >>> c = heron.Client()  # doctest: +SKIP
     >>> c.search_runs(experiment="iris", filter="metrics.acc > 0.8", order_by=["metrics.acc DESC"])

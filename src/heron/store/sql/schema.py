@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 ID = String(32)
 KEY = String(250)
@@ -173,6 +173,81 @@ pipeline_versions = Table(
     Column("structure", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_pipeline_versions_name", "name", "created_at"),
+)
+
+# The model registry. A registered model names a series of versions, each pointing at one
+# artifact version. Versions are soft-deleted (``lifecycle``) so that their numbers are never
+# reused; aliases point at active versions, and every move of an alias is kept in
+# ``alias_events`` (by model id, so the history follows a rename).
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column("model_id", ID, ForeignKey("registered_models.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model_id", ID, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("artifact_id", ID, ForeignKey("artifact_versions.id"), nullable=False),
+    Column("run_id", ID),
+    Column("pipeline_run_id", ID),
+    Column("description", Text),
+    Column("user", String(256)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("lifecycle", String(16), nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
+    Index("ix_model_versions_artifact", "artifact_id"),
+    Index("ix_model_versions_run", "run_id"),
+    Index("ix_model_versions_created", "lifecycle", "created_at"),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("version_id", ID, ForeignKey("model_versions.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", ID, ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", KEY, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("model_id", ID, ForeignKey("registered_models.id"), nullable=False),
+    Column("alias", KEY, nullable=False),
+    Column("from_version", Integer),
+    Column("to_version", Integer),
+    Column("action", String(16), nullable=False),
+    Column("user", String(256)),
+    Column("timestamp", BigInteger, nullable=False),
+    Index("ix_alias_events_model_alias", "model_id", "alias", "id"),
 )
 
 # Bookkeeping of the schema revision, in Alembic's own table so `alembic upgrade` works.

@@ -36,7 +36,7 @@ _ATTRIBUTE_COLUMNS = {
 }
 
 
-def _compare(column: Any, op: str, value: Any) -> Any:
+def compare(column: Any, op: str, value: Any) -> Any:
     if op == "=":
         return column == value
     if op == "!=":
@@ -61,8 +61,9 @@ def _compare(column: Any, op: str, value: Any) -> Any:
     raise FilterError(f"Unsupported operator {op!r}.")
 
 
-def _check_storable(*values: Any) -> None:
-    """FilterError for text no run can hold (NUL, unencodable): it could never match."""
+def check_storable(*values: Any, holder: str = "run") -> None:
+    """FilterError for text no ``holder`` (a run, a model version) can hold (NUL,
+    unencodable): it could never match."""
     for value in values:
         for text in value if isinstance(value, tuple) else (value,):
             if not isinstance(text, str):
@@ -74,8 +75,8 @@ def _check_storable(*values: Any) -> None:
                 ok = False
             if not ok:
                 raise FilterError(
-                    f"The filter text {text[:40]!r} contains a character no run can hold "
-                    "(a NUL or a lone surrogate); remove it."
+                    f"The filter text {text[:40]!r} contains a character no {holder} can "
+                    "hold (a NUL or a lone surrogate); remove it."
                 )
 
 
@@ -110,9 +111,9 @@ class _Search:
             self.where.append(or_(runs.c.lifecycle == DELETED, ~live))
 
         for c in comparisons:
-            _check_storable(c.key, c.value)
+            check_storable(c.key, c.value)
             if c.entity == filters.ENTITY_ATTRIBUTE:
-                self.where.append(_compare(_ATTRIBUTE_COLUMNS[c.key], c.op, c.value))
+                self.where.append(compare(_ATTRIBUTE_COLUMNS[c.key], c.op, c.value))
                 continue
             alias = self.joined.get((c.entity, c.key))
             if alias is None:
@@ -121,9 +122,9 @@ class _Search:
                     alias, and_(alias.c.run_id == runs.c.id, alias.c.key == c.key)
                 )
                 self.joined[(c.entity, c.key)] = alias
-            self.where.append(_compare(alias.c.value, c.op, c.value))
+            self.where.append(compare(alias.c.value, c.op, c.value))
         for o in self.orders:
-            _check_storable(o.key)
+            check_storable(o.key)
 
     @property
     def split_key(self) -> filters.OrderBy | None:

@@ -38,6 +38,7 @@ from heron.store.sql import engine as sql_engine
 from heron.store.sql import schema as t
 from heron.store.sql.chunks import pack_series, unpack_series
 from heron.store.sql.raw import RawStatement, run_raw_write
+from heron.store.sql.registry import SqlRegistryMixin
 from heron.store.sql.search import search_run_ids
 
 _RUN_COLUMNS = (
@@ -92,8 +93,11 @@ def heartbeat_timeout_ms() -> int:
     return int(float(os.environ.get("HERON_HEARTBEAT_TIMEOUT", "120")) * 1000)
 
 
-class SqlStore(Store):
-    """Metadata in a SQL database (``sqlite:///…`` or ``postgresql://…``)."""
+class SqlStore(SqlRegistryMixin, Store):
+    """Metadata in a SQL database (``sqlite:///…`` or ``postgresql://…``).
+
+    The model-registry methods come from :class:`SqlRegistryMixin` (``registry.py``).
+    """
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
@@ -619,16 +623,19 @@ class SqlStore(Store):
         return found[0] if found else None
 
     def _orphan_artifacts(self) -> Any:
-        """Active artifact versions that only deleted runs produced or used."""
-        av, ra, r = t.artifact_versions, t.run_artifacts, t.runs
+        """Active artifact versions that only deleted runs produced or used, and that no
+        active model version points at."""
+        av, ra, r, mv = t.artifact_versions, t.run_artifacts, t.runs, t.model_versions
         used_by_live_runs = (
             select(ra.c.artifact_id).join(r, r.c.id == ra.c.run_id).where(r.c.lifecycle == ACTIVE)
         )
         deleted_runs = select(r.c.id).where(r.c.lifecycle == DELETED)
+        registered = select(mv.c.artifact_id).where(mv.c.lifecycle == ACTIVE)
         return and_(
             av.c.lifecycle == ACTIVE,
             av.c.producer_run_id.in_(deleted_runs),
             av.c.id.not_in(used_by_live_runs),
+            av.c.id.not_in(registered),  # an active model version keeps its artifact
         )
 
     def retire_orphan_artifacts(self) -> int:

@@ -1,0 +1,1 @@
+../src/heron/quickstart/pipeline.py

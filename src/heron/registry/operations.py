@@ -1,0 +1,124 @@
+"""Registry operations above the store: registering a source, alias history replays, rollback.
+
+The store keeps the facts (versions, aliases, every alias move); this module answers the
+questions users ask of them: which version did ``champion`` point at on a date, and where does
+a rollback go.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from heron.core.entities import (
+    ALIAS_DELETED,
+    ALIAS_ROLLBACK,
+    ALIAS_VERSION_DELETED,
+    KIND_STEP,
+    AliasEvent,
+    ArtifactVersion,
+    ModelVersion,
+)
+from heron.core.errors import InvalidArgument, InvalidState, NotFound
+from heron.models.model import check_model_artifact
+from heron.store.base import Store
+
+
+def resolve_source(store: Store, source: Any) -> ArtifactVersion:
+    """The artifact version a registration ``source`` names: a ``ModelInfo`` (what
+    ``log_model`` returned), an :class:`ArtifactVersion`, an artifact id, ``runs:/<run>/<name>``
+    or ``models:/…`` (registering another model's version again)."""
+    from heron.models.uris import resolve
+
+    if isinstance(source, ArtifactVersion):
+        return store.get_artifact_version(source.id)
+    artifact_id = getattr(source, "artifact_id", None)
+    if isinstance(artifact_id, str):
+        return store.get_artifact_version(artifact_id)
+    if not isinstance(source, str):
+        raise InvalidArgument(
+            f"Cannot register a {type(source).__name__}: the source is what log_model returned, "
+            "an artifact id, runs:/<run_id>/<name> or models:/<name>/<version>."
+        )
+    return resolve(store, source).artifact
+
+
+def register_artifact(
+    store: Store,
+    name: str,
+    artifact: ArtifactVersion,
+    *,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+    user: str | None = None,
+) -> ModelVersion:
+    """Make ``artifact`` the next version of model ``name``, linked to the run (and pipeline
+    run) that produced it."""
+    check_model_artifact(artifact)
+    run_id = artifact.producer_run_id
+    pipeline_run_id = None
+    if run_id is not None:
+        try:
+            run = store.get_run(run_id)
+        except NotFound:
+            run = None
+        if run is not None and run.kind == KIND_STEP:
+            pipeline_run_id = run.parent_id
+    return store.create_model_version(
+        name,
+        artifact.id,
+        run_id=run_id,
+        pipeline_run_id=pipeline_run_id,
+        description=description,
+        tags=tags,
+        user=user or _user(),
+    )
+
+
+def _user() -> str | None:
+    from heron.tracking.run_context import current_user
+
+    return current_user()
+
+
+def version_at(events: list[AliasEvent], timestamp: int) -> int | None:
+    """The version an alias pointed at, at ``timestamp`` (ms), from its history (oldest
+    first); ``None`` if it was not set then."""
+    current = None
+    for event in events:
+        if event.timestamp > timestamp:
+            break
+        current = event.to_version
+    return current
+
+
+def rollback_target(events: list[AliasEvent], is_active: Any) -> int:
+    """The version a rollback moves the alias to: the one it pointed at before the current
+    version was set, skipping deleted versions; each rollback goes one step further back.
+
+    The history is replayed as a stack: a move pushes, a rollback pops, deleting the alias
+    clears it, and a deleted version drops out of it.
+    """
+    stack: list[int] = []
+    for event in events:
+        if event.action == ALIAS_ROLLBACK:
+            if stack:
+                stack.pop()
+            while stack and stack[-1] != event.to_version:
+                stack.pop()  # versions skipped over because they were deleted
+            if not stack:
+                stack.append(event.to_version)  # type: ignore[arg-type]
+        elif event.action == ALIAS_DELETED:
+            stack.clear()
+        elif event.action == ALIAS_VERSION_DELETED:
+            stack = [v for v in stack if v != event.from_version]
+        elif event.to_version is not None and (not stack or stack[-1] != event.to_version):
+            stack.append(event.to_version)
+    if not stack:
+        raise InvalidState("The alias is not set, so there is nothing to roll back.")
+    previous = [v for v in stack[:-1] if is_active(v)]
+    if not previous:
+        raise InvalidState(
+            f"The alias has pointed at no other (still existing) version before version "
+            f"{stack[-1]}: nothing to roll back to. Point it with set_model_alias instead."
+        )
+    return previous[-1]

@@ -1,0 +1,947 @@
+"""The model registry of `SqlStore`: registered models, their versions, tags and aliases.
+
+:class:`SqlRegistryMixin` holds the registry methods of :class:`~heron.store.sql.store.SqlStore`
+(which inherits it); the tables are in :mod:`heron.store.sql.schema`.
+
+Rules kept here:
+
+* Version numbers grow by one per model and are never reused: a deleted version is only marked
+  ``deleted`` and keeps its number, the next one is the highest ever plus one.
+* Every write that numbers a version, moves an alias or deletes a version first takes the
+  model's lock: on PostgreSQL ``SELECT … FOR UPDATE`` of its ``registered_models`` row, on
+  SQLite the ``BEGIN IMMEDIATE`` every write transaction starts with (one writer at a time).
+  So two writers never get the same number, and an alias never points at a deleted version:
+  :meth:`~SqlRegistryMixin.set_model_alias` checks the version under the lock that
+  :meth:`~SqlRegistryMixin.delete_model_version` holds while it removes that version's aliases.
+* Every move of an alias is one ``alias_events`` row written in the same transaction as the
+  move, with ``from_version`` the version the alias pointed at before; the rows are kept by
+  model id (a rename keeps the history) and read in the order they were written.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import Connection, and_, delete, func, select, true, update
+from sqlalchemy.exc import IntegrityError
+
+from heron.core import validation
+from heron.core.entities import (
+    ACTIVE,
+    ALIAS_DELETED,
+    ALIAS_ROLLBACK,
+    ALIAS_SET,
+    ALIAS_VERSION_DELETED,
+    DELETED,
+    KIND_PIPELINE,
+    KIND_STEP,
+    AliasEvent,
+    ModelVersion,
+    RegisteredModel,
+)
+from heron.core.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidArgument,
+    InvalidState,
+    NotFound,
+)
+from heron.core.ids import new_id, now_ms
+from heron.store import filters
+from heron.store.base import MAX_RESULTS_LIMIT
+from heron.store.sql import schema as t
+from heron.store.sql.search import check_storable, compare
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+T = TypeVar("T")
+
+MAX_DESCRIPTION_LENGTH = validation.MAX_TAG_VALUE_LENGTH
+MAX_ALIAS_LENGTH = validation.MAX_KEY_LENGTH
+#: Aliases that would make ``models:/<name>@<alias>`` ambiguous or shadow a keyword.
+RESERVED_ALIASES = frozenset({"latest"})
+_ALIAS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+_SET_ACTIONS = (ALIAS_SET, ALIAS_ROLLBACK)
+_NUMBERING_ATTEMPTS = 5
+_IN_BATCH = 500  # ids per IN (...) list: far below SQLite's limit of bound parameters
+
+_rm = t.registered_models
+_rmt = t.registered_model_tags
+_mv = t.model_versions
+_mvt = t.model_version_tags
+_ma = t.model_aliases
+_ae = t.alias_events
+
+_MODEL_VERSION_COLUMNS = {
+    "name": _rm.c.name,
+    "version": _mv.c.version,
+    "run_id": _mv.c.run_id,
+    "artifact_id": _mv.c.artifact_id,
+    "user": _mv.c.user,
+    "created_at": _mv.c.created_at,
+}
+
+
+class SqlRegistryMixin:
+    """The registry half of `SqlStore` (see the module docstring for its locking rules)."""
+
+    if TYPE_CHECKING:
+        engine: Engine
+        _dialect: str
+        _insert: Any
+
+        def _write(self, body: Callable[[Connection], T]) -> T: ...
+
+        def _read(self) -> AbstractContextManager[Connection]: ...
+
+    # --- registered models ------------------------------------------------------------
+    def create_registered_model(
+        self,
+        name: str,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> RegisteredModel:
+        _check_new_model_name(name)
+        description = _description(description)
+        tags = _checked_tags(tags)
+        now = now_ms()
+        model = RegisteredModel(
+            id=new_id(),
+            name=name,
+            description=description,
+            created_at=now,
+            updated_at=now,
+            tags=tags,
+        )
+
+        def body(conn: Connection) -> None:
+            if conn.execute(select(_rm.c.id).where(_rm.c.name == name)).first():
+                raise _model_exists(name)
+            conn.execute(
+                _rm.insert().values(
+                    id=model.id,
+                    name=name,
+                    description=description,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            if tags:
+                conn.execute(
+                    _rmt.insert(),
+                    [{"model_id": model.id, "key": k, "value": v} for k, v in tags.items()],
+                )
+
+        try:
+            self._write(body)
+        except IntegrityError as e:  # another writer registered the name just now
+            raise _model_exists(name) from e
+        return model
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        validation.check_name(name, "Model")
+        with self._read() as conn:
+            found = _registered_models(conn, _rm.c.name == name)
+        if not found:
+            raise _no_model(name)
+        return found[0]
+
+    def list_registered_models(
+        self, name_like: str | None = None, max_results: int = 1000
+    ) -> list[RegisteredModel]:
+        _check_max_results(max_results)
+        where: Any = true()
+        if name_like is not None:
+            if not isinstance(name_like, str):
+                raise InvalidArgument(
+                    f"name_like must be a string (a LIKE pattern such as 'iris%'), got "
+                    f"{type(name_like).__name__}."
+                )
+            # A backslash escapes % and _ on every back-end (PostgreSQL's default).
+            where = _rm.c.name.like(validation.check_text(name_like, "name_like"), escape="\\")
+        with self._read() as conn:
+            return _registered_models(conn, where, max_results)
+
+    def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
+        validation.check_name(name, "Model")
+        description = _description(description)
+
+        def body(conn: Connection) -> RegisteredModel:
+            model_id = _lock_model(conn, name)
+            conn.execute(
+                update(_rm)
+                .where(_rm.c.id == model_id)
+                .values(description=description, updated_at=now_ms())
+            )
+            return _registered_models(conn, _rm.c.id == model_id)[0]
+
+        return self._write(body)
+
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        validation.check_name(name, "Model")
+        _check_new_model_name(new_name)
+
+        def body(conn: Connection) -> RegisteredModel:
+            model_id = _lock_model(conn, name)
+            if new_name != name:
+                if conn.execute(select(_rm.c.id).where(_rm.c.name == new_name)).first():
+                    raise _model_exists(new_name, renaming=name)
+                conn.execute(
+                    update(_rm)
+                    .where(_rm.c.id == model_id)
+                    .values(name=new_name, updated_at=now_ms())
+                )
+            return _registered_models(conn, _rm.c.id == model_id)[0]
+
+        try:
+            return self._write(body)
+        except IntegrityError as e:  # another writer took the new name just now
+            raise _model_exists(new_name, renaming=name) from e
+
+    def delete_registered_model(self, name: str) -> None:
+        validation.check_name(name, "Model")
+
+        def body(conn: Connection) -> None:
+            model_id = _lock_model(conn, name)
+            versions = select(_mv.c.id).where(_mv.c.model_id == model_id)
+            conn.execute(delete(_mvt).where(_mvt.c.version_id.in_(versions)))
+            conn.execute(delete(_ma).where(_ma.c.model_id == model_id))
+            conn.execute(delete(_ae).where(_ae.c.model_id == model_id))
+            conn.execute(delete(_mv).where(_mv.c.model_id == model_id))
+            conn.execute(delete(_rmt).where(_rmt.c.model_id == model_id))
+            conn.execute(delete(_rm).where(_rm.c.id == model_id))
+
+        self._write(body)
+
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        validation.check_name(name, "Model")
+        validation.check_key(key, "Tag")
+        value = validation.tag_value(key, value)
+
+        def body(conn: Connection) -> None:
+            model_id = _lock_model(conn, name)
+            upsert = self._insert(_rmt).values(model_id=model_id, key=key, value=value)
+            conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["model_id", "key"], set_={"value": upsert.excluded.value}
+                )
+            )
+            conn.execute(update(_rm).where(_rm.c.id == model_id).values(updated_at=now_ms()))
+
+        self._write(body)
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        validation.check_name(name, "Model")
+        validation.check_key(key, "Tag")
+
+        def body(conn: Connection) -> None:
+            model_id = _lock_model(conn, name)
+            result = conn.execute(
+                delete(_rmt).where(_rmt.c.model_id == model_id, _rmt.c.key == key)
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"Registered model {name!r} has no tag {key!r}.")
+            conn.execute(update(_rm).where(_rm.c.id == model_id).values(updated_at=now_ms()))
+
+        self._write(body)
+
+    # --- model versions ---------------------------------------------------------------
+    def create_model_version(
+        self,
+        name: str,
+        artifact_id: str,
+        *,
+        run_id: str | None = None,
+        pipeline_run_id: str | None = None,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        user: str | None = None,
+    ) -> ModelVersion:
+        _check_new_model_name(name)
+        if not isinstance(artifact_id, str) or not artifact_id:
+            raise InvalidArgument(
+                f"artifact_id must be the id of an artifact version, got {artifact_id!r}."
+            )
+        run_id = _optional_text(run_id, 32, "run_id")
+        pipeline_run_id = _optional_text(pipeline_run_id, 32, "pipeline_run_id")
+        description = _description(description)
+        tags = _checked_tags(tags)
+        user = _optional_text(user, 256, "user")
+
+        def body(conn: Connection) -> ModelVersion:
+            av = t.artifact_versions
+            art = conn.execute(
+                select(av.c.name, av.c.version, av.c.lifecycle, av.c.producer_run_id).where(
+                    av.c.id == artifact_id
+                )
+            ).first()
+            if art is None:
+                raise NotFound(
+                    f"No artifact version with id {artifact_id!r} to register as a version of "
+                    f"model {name!r}. Pass the id of a stored artifact version (the `id` of what "
+                    "heron.Client().get_artifact(name) returns)."
+                )
+            if art.lifecycle != ACTIVE:
+                raise InvalidState(
+                    f"Artifact {art.name!r} version {art.version} ({artifact_id}) is deleted "
+                    "(only deleted runs used it; its bytes may be gone), so it cannot become a "
+                    "model version. Register an active artifact version (log the model again)."
+                )
+            producer, pipeline_run = _lineage(conn, art.producer_run_id, run_id, pipeline_run_id)
+            now = now_ms()
+            model_id = _lock_model(conn, name, create_at=now)
+            latest = conn.execute(
+                select(func.max(_mv.c.version)).where(_mv.c.model_id == model_id)
+            ).scalar()
+            mv = ModelVersion(
+                id=new_id(),
+                name=name,
+                version=(latest or 0) + 1,
+                artifact_id=artifact_id,
+                run_id=producer,
+                pipeline_run_id=pipeline_run,
+                description=description,
+                user=user,
+                created_at=now,
+                updated_at=now,
+                lifecycle=ACTIVE,
+                tags=dict(tags),
+            )
+            conn.execute(
+                _mv.insert().values(
+                    id=mv.id,
+                    model_id=model_id,
+                    version=mv.version,
+                    artifact_id=artifact_id,
+                    run_id=producer,
+                    pipeline_run_id=pipeline_run,
+                    description=description,
+                    user=user,
+                    created_at=now,
+                    updated_at=now,
+                    lifecycle=ACTIVE,
+                )
+            )
+            if tags:
+                conn.execute(
+                    _mvt.insert(),
+                    [{"version_id": mv.id, "key": k, "value": v} for k, v in tags.items()],
+                )
+            conn.execute(update(_rm).where(_rm.c.id == model_id).values(updated_at=now))
+            return mv
+
+        # The model lock makes numbers distinct; the unique (model_id, version) constraint is
+        # the safety net should two writers still meet (a retry takes the next number).
+        for attempt in range(_NUMBERING_ATTEMPTS):
+            try:
+                return self._write(body)
+            except IntegrityError as e:
+                if attempt == _NUMBERING_ATTEMPTS - 1:
+                    raise Conflict(
+                        f"Could not number a new version of model {name!r}: concurrent writers "
+                        f"took every number tried ({e.orig}). Retry the registration."
+                    ) from e
+        raise AssertionError("unreachable")
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        validation.check_name(name, "Model")
+        version = _check_version(version)
+        with self._read() as conn:
+            found = _model_versions(conn, [_rm.c.name == name, _mv.c.version == version])
+            if found and found[0].lifecycle == ACTIVE:
+                return found[0]
+            raise _missing_version(conn, name, version)
+
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+    ) -> list[ModelVersion]:
+        _check_max_results(max_results)
+        query = _search_query(filter_string, order_by).limit(max_results)
+        with self._read() as conn:
+            ids = list(conn.execute(query).scalars())
+            by_id = {
+                mv.id: mv
+                for batch in _batches(ids)
+                for mv in _model_versions(conn, [_mv.c.id.in_(batch)])
+            }
+        return [by_id[i] for i in ids if i in by_id]
+
+    def update_model_version(
+        self, name: str, version: int, description: str | None
+    ) -> ModelVersion:
+        validation.check_name(name, "Model")
+        version = _check_version(version)
+        description = _description(description)
+
+        def body(conn: Connection) -> ModelVersion:
+            version_id = _active_version_id(conn, _lock_model(conn, name), name, version)
+            conn.execute(
+                update(_mv)
+                .where(_mv.c.id == version_id)
+                .values(description=description, updated_at=now_ms())
+            )
+            return _model_versions(conn, [_mv.c.id == version_id])[0]
+
+        return self._write(body)
+
+    def set_model_version_tag(self, name: str, version: int, key: str, value: str) -> None:
+        validation.check_name(name, "Model")
+        version = _check_version(version)
+        validation.check_key(key, "Tag")
+        value = validation.tag_value(key, value)
+
+        def body(conn: Connection) -> None:
+            version_id = _active_version_id(conn, _lock_model(conn, name), name, version)
+            upsert = self._insert(_mvt).values(version_id=version_id, key=key, value=value)
+            conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["version_id", "key"], set_={"value": upsert.excluded.value}
+                )
+            )
+            conn.execute(update(_mv).where(_mv.c.id == version_id).values(updated_at=now_ms()))
+
+        self._write(body)
+
+    def delete_model_version_tag(self, name: str, version: int, key: str) -> None:
+        validation.check_name(name, "Model")
+        version = _check_version(version)
+        validation.check_key(key, "Tag")
+
+        def body(conn: Connection) -> None:
+            version_id = _active_version_id(conn, _lock_model(conn, name), name, version)
+            result = conn.execute(
+                delete(_mvt).where(_mvt.c.version_id == version_id, _mvt.c.key == key)
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"Version {version} of model {name!r} has no tag {key!r}.")
+            conn.execute(update(_mv).where(_mv.c.id == version_id).values(updated_at=now_ms()))
+
+        self._write(body)
+
+    def delete_model_version(self, name: str, version: int, user: str | None = None) -> None:
+        validation.check_name(name, "Model")
+        version = _check_version(version)
+        user = _optional_text(user, 256, "user")
+
+        def body(conn: Connection) -> None:
+            model_id = _lock_model(conn, name)
+            version_id = _active_version_id(conn, model_id, name, version)
+            now = _event_time(conn, model_id)
+            conn.execute(
+                update(_mv).where(_mv.c.id == version_id).values(lifecycle=DELETED, updated_at=now)
+            )
+            aliases = list(
+                conn.execute(
+                    select(_ma.c.alias)
+                    .where(_ma.c.model_id == model_id, _ma.c.version == version)
+                    .order_by(_ma.c.alias)
+                ).scalars()
+            )
+            if aliases:
+                conn.execute(
+                    delete(_ma).where(_ma.c.model_id == model_id, _ma.c.version == version)
+                )
+                conn.execute(
+                    _ae.insert(),
+                    [
+                        _event_row(model_id, a, version, None, ALIAS_VERSION_DELETED, user, now)
+                        for a in aliases
+                    ],
+                )
+
+        self._write(body)
+
+    # --- aliases ----------------------------------------------------------------------
+    def set_model_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        user: str | None = None,
+        action: str = ALIAS_SET,
+    ) -> AliasEvent:
+        validation.check_name(name, "Model")
+        alias = check_alias(alias)
+        version = _check_version(version)
+        user = _optional_text(user, 256, "user")
+        if action not in _SET_ACTIONS:
+            raise InvalidArgument(
+                f"Unknown alias action {action!r}; set_model_alias records "
+                f"{' or '.join(map(repr, _SET_ACTIONS))}."
+            )
+
+        def body(conn: Connection) -> AliasEvent:
+            model_id = _lock_model(conn, name)
+            _active_version_id(conn, model_id, name, version)
+            current = conn.execute(
+                select(_ma.c.version).where(_ma.c.model_id == model_id, _ma.c.alias == alias)
+            ).scalar()
+            now = _event_time(conn, model_id)
+            if current == version:  # already there: nothing moves, nothing is recorded
+                return AliasEvent(name, alias, version, version, action, user, now)
+            if current is None:
+                conn.execute(
+                    _ma.insert().values(
+                        model_id=model_id, alias=alias, version=version, updated_at=now
+                    )
+                )
+            else:
+                conn.execute(
+                    update(_ma)
+                    .where(_ma.c.model_id == model_id, _ma.c.alias == alias)
+                    .values(version=version, updated_at=now)
+                )
+            conn.execute(
+                _ae.insert().values(
+                    _event_row(model_id, alias, current, version, action, user, now)
+                )
+            )
+            return AliasEvent(name, alias, current, version, action, user, now)
+
+        return self._write(body)
+
+    def delete_model_alias(self, name: str, alias: str, user: str | None = None) -> AliasEvent:
+        validation.check_name(name, "Model")
+        alias = _alias_text(alias)
+        user = _optional_text(user, 256, "user")
+
+        def body(conn: Connection) -> AliasEvent:
+            model_id = _lock_model(conn, name)
+            current = conn.execute(
+                select(_ma.c.version).where(_ma.c.model_id == model_id, _ma.c.alias == alias)
+            ).scalar()
+            if current is None:
+                raise _no_alias(conn, model_id, name, alias)
+            now = _event_time(conn, model_id)
+            conn.execute(delete(_ma).where(_ma.c.model_id == model_id, _ma.c.alias == alias))
+            conn.execute(
+                _ae.insert().values(
+                    _event_row(model_id, alias, current, None, ALIAS_DELETED, user, now)
+                )
+            )
+            return AliasEvent(name, alias, current, None, ALIAS_DELETED, user, now)
+
+        return self._write(body)
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        validation.check_name(name, "Model")
+        alias = _alias_text(alias)
+        with self._read() as conn:
+            model_id = _model_id(conn, name)
+            # One statement reads the alias and the version it points at, so that even
+            # under READ COMMITTED (PostgreSQL) both come from the same snapshot.
+            found = _model_versions(
+                conn, [_mv.c.model_id == model_id, _ma.c.alias == alias], through_alias=True
+            )
+            if not found:
+                raise _no_alias(conn, model_id, name, alias)
+        return found[0]
+
+    def get_alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        validation.check_name(name, "Model")
+        with self._read() as conn:
+            model_id = _model_id(conn, name)
+            query = select(_ae).where(_ae.c.model_id == model_id)
+            if alias is not None:
+                query = query.where(_ae.c.alias == _alias_text(alias))
+            rows = conn.execute(query.order_by(_ae.c.id)).all()
+        return [
+            AliasEvent(
+                name=name,
+                alias=r.alias,
+                from_version=r.from_version,
+                to_version=r.to_version,
+                action=r.action,
+                user=r.user,
+                timestamp=r.timestamp,
+            )
+            for r in rows
+        ]
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def check_alias(alias: object) -> str:
+    """A model alias: letters, digits, '_', '-' and '.', not all digits, not ``latest``.
+
+    ``models:/iris/3`` names a version and ``models:/iris@champion`` an alias: an alias that
+    reads as a version number (or as ``latest``) would make such URIs ambiguous.
+    """
+    if not isinstance(alias, str):
+        raise InvalidArgument(f"An alias must be a string, got {type(alias).__name__} {alias!r}.")
+    if not _ALIAS.fullmatch(alias) or len(alias) > MAX_ALIAS_LENGTH:
+        raise InvalidArgument(
+            f"Invalid alias {alias[:60]!r}: use 1 to {MAX_ALIAS_LENGTH} ASCII letters, digits, "
+            "'_', '-' or '.', starting with a letter, digit or '_' (e.g. 'champion')."
+        )
+    if alias.isdigit():
+        raise InvalidArgument(
+            f"Invalid alias {alias!r}: an all-digit alias would read as a version number in "
+            f"models:/<name>/{alias}. Use a word, e.g. 'v{alias}' or 'champion'."
+        )
+    if alias.lower() in RESERVED_ALIASES:
+        raise InvalidArgument(
+            f"Invalid alias {alias!r}: it is reserved (models:/<name>/latest is the newest "
+            "version). Pick another name, e.g. 'champion'."
+        )
+    return alias
+
+
+def _alias_text(alias: object) -> str:
+    """An alias to look up: any storable string (a malformed one is simply not set)."""
+    if not isinstance(alias, str):
+        raise InvalidArgument(f"An alias must be a string, got {type(alias).__name__} {alias!r}.")
+    return validation.check_text(alias, "Alias")
+
+
+def _check_version(version: object) -> int:
+    if isinstance(version, bool):
+        number = None
+    else:
+        try:
+            number = operator.index(version)  # int, numpy integers
+        except TypeError:
+            number = None
+    if number is None or number < 1:
+        raise InvalidArgument(
+            f"A model version is a positive integer (1, 2, ...), got "
+            f"{type(version).__name__} {version!r}."
+        )
+    if number >= 2**31:
+        raise InvalidArgument(f"Model version {number} is out of range (at most 2**31-1).")
+    return number
+
+
+def _check_max_results(max_results: object) -> None:
+    if (
+        isinstance(max_results, bool)
+        or not isinstance(max_results, int)
+        or not 0 < max_results <= MAX_RESULTS_LIMIT
+    ):
+        raise InvalidArgument(
+            f"max_results must be an integer between 1 and {MAX_RESULTS_LIMIT}, "
+            f"got {max_results!r}."
+        )
+
+
+def _description(description: str | None) -> str | None:
+    return _optional_text(description, MAX_DESCRIPTION_LENGTH, "Description")
+
+
+def _optional_text(text: str | None, limit: int, what: str) -> str | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise InvalidArgument(f"{what} must be a string, got {type(text).__name__}.")
+    validation.check_length(text, limit, what)
+    return validation.check_text(text, what)
+
+
+def _checked_tags(tags: dict[str, Any] | None) -> dict[str, str]:
+    if tags is not None and not isinstance(tags, dict):
+        raise InvalidArgument(f"tags must be a dict of str to str, got {type(tags).__name__}.")
+    return {
+        validation.check_key(k, "Tag"): validation.tag_value(k, v) for k, v in (tags or {}).items()
+    }
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def _no_model(name: str) -> NotFound:
+    return NotFound(
+        f"No registered model named {name!r} (names are case-sensitive). Check the name, or "
+        "register a first version with heron.Client().register_model(name, source=...)."
+    )
+
+
+def _model_exists(name: str, renaming: str | None = None) -> AlreadyExists:
+    if renaming is not None:
+        return AlreadyExists(
+            f"Cannot rename model {renaming!r} to {name!r}: a registered model named {name!r} "
+            "exists already. Pick another name, or delete that model first."
+        )
+    return AlreadyExists(
+        f"A registered model named {name!r} exists already. Add versions to it "
+        "(create_model_version), or pick another name."
+    )
+
+
+def _missing_version(conn: Connection, name: str, version: int) -> NotFound:
+    """The NotFound for ``version`` of ``name``, saying whether the model or the version is
+    missing, or the version was deleted."""
+    model_id = _model_id(conn, name)
+    row = conn.execute(
+        select(_mv.c.lifecycle).where(_mv.c.model_id == model_id, _mv.c.version == version)
+    ).first()
+    if row is not None:
+        return NotFound(
+            f"Version {version} of model {name!r} was deleted; deleted versions cannot be read "
+            "or changed (their numbers are never reused). Use another version."
+        )
+    latest = conn.execute(
+        select(func.max(_mv.c.version)).where(_mv.c.model_id == model_id)
+    ).scalar()
+    known = f"its versions go from 1 to {latest}" if latest else "it has no versions yet"
+    return NotFound(f"Model {name!r} has no version {version} ({known}).")
+
+
+def _no_alias(conn: Connection, model_id: str, name: str, alias: str) -> NotFound:
+    aliases = list(
+        conn.execute(
+            select(_ma.c.alias).where(_ma.c.model_id == model_id).order_by(_ma.c.alias)
+        ).scalars()
+    )
+    known = f"its aliases are {', '.join(aliases)}" if aliases else "it has no aliases"
+    return NotFound(
+        f"Model {name!r} has no alias {alias!r} ({known}). Set it with set_model_alias."
+    )
+
+
+# --- reading and locking -------------------------------------------------------------------
+
+
+def _model_id(conn: Connection, name: str) -> str:
+    model_id = conn.execute(select(_rm.c.id).where(_rm.c.name == name)).scalar()
+    if model_id is None:
+        raise _no_model(name)
+    return model_id
+
+
+def _lock_model(conn: Connection, name: str, create_at: int | None = None) -> str:
+    """The id of model ``name``, its row locked until the transaction ends (PostgreSQL; the
+    SQLite write transaction holds the database lock already). With ``create_at`` a missing
+    model is registered first (with that time), else it is :class:`NotFound`."""
+    lock = select(_rm.c.id).where(_rm.c.name == name).with_for_update()
+    for _ in range(3):
+        model_id = conn.execute(lock).scalar()
+        if model_id is not None:
+            return model_id
+        if create_at is None:
+            break
+        # ON CONFLICT DO NOTHING: a concurrent first registration of the name wins, and
+        # this transaction waits for it, then locks the row it made.
+        conn.execute(
+            _dialect_insert(conn, _rm)
+            .values(id=new_id(), name=name, created_at=create_at, updated_at=create_at)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+    raise _no_model(name)
+
+
+def _dialect_insert(conn: Connection, table: Any) -> Any:
+    """The INSERT of the connection's dialect (it has ON CONFLICT clauses)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def _active_version_id(conn: Connection, model_id: str, name: str, version: int) -> str:
+    """The row id of an active version of the model ``model_id`` (named ``name``, which
+    writers locked first with :func:`_lock_model`); NotFound saying what is missing
+    otherwise."""
+    row = conn.execute(
+        select(_mv.c.id, _mv.c.lifecycle).where(
+            _mv.c.model_id == model_id, _mv.c.version == version
+        )
+    ).first()
+    if row is None or row.lifecycle != ACTIVE:
+        raise _missing_version(conn, name, version)
+    return row.id
+
+
+def _lineage(
+    conn: Connection, producer: str | None, run_id: str | None, pipeline_run_id: str | None
+) -> tuple[str | None, str | None]:
+    """The (run, pipeline run) of a new model version: those given (which must exist), else
+    the run that produced the artifact and, for a step run, the pipeline run around it."""
+    r = t.runs
+    for what, given in (("run", run_id), ("pipeline run", pipeline_run_id)):
+        if (
+            given is not None
+            and conn.execute(select(r.c.id).where(r.c.id == given)).first() is None
+        ):
+            raise NotFound(f"No {what} with id {given!r} to record on the model version.")
+    run = run_id if run_id is not None else producer
+    if pipeline_run_id is None and run is not None:
+        found = conn.execute(select(r.c.kind, r.c.parent_id).where(r.c.id == run)).first()
+        if found is not None and found.kind == KIND_STEP:
+            pipeline_run_id = found.parent_id
+        elif found is not None and found.kind == KIND_PIPELINE:
+            pipeline_run_id = run
+    return run, pipeline_run_id
+
+
+def _event_time(conn: Connection, model_id: str) -> int:
+    """Now, but never before the model's last alias event: the history reads in order even
+    when writers' clocks disagree."""
+    last = conn.execute(
+        select(func.max(_ae.c.timestamp)).where(_ae.c.model_id == model_id)
+    ).scalar()
+    now = now_ms()
+    return now if last is None or now >= last else last
+
+
+def _event_row(
+    model_id: str,
+    alias: str,
+    from_version: int | None,
+    to_version: int | None,
+    action: str,
+    user: str | None,
+    timestamp: int,
+) -> dict[str, Any]:
+    return {
+        "model_id": model_id,
+        "alias": alias,
+        "from_version": from_version,
+        "to_version": to_version,
+        "action": action,
+        "user": user,
+        "timestamp": timestamp,
+    }
+
+
+def _batches(ids: Sequence[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), _IN_BATCH):
+        yield list(ids[start : start + _IN_BATCH])
+
+
+def _registered_models(
+    conn: Connection, where: Any, limit: int | None = None
+) -> list[RegisteredModel]:
+    query = select(_rm).where(where).order_by(_rm.c.name)
+    if limit is not None:
+        query = query.limit(limit)
+    models = {
+        r.id: RegisteredModel(
+            id=r.id,
+            name=r.name,
+            description=r.description,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
+        for r in conn.execute(query)
+    }
+    for ids in _batches(list(models)):
+        for r in conn.execute(select(_rmt).where(_rmt.c.model_id.in_(ids))):
+            models[r.model_id].tags[r.key] = r.value
+        aliases = select(_ma.c.model_id, _ma.c.alias, _ma.c.version).where(_ma.c.model_id.in_(ids))
+        for model_id, alias, version in conn.execute(aliases.order_by(_ma.c.alias)):
+            models[model_id].aliases[alias] = version
+        latest = (
+            select(_mv.c.model_id, func.max(_mv.c.version))
+            .where(_mv.c.model_id.in_(ids))
+            .group_by(_mv.c.model_id)
+        )
+        for model_id, version in conn.execute(latest):
+            models[model_id].latest_version = version
+    return list(models.values())
+
+
+def _model_versions(
+    conn: Connection, where: list[Any], through_alias: bool = False
+) -> list[ModelVersion]:
+    """Model versions (any lifecycle) matching ``where``, with their tags and aliases.
+
+    With ``through_alias`` the versions are joined to the aliases pointing at them, so that
+    ``where`` may name ``model_aliases`` columns."""
+    source = _mv.join(_rm, _rm.c.id == _mv.c.model_id)
+    if through_alias:
+        source = source.join(
+            _ma, and_(_ma.c.model_id == _mv.c.model_id, _ma.c.version == _mv.c.version)
+        )
+    query = select(_mv, _rm.c.name).select_from(source).where(*where)
+    rows = conn.execute(query.order_by(_rm.c.name, _mv.c.version)).all()
+    found: dict[str, ModelVersion] = {}
+    by_number: dict[tuple[str, int], ModelVersion] = {}
+    for r in rows:
+        found[r.id] = by_number[(r.model_id, r.version)] = ModelVersion(
+            id=r.id,
+            name=r.name,
+            version=r.version,
+            artifact_id=r.artifact_id,
+            run_id=r.run_id,
+            pipeline_run_id=r.pipeline_run_id,
+            description=r.description,
+            user=r.user,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            lifecycle=r.lifecycle,
+        )
+    for ids in _batches(list(found)):
+        for r in conn.execute(select(_mvt).where(_mvt.c.version_id.in_(ids))):
+            found[r.version_id].tags[r.key] = r.value
+    model_ids = sorted({r.model_id for r in rows})
+    for ids in _batches(model_ids):
+        aliases = select(_ma.c.model_id, _ma.c.alias, _ma.c.version).where(_ma.c.model_id.in_(ids))
+        for model_id, alias, version in conn.execute(aliases.order_by(_ma.c.alias)):
+            mv = by_number.get((model_id, version))
+            if mv is not None:
+                mv.aliases.append(alias)
+    return list(found.values())
+
+
+# --- search --------------------------------------------------------------------------------
+
+
+def _search_query(filter_string: str | None, order_by: Sequence[str] | str | None) -> Any:
+    """The ids of matching active model versions, in order (parameterized SQL only)."""
+    vocabulary = filters.MODEL_VERSION_FIELDS
+    comparisons = filters.parse_filter(filter_string, vocabulary)
+    if isinstance(order_by, str):
+        order_by = [order_by]
+    orders = [filters.parse_order_by(o, vocabulary) for o in order_by or ()]
+    source: Any = _mv.join(_rm, _rm.c.id == _mv.c.model_id)
+    where: list[Any] = [_mv.c.lifecycle == ACTIVE]
+    joined: dict[str, Any] = {}  # tag key -> alias of model_version_tags
+    for c in comparisons:
+        check_storable(c.key, c.value, holder="model version")
+        if c.entity == filters.ENTITY_ATTRIBUTE:
+            where.append(compare(_MODEL_VERSION_COLUMNS[c.key], c.op, c.value))
+            continue
+        tag = joined.get(c.key)
+        if tag is None:
+            tag = joined[c.key] = _mvt.alias(f"f{len(joined)}")
+            source = source.join(tag, and_(tag.c.version_id == _mv.c.id, tag.c.key == c.key))
+        where.append(compare(tag.c.value, c.op, c.value))
+    clauses: list[Any] = []
+    for i, o in enumerate(orders):
+        check_storable(o.key, holder="model version")
+        if o.entity == filters.ENTITY_ATTRIBUTE:
+            column = _MODEL_VERSION_COLUMNS[o.key]
+        else:
+            tag = joined.get(o.key)
+            if tag is None:
+                tag = joined[o.key] = _mvt.alias(f"o{i}")
+                source = source.outerjoin(
+                    tag, and_(tag.c.version_id == _mv.c.id, tag.c.key == o.key)
+                )
+            column = tag.c.value
+        # Versions lacking a tag sort last in either direction.
+        clauses.append((column.asc() if o.ascending else column.desc()).nulls_last())
+    clauses += [_mv.c.created_at.desc(), _mv.c.version.desc(), _mv.c.id]
+    return select(_mv.c.id).select_from(source).where(*where).order_by(*clauses)
+
+
+def _check_new_model_name(name: str) -> None:
+    """A name for a new model: a valid name that model URIs can carry unambiguously."""
+    validation.check_name(name, "Model")
+    bad = sorted({c for c in name if c in "@/:"})
+    if bad or name != name.strip():
+        raise InvalidArgument(
+            f"Model name {name!r} cannot contain {' '.join(bad) or 'leading or trailing spaces'}"
+            ": models:/<name>/<version> and models:/<name>@<alias> must be unambiguous. "
+            "Use letters, digits, spaces, '-', '_' or '.'."
+        )
