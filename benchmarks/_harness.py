@@ -388,3 +388,454 @@ def median_run_s(fn: Callable[[int], Any], repeats: int, warmup: int = 1) -> dic
         "times_s": [round(t, 6) for t in times],
         "repeats": repeats,
     }
+
+
+# --- serving (benchmarks/serving.py and peers/mlflow_serving.py) ----------------------------
+# The load generator is the same for every tool: stdlib http.client, one keep-alive connection
+# per client, concurrent clients as processes (so that no client shares the server's GIL, or
+# another client's).
+@dataclass
+class ServingSizes:
+    """Workload sizes of the serving figures, the same for every tool."""
+
+    sequential_requests: int = 5_000  # single-row requests, one after another
+    concurrent_clients: int = 8
+    concurrent_requests: int = 2_000  # per client
+    large_rows: int = 10_000  # rows of the one large request
+    large_repeats: int = 20
+    starts: int = 5  # fresh server starts timed to the first answer
+    log_model_repeats: int = 10
+    warmup_requests: int = 200  # per client, untimed
+
+
+SERVING_QUICK = ServingSizes(
+    sequential_requests=300,
+    concurrent_requests=100,
+    large_repeats=3,
+    starts=1,
+    log_model_repeats=2,
+    warmup_requests=20,
+)
+
+# MLflow 3.17.2 (`mlflow models serve`, uvicorn) on the reference 2-core machine, as quoted in
+# the issue; and Heron's targets.
+SERVING_REFERENCE = {
+    "single_row_sequential_req_per_s": 282,
+    "single_row_sequential_p50_ms": 3.5,
+    "concurrent8_req_per_s": 302,
+    "concurrent8_p50_ms": 26,
+    "large_10k_rows_ms": 17,
+    "start_to_first_answer_s": 4.1,
+    "serving_rss_mb": 275,
+    "log_model_s": 3.6,
+}
+SERVING_TARGETS = {
+    "single_row_sequential_req_per_s": 1_500,
+    "single_row_sequential_p50_ms": 0.7,
+    "concurrent8_req_per_s": 2_000,
+    "large_10k_rows_ms": 8,
+    "start_to_first_answer_s": 1.5,
+    "serving_rss_mb": 150,
+    "log_model_s": 0.1,
+}
+SERVING_FIGURES = {
+    "log_model": ["log_model_s"],
+    "start": ["start_to_first_answer_s"],
+    "load": [
+        "single_row_sequential_req_per_s",
+        "single_row_sequential_p50_ms",
+        "single_row_sequential_inputs_req_per_s",
+        "concurrent8_req_per_s",
+        "large_10k_rows_ms",
+        "serving_rss_mb",
+    ],
+}
+#: the single row every single-row request scores (an iris flower)
+IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
+IRIS_COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+SERVER_START_LIMIT_S = 180
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def serving_sizes(quick: bool) -> ServingSizes:
+    return SERVING_QUICK if quick else ServingSizes()
+
+
+def iris_like_rows(n: int, seed: int = 0) -> list[list[float]]:
+    """``n`` rows of four values in the ranges of the iris features (deterministic)."""
+    import random
+
+    rng = random.Random(seed)
+    ranges = ((4.3, 7.9), (2.0, 4.4), (1.0, 6.9), (0.1, 2.5))
+    return [[round(rng.uniform(lo, hi), 1) for lo, hi in ranges] for _ in range(n)]
+
+
+def scoring_body(rows: list[list[float]], form: str = "dataframe_split") -> bytes:
+    """A request body both servers read: MLflow's ``dataframe_split`` (with the iris column
+    names: what MLflow's docs show and pandas clients send), or ``inputs`` (a list of rows)."""
+    if form == "inputs":
+        return json.dumps({"inputs": rows}).encode()
+    return json.dumps({"dataframe_split": {"columns": IRIS_COLUMNS, "data": rows}}).encode()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ScoringClient:
+    """One keep-alive HTTP/1.1 connection to a scoring server on 127.0.0.1."""
+
+    def __init__(self, port: int, timeout: float = 120) -> None:
+        import http.client
+
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+    def post(self, body: bytes, path: str = "/invocations") -> bytes:
+        self.connection.request("POST", path, body, JSON_HEADERS)
+        response = self.connection.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"POST {path}: {response.status} {data[:300]!r}")
+        return data
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def time_requests(port: int, body: bytes, n: int, warmup: int) -> list[float]:
+    """Seconds of each of ``n`` requests sent one after another on one connection."""
+    client = ScoringClient(port)
+    try:
+        for _ in range(warmup):
+            client.post(body)
+        latencies = []
+        clock = time.perf_counter
+        for _ in range(n):
+            t0 = clock()
+            client.post(body)
+            latencies.append(clock() - t0)
+        return latencies
+    finally:
+        client.close()
+
+
+def latency_stats(latencies: Sequence[float]) -> dict[str, float]:
+    """p50, p90, p99 and mean of latencies given in seconds, in milliseconds."""
+    ordered = sorted(latencies)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+    return {
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p90_ms": at(0.9),
+        "p99_ms": at(0.99),
+        "mean_ms": statistics.fmean(ordered) * 1000,
+    }
+
+
+def emit_serving(
+    figure: str,
+    tool: str,
+    value: float,
+    unit: str,
+    *,
+    higher_is_better: bool,
+    n: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """:func:`emit` a serving figure: Heron's lines carry the target and MLflow's quoted
+    figure; the peer's carry that quoted figure as ``detail["reference"]``."""
+    reference = SERVING_REFERENCE.get(figure)
+    if tool == "heron":
+        emit(
+            figure,
+            tool,
+            value,
+            unit,
+            higher_is_better=higher_is_better,
+            target=SERVING_TARGETS.get(figure),
+            peer={"mlflow": reference} if reference is not None else None,
+            n=n,
+            detail=detail,
+        )
+    else:
+        extra = {"reference": reference} if reference is not None else {}
+        emit(
+            figure,
+            tool,
+            value,
+            unit,
+            higher_is_better=higher_is_better,
+            n=n,
+            detail={**(detail or {}), **extra},
+        )
+
+
+def run_load(
+    sizes: ServingSizes,
+    port: int,
+    pid: int,
+    predict: Callable[[list[list[float]]], Any],
+    tool: str,
+    stack: dict[str, str],
+) -> None:
+    """The load figures against a scoring server answering on ``port`` whose process is
+    ``pid``: sequential and concurrent single-row requests, one large request, memory.
+    ``predict`` is the model's own predict, to check the answers."""
+    one = scoring_body([IRIS_ROW])
+    expected = predict([IRIS_ROW]).tolist()
+    client = ScoringClient(port)
+    answer = json.loads(client.post(one))
+    client.close()
+    if answer != {"predictions": expected}:
+        raise SystemExit(f"load: the server answered {answer}, the model {expected}")
+
+    n = sizes.sequential_requests
+    progress(f"load: {n:,} single-row requests one after another")
+    latencies = time_requests(port, one, n, sizes.warmup_requests)
+    stats = latency_stats(latencies)
+    rate = n / sum(latencies)
+    progress(f"  {rate:,.0f} req/s, p50 {stats['p50_ms']:.3f} ms")
+    emit_serving(
+        "single_row_sequential_req_per_s",
+        tool,
+        rate,
+        "req/s",
+        higher_is_better=True,
+        n=n,
+        detail={**stats, "body": one.decode(), **stack},
+    )
+    emit_serving(
+        "single_row_sequential_p50_ms",
+        tool,
+        stats["p50_ms"],
+        "ms",
+        higher_is_better=False,
+        n=n,
+        detail={**stats, **stack},
+    )
+
+    rows_form = scoring_body([IRIS_ROW], "inputs")
+    latencies = time_requests(port, rows_form, n, sizes.warmup_requests)
+    inputs_stats = latency_stats(latencies)
+    progress(f"  the same as {{'inputs': [[...]]}}: {n / sum(latencies):,.0f} req/s")
+    emit_serving(
+        "single_row_sequential_inputs_req_per_s",
+        tool,
+        n / sum(latencies),
+        "req/s",
+        higher_is_better=True,
+        n=n,
+        detail={**inputs_stats, "body": rows_form.decode(), **stack},
+    )
+
+    clients, per_client = sizes.concurrent_clients, sizes.concurrent_requests
+    progress(f"load: {clients} client processes x {per_client:,} single-row requests")
+    result = concurrent_requests(port, one, clients, per_client, sizes.warmup_requests)
+    progress(f"  {result['req_per_s']:,.0f} req/s, p50 {result['p50_ms']:.3f} ms")
+    emit_serving(
+        "concurrent8_req_per_s",
+        tool,
+        result["req_per_s"],
+        "req/s",
+        higher_is_better=True,
+        n=result["requests"],
+        detail={**result, "reference_p50_ms": SERVING_REFERENCE["concurrent8_p50_ms"], **stack},
+    )
+
+    rows = iris_like_rows(sizes.large_rows)
+    big = scoring_body(rows)
+    client = ScoringClient(port)
+    got = json.loads(client.post(big))["predictions"]
+    if got != predict(rows).tolist():
+        raise SystemExit("load: the large request's predictions differ from the model's")
+    progress(f"load: one {len(rows):,}-row request ({len(big):,} bytes), {sizes.large_repeats}x")
+    times = []
+    for _ in range(sizes.large_repeats):
+        t0 = time.perf_counter()
+        client.post(big)
+        times.append((time.perf_counter() - t0) * 1000)
+    client.close()
+    emit_serving(
+        "large_10k_rows_ms",
+        tool,
+        statistics.median(times),
+        "ms",
+        higher_is_better=False,
+        n=sizes.large_repeats,
+        detail={"min_ms": min(times), "max_ms": max(times), "body_bytes": len(big), **stack},
+    )
+
+    memory = process_tree_rss_mb(pid)
+    emit_serving(
+        "serving_rss_mb",
+        tool,
+        memory["largest_mb"],
+        "MB",
+        higher_is_better=False,
+        detail={**memory, "measured": "VmRSS after the load figures"},
+    )
+
+
+def _client_process(port: int, body: bytes, n: int, warmup: int, barrier: Any, out: Any) -> None:
+    client = ScoringClient(port)
+    try:
+        for _ in range(warmup):
+            client.post(body)
+        barrier.wait()
+        clock = time.perf_counter
+        latencies = []
+        start = clock()
+        for _ in range(n):
+            t0 = clock()
+            client.post(body)
+            latencies.append(clock() - t0)
+        out.put((start, clock(), latencies, None))
+    except Exception as e:  # reported by the parent
+        out.put((0.0, 0.0, [], f"{type(e).__name__}: {e}"))
+    finally:
+        client.close()
+
+
+def concurrent_requests(
+    port: int, body: bytes, clients: int, per_client: int, warmup: int
+) -> dict[str, Any]:
+    """``clients`` processes, each sending ``per_client`` requests one after another on its
+    own keep-alive connection, all starting together (after their warm-up). Throughput is
+    all requests over the time from the first start to the last finish."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # no copy of the parent's threads or locks
+    barrier = context.Barrier(clients)
+    out = context.Queue()
+    processes = [
+        context.Process(target=_client_process, args=(port, body, per_client, warmup, barrier, out))
+        for _ in range(clients)
+    ]
+    for p in processes:
+        p.start()
+    results = [out.get(timeout=1800) for _ in processes]
+    for p in processes:
+        p.join()
+    errors = [e for *_, e in results if e]
+    if errors:
+        raise RuntimeError(f"{len(errors)} client(s) failed: {errors[0]}")
+    start = min(r[0] for r in results)
+    end = max(r[1] for r in results)
+    latencies = [t for r in results for t in r[2]]
+    return {
+        "req_per_s": len(latencies) / (end - start),
+        "elapsed_s": end - start,
+        "requests": len(latencies),
+        "clients": clients,
+        **latency_stats(latencies),
+    }
+
+
+def start_server(argv: Sequence[str], env: dict[str, str], cwd: str) -> subprocess.Popen:
+    """A server process in a session of its own (so that it stops with all its children)."""
+    return subprocess.Popen(
+        list(argv),
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def wait_until_answering(process: subprocess.Popen, port: int, body: bytes) -> float:
+    """``time.perf_counter()`` when the server first answers ``body`` with 200."""
+    import http.client
+
+    deadline = time.perf_counter() + SERVER_START_LIMIT_S
+    while time.perf_counter() < deadline:
+        if process.poll() is not None:
+            error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise RuntimeError(f"the server exited ({process.returncode}): {error[-2000:]}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            connection.request("POST", "/invocations", body, JSON_HEADERS)
+            response = connection.getresponse()
+            data = response.read()
+            if response.status == 200:
+                return time.perf_counter()
+            raise RuntimeError(f"the server answered {response.status}: {data[:300]!r}")
+        except OSError:
+            time.sleep(0.005)
+        finally:
+            connection.close()
+    raise RuntimeError(f"the server did not answer within {SERVER_START_LIMIT_S} s")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """Stop the server's session (the process and what it started), politely first."""
+    import signal
+
+    for sig, wait_s in ((signal.SIGINT, 20), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(wait_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    if process.stderr:
+        process.stderr.close()
+
+
+def time_to_first_answer(
+    argv: Sequence[str], env: dict[str, str], cwd: str, port: int, body: bytes
+) -> float:
+    """Seconds from starting the server process to its first answer (then it is stopped)."""
+    t0 = time.perf_counter()
+    process = start_server(argv, env, cwd)
+    try:
+        return wait_until_answering(process, port, body) - t0
+    finally:
+        stop_server(process)
+
+
+def process_tree_rss_mb(pid: int) -> dict[str, float]:
+    """Resident memory (VmRSS) of ``pid``, of the largest process in its tree (the one that
+    serves, when a command starts the server as a child) and of the whole tree, in MB."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    sizes = {p: _rss_mb(p) for p in tree}
+    sizes = {p: s for p, s in sizes.items() if s is not None}
+    return {
+        "process_mb": sizes.get(pid, 0.0),
+        "largest_mb": max(sizes.values(), default=0.0),
+        "tree_mb": sum(sizes.values()),
+        "processes": len(sizes),
+    }
+
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the peer (MLflow) tracking benchmark in its own virtualenv, created on first use.
 #   benchmarks/run_peers.sh [--quick] [--only NAME] [--search-runs 5000,100000]
-# With --pipelines first, the pipeline peers (Prefect, Dagster) instead: see below.
+# With --pipelines first, the pipeline peers (Prefect, Dagster) instead; with --serving first,
+# `mlflow models serve` (benchmarks/peers/mlflow_serving.py): see below.
 # MLFLOW_VENV (default .venv-peers/mlflow) and MLFLOW_VERSION (default 3.17.2) override the defaults.
 set -euo pipefail
 
@@ -53,6 +54,19 @@ PY
 fi
 venv="${MLFLOW_VENV:-$here/../.venv-peers/mlflow}"
 version="${MLFLOW_VERSION:-3.17.2}"
+
+# --- serving: `mlflow models serve` (benchmarks/peers/mlflow_serving.py) ----------------------
+#   benchmarks/run_peers.sh --serving [--quick] [--only NAME]
+# Uses the same virtualenv as the tracking peer, with scikit-learn added (the served model).
+if [ "${1:-}" = "--serving" ]; then
+    shift
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import mlflow, sklearn" 2>/dev/null; then
+        echo "creating $venv with mlflow==$version and scikit-learn" >&2
+        [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet "mlflow==$version" scikit-learn >&2
+    fi
+    exec "$venv/bin/python" "$here/peers/mlflow_serving.py" "$@"
+fi
 
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import mlflow" 2>/dev/null; then
     echo "creating $venv with mlflow==$version" >&2

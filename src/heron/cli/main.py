@@ -31,10 +31,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pipelines": ("heron.cli.pipelines:pipelines", "List pipelines, their versions and DAGs."),
     "quickstart": (
         "heron.cli.quickstart:quickstart",
-        "Run the end-to-end example: train, register and serve a model.",
+        "Run the end-to-end example: train, register and batch-score a model.",
     ),
     "run": ("heron.cli.run:run", "Run a pipeline (file.py:name or module:name) step by step."),
     "runs": ("heron.cli.runs:runs", "Search, show, delete and restore runs."),
+    "serve": ("heron.cli.serve:serve", "Serve a model over HTTP (MLflow's scoring formats)."),
 }
 
 
@@ -91,7 +92,8 @@ def _fail(ctx: click.Context, error: BaseException, message: str) -> NoReturn:
 )
 @click.option("--debug", is_flag=True, help="Show the full traceback of errors, and debug logs.")
 def cli(tracking_uri: str | None, debug: bool) -> None:
-    """Heron: pipelines, experiment tracking, artifacts and lineage, on one store.
+    """Heron: pipelines, experiment tracking, artifacts and lineage, models and serving, on
+    one store.
 
     Data lives in the nearest .heron/ folder (make one with `heron init`), in ~/.heron, or
     wherever --tracking-uri / HERON_TRACKING_URI points.

@@ -69,6 +69,12 @@ def prepare_split(
             return _frame_from([list(r) for r in rows], list(columns))
         return _from_rows(list(rows), signature, needs_dataframe)
     if columns is None or list(columns) == names:
+        target = _common_dtype(signature)
+        if target is not None and not needs_dataframe:
+            array = _fast_array(rows, target, len(names))
+            if array is not None:
+                return array
+        _check_rows(rows, len(names))  # before _table indexes the rows
         return _table(rows, names, signature, needs_dataframe)
     missing = [c for c in names if c not in columns]
     if missing:
@@ -86,7 +92,9 @@ def _from_records(records: Any, signature: Signature | None, needs_dataframe: bo
     if columns is None:
         if not all(isinstance(r, dict) for r in records):
             raise ModelInputError("Every record must be a JSON object of column -> value.")
-        return _frame_from(records, None)
+        if needs_dataframe:
+            return _frame_from(records, None)
+        columns = list(records[0])  # no names to go by: the first record's order
     rows = []
     for i, record in enumerate(records):
         if not isinstance(record, dict):
@@ -98,6 +106,8 @@ def _from_records(records: Any, signature: Signature | None, needs_dataframe: bo
             raise ModelInputError(
                 f"Record {i} lacks column(s) {_names(missing)}; the model takes {_names(columns)}."
             ) from None
+    if signature is None or signature.columns is None:
+        return _from_rows(rows, signature, needs_dataframe)
     return _table(rows, columns, signature, needs_dataframe)
 
 
@@ -116,7 +126,9 @@ def _from_mapping(data: dict, signature: Signature | None, needs_dataframe: bool
         )
     columns = signature.columns if signature else None
     if columns is None:
-        return _frame_from(data, None)
+        if needs_dataframe:
+            return _frame_from(data, None)
+        return _from_rows([list(r) for r in zip(*data.values())], signature, needs_dataframe)
     missing = [c for c in columns if c not in data]
     if missing:
         raise ModelInputError(
@@ -154,6 +166,7 @@ def _table(rows: list, columns: list[str], signature: Signature, needs_dataframe
         array = _fast_array(rows, target, len(columns))
         if array is not None:
             return array
+    _check_rows(rows, len(columns))
     by_column = {c: np.array([r[i] for r in rows], dtype=object) for i, c in enumerate(columns)}
     for spec in specs:  # type: ignore[union-attr]
         _check_column(spec.name, spec.dtype, by_column[spec.name])

@@ -104,3 +104,15 @@ def test_array_inputs_do_not_import_pandas():
         "assert 'pandas' not in sys.modules, 'pandas was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_records_for_a_tensor_model_become_an_array_in_key_order():
+    prepared = prepare_input([{"x": 1, "y": 2}, {"y": 4, "x": 3}], TENSOR, needs_dataframe=False)
+    assert isinstance(prepared, np.ndarray)
+    assert prepared.tolist() == [[1, 2], [3, 4]]
+    assert prepare_input({"x": [1, 3], "y": [2, 4]}, TENSOR, needs_dataframe=False).tolist() == [
+        [1, 2],
+        [3, 4],
+    ]
+    with pytest.raises(ModelInputError, match="lacks column"):
+        prepare_input([{"x": 1, "y": 2}, {"x": 3}], TENSOR, needs_dataframe=False)

@@ -1,0 +1,196 @@
+"""The workloads of ``benchmarks/serving.py`` with ``mlflow models serve --env-manager local``.
+
+Runs in its own virtualenv (MLflow is no dependency of Heron); see ``benchmarks/run_peers.sh``:
+
+    .venv-peers/mlflow/bin/python benchmarks/peers/mlflow_serving.py [--quick] [--only NAME]
+
+Prints one JSON line per figure (``"tool": "mlflow"``) with the same figure names as Heron's
+script, measured the same way by the same load generator (``_harness.py``: stdlib
+http.client, one keep-alive connection per client, concurrent clients as processes). The model
+is the same iris LogisticRegression, logged with ``mlflow.sklearn.log_model`` (input example
+``X[:2]``), registered as ``iris`` with alias ``champion`` in a sqlite:/// store, and served as
+``models:/iris@champion``. Requests are MLflow's ``dataframe_split`` with the iris column
+names (what MLflow's docs show), plus one figure with ``{"inputs": [[...]]}`` (MLflow's
+fastest form for this model). ``mlflow models serve`` starts uvicorn as a child process; the
+memory figure is the largest process of the tree (uvicorn's), the whole tree in ``detail``.
+MLflow's usage telemetry is switched off (``MLFLOW_DISABLE_TELEMETRY``), which can only help it.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import _harness as h
+
+h.BENCHMARK = "serving"
+TOOL = "mlflow"
+GROUPS = ("log_model", "start", "load")
+FIGURES_OF = h.SERVING_FIGURES
+# MLflow logs the model in about 3.6 s and starts in about 4 s: fewer repetitions.
+FULL = h.ServingSizes(log_model_repeats=3, starts=3)
+QUICK = h.SERVING_QUICK
+
+
+def db_uri(workdir: str) -> str:
+    return "sqlite:///" + os.path.join(workdir, "mlflow.db")
+
+
+def iris_model() -> tuple[Any, Any]:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    return LogisticRegression(max_iter=1000).fit(X, y), X
+
+
+def registered_model() -> tuple[str, Any]:
+    """Log and register the iris model; its URI (``models:/iris@champion``) and the model."""
+    import mlflow
+    import mlflow.sklearn
+
+    model, X = iris_model()
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model, name="iris", input_example=X[:2], registered_model_name="iris"
+        )
+    mlflow.MlflowClient().set_registered_model_alias(
+        "iris", "champion", info.registered_model_version
+    )
+    return "models:/iris@champion", model
+
+
+def serve_argv(uri: str, port: int) -> list[str]:
+    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    return [
+        mlflow,
+        "models",
+        "serve",
+        "-m",
+        uri,
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+
+
+def server_env() -> dict[str, str]:
+    """This environment, with the virtualenv's bin first on PATH (MLflow runs `uvicorn`)."""
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def server_stack() -> dict[str, str]:
+    import importlib.util
+
+    return {
+        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        "mlflow_version": _version(),
+    }
+
+
+def _version() -> str:
+    import mlflow
+
+    return mlflow.__version__
+
+
+# --- figures --------------------------------------------------------------------------------
+def bench_log_model(sizes: h.ServingSizes, workdir: str) -> None:
+    import mlflow
+    import mlflow.sklearn
+
+    model, X = iris_model()
+    n = sizes.log_model_repeats
+    h.progress(f"log_model: the iris LogisticRegression, 1 warm-up + {n} timed")
+    times = []
+    for i in range(n + 1):
+        with mlflow.start_run():
+            t0 = time.perf_counter()
+            info = mlflow.sklearn.log_model(model, name="iris", input_example=X[:2])
+            elapsed = time.perf_counter() - t0
+        h.progress(f"  log_model {i}: {elapsed:.3f} s")
+        if i:
+            times.append(elapsed)
+    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    if list(loaded.predict(X[:5])) != list(model.predict(X[:5])):
+        raise SystemExit("log_model: the model read back predicts differently")
+    h.emit_serving(
+        "log_model_s",
+        TOOL,
+        statistics.median(times),
+        "s",
+        higher_is_better=False,
+        n=n,
+        detail={"min_s": min(times), "max_s": max(times), "mlflow_version": _version()},
+    )
+
+
+def bench_start(sizes: h.ServingSizes, workdir: str) -> None:
+    uri, _ = registered_model()
+    body = h.scoring_body([h.IRIS_ROW])
+    h.progress(f"start: mlflow models serve {uri}, 1 untimed start + {sizes.starts} timed")
+    times = []
+    for i in range(sizes.starts + 1):
+        port = h.free_port()
+        elapsed = h.time_to_first_answer(serve_argv(uri, port), server_env(), workdir, port, body)
+        h.progress(f"  start {i}: {elapsed:.3f} s")
+        if i:
+            times.append(elapsed)
+    h.emit_serving(
+        "start_to_first_answer_s",
+        TOOL,
+        statistics.median(times),
+        "s",
+        higher_is_better=False,
+        n=sizes.starts,
+        detail={"min_s": min(times), "max_s": max(times), "times_s": times, **server_stack()},
+    )
+
+
+def bench_load(sizes: h.ServingSizes, workdir: str) -> None:
+    uri, model = registered_model()
+    port = h.free_port()
+    process = h.start_server(serve_argv(uri, port), server_env(), workdir)
+    try:
+        h.wait_until_answering(process, port, h.scoring_body([h.IRIS_ROW]))
+        h.run_load(sizes, port, process.pid, model.predict, TOOL, server_stack())
+    finally:
+        h.stop_server(process)
+
+
+BENCHES = {"log_model": bench_log_model, "start": bench_start, "load": bench_load}
+
+
+def main() -> int:
+    args = h.parse_args(GROUPS, "MLflow's figures for the workloads of benchmarks/serving.py.")
+    sizes = QUICK if args.quick else FULL
+    if args.worker:
+        import mlflow
+
+        mlflow.set_tracking_uri(db_uri(args.workdir))
+        h.PROFILE = args.profile
+        BENCHES[args.worker](sizes, args.workdir)
+        return 0
+    groups = h.select_groups(GROUPS, args.only, FIGURES_OF)
+
+    def env_for(workdir: str) -> dict[str, str]:
+        return h.clean_env(MLFLOW_TRACKING_URI=db_uri(workdir), MLFLOW_DISABLE_TELEMETRY="true")
+
+    failed = h.run_groups(os.path.abspath(__file__), groups, args, env_for)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

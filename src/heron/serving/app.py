@@ -1,0 +1,249 @@
+"""The scoring server's ASGI app: ``create_app(model, settings)``.
+
+- ``POST /invocations`` (and ``POST /predict``, the same): a body in one of MLflow's scoring
+  formats (:mod:`heron.serving.formats`) -> ``{"predictions": [...]}``;
+- ``GET /health``, ``GET /ping``: 200 once the model is loaded;
+- ``GET /version``: Heron's version; ``GET /metadata``: the model (name, version, flavor,
+  signature, …) and how the server batches;
+- ``GET /docs`` and ``GET /openapi.json``: the OpenAPI description, by FastAPI.
+
+The endpoints above are answered by :class:`ScoringApp` itself, a plain ASGI callable: it reads
+the body bytes, parses them with orjson and sends bytes written by orjson, with no framework
+between uvicorn and the model (no routing, request objects, middleware or pydantic on the hot
+path). FastAPI serves the documentation: its app (which describes the same endpoints) is
+built when ``/docs`` or ``/openapi.json`` is first asked for, so that neither its import
+time nor its memory is spent by a server nobody reads the docs of.
+
+Errors are ``{"error": {"code", "message"}}`` with a 4xx status (400 a bad body or input, 404
+an unknown path, 405 a wrong method, 413 too large, 415 a media type not read); a 500 is a bug.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from heron._version import __version__
+from heron.core.errors import HeronError, NotFound
+from heron.serving.batching import MicroBatcher
+from heron.serving.errors import BadRequest, BodyTooLarge, PredictionFailed
+from heron.serving.formats import FORMATS, MEDIA_TYPES, RequestParser
+from heron.serving.scoring import DUMP_OPTIONS, Scorer, error_body
+from heron.serving.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from heron.models.model import Model
+
+logger = logging.getLogger("heron.serving")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+SCORING_PATHS = ("/invocations", "/predict")
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json")
+_JSON = b"application/json"
+
+
+class MethodNotAllowed(HeronError):
+    """A known path asked with a method it does not answer (405)."""
+
+    code = "METHOD_NOT_ALLOWED"
+    http_status = 405
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body arrived."""
+
+
+class ScoringService:
+    """The server's work, apart from HTTP: score a body, describe the model."""
+
+    def __init__(self, model: Model, settings: ServeSettings) -> None:
+        self.model = model
+        self.settings = settings
+        self.scorer = Scorer(model)
+        self.parser = RequestParser(model.signature)
+        batching = settings.batching_for(model.flavor)
+        self.batcher = MicroBatcher(
+            self.scorer.predict,
+            max_rows=settings.batch_max_size if batching else 1,
+            timeout_s=settings.batch_timeout_ms / 1000,
+        )
+        self.max_body = settings.max_body_bytes
+
+    async def score(self, body: bytes, content_type: str | None) -> tuple[int, bytes]:
+        """The status and JSON body answering a scoring request."""
+        try:
+            parsed = self.parser.parse(body, content_type)
+            prepared = self.scorer.prepare(parsed)
+            predictions = await self.batcher.predict(prepared, parsed.params)
+            return 200, self.scorer.answer(predictions)
+        except HeronError as e:
+            return e.http_status, error_body(e)
+        except Exception as e:  # a bug: say so in JSON, keep serving
+            logger.exception("scoring failed")
+            error = PredictionFailed(f"The server failed: {type(e).__name__}: {e}")
+            return 500, error_body(error)
+
+    def check_length(self, declared: str | None) -> None:
+        """A 413 before reading a body whose ``Content-Length`` is over the limit."""
+        if declared is None:
+            return
+        try:
+            size = int(declared)
+        except ValueError:
+            raise BadRequest(f"Content-Length {declared[:40]!r} is not a number.") from None
+        if size > self.max_body:
+            raise self.too_large(size)
+
+    def too_large(self, size: int) -> BodyTooLarge:
+        return BodyTooLarge(
+            f"The body has {size:,} bytes or more, more than the server takes "
+            f"({self.settings.max_body_mb:g} MB, --max-body-mb): send fewer rows per request."
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        described = self.model.describe()
+        described["server"] = {
+            "heron": __version__,
+            "pid": os.getpid(),
+            "batching": self.batcher.enabled,
+            "batch_max_size": self.batcher.max_rows,
+            "batch_timeout_ms": self.settings.batch_timeout_ms,
+            "max_body_mb": self.settings.max_body_mb,
+            "predict_calls": self.batcher.calls,
+            "batched_requests": self.batcher.batched_requests,
+            "formats": list(FORMATS),
+            "media_types": list(MEDIA_TYPES),
+        }
+        return described
+
+
+class ScoringApp:
+    """The ASGI app (see the module doc)."""
+
+    def __init__(self, model: Model, settings: ServeSettings) -> None:
+        self.service = ScoringService(model, settings)
+        self._docs: Any = None
+        get: dict[str, Callable[[], bytes]] = {
+            "/health": lambda: b'{"status":"ok"}',
+            "/ping": lambda: b'{"status":"ok"}',
+            "/version": lambda: orjson.dumps({"version": __version__}),
+            "/metadata": lambda: orjson.dumps(
+                self.service.metadata(), option=DUMP_OPTIONS, default=str
+            ),
+        }
+        self._get = get
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path, method = scope["path"], scope["method"]
+            if path in SCORING_PATHS:
+                if method == "POST":
+                    await self._score(scope, receive, send)
+                else:
+                    await _answer(send, *_error(MethodNotAllowed(f"{path} takes POST.")))
+            elif path in self._get:
+                if method in ("GET", "HEAD"):
+                    await _answer(send, 200, self._get[path]())
+                else:
+                    await _answer(send, *_error(MethodNotAllowed(f"{path} takes GET.")))
+            elif path in DOCS_PATHS:
+                await self.docs_app()(scope, receive, send)
+            else:
+                paths = ", ".join((*SCORING_PATHS, *self._get, "/docs"))
+                await _answer(send, *_error(NotFound(f"No endpoint {path[:100]}; try {paths}.")))
+        elif kind == "lifespan":
+            await _lifespan(receive, send)
+
+    async def _score(self, scope: Scope, receive: Receive, send: Send) -> None:
+        content_type = length = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                length = value.decode("latin-1")
+        try:
+            self.service.check_length(length)
+            body = await self._body(receive)
+        except HeronError as e:
+            await _answer(send, *_error(e))
+            return
+        except ClientGone:
+            return
+        await _answer(send, *await self.service.score(body, content_type))
+
+    async def _body(self, receive: Receive) -> bytes:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        body = message.get("body", b"")
+        if len(body) > self.service.max_body:
+            raise self.service.too_large(len(body))
+        if not message.get("more_body"):
+            return body
+        chunks, size = [body], len(body)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.service.max_body:
+                raise self.service.too_large(size)
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    def docs_app(self) -> Any:
+        """The FastAPI app serving ``/docs`` and ``/openapi.json`` (built on first use)."""
+        if self._docs is None:
+            from heron.serving.docs import docs_app
+
+            self._docs = docs_app(self.service)
+        return self._docs
+
+
+def create_app(model: Model, settings: ServeSettings) -> ScoringApp:
+    """The scoring app of ``model`` (see the module doc)."""
+    return ScoringApp(model, settings)
+
+
+def app_from_env() -> ScoringApp:
+    """The app of the settings in ``$HERON_SERVE_SETTINGS``: each ``--workers`` process loads
+    the model itself (uvicorn calls this factory in every worker)."""
+    from heron.serving.loading import load_served_model
+
+    settings = ServeSettings.from_env()
+    return create_app(load_served_model(settings), settings)
+
+
+def _error(error: HeronError) -> tuple[int, bytes]:
+    return error.http_status, error_body(error)
+
+
+async def _answer(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", _JSON), (b"content-length", b"%d" % len(body))],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
