@@ -34,7 +34,7 @@ def log_model(
     """
     from heron.tracking import fluent
 
-    run = fluent.active_run() or fluent._require_run()
+    run = fluent.run_for_logging()
     return save_model(
         run.store,
         run.id,

@@ -119,16 +119,18 @@ class RegistryMethods:
 
     def delete_model_version(self, name: str, version: int | str) -> None:
         """Delete a version (its number is never reused); aliases on it are removed."""
-        self.store.delete_model_version(name, _number(version), user=operations._user())
+        self.store.delete_model_version(name, _number(version), user=operations.acting_user())
 
     # --- aliases ------------------------------------------------------------------------
     def set_model_alias(self, name: str, alias: str, version: int | str) -> AliasEvent:
         """Point ``alias`` (``champion``) at a version; the move is recorded in the history."""
-        return self.store.set_model_alias(name, alias, _number(version), user=operations._user())
+        return self.store.set_model_alias(
+            name, alias, _number(version), user=operations.acting_user()
+        )
 
     def delete_model_alias(self, name: str, alias: str) -> AliasEvent:
         """Remove an alias (recorded in the history)."""
-        return self.store.delete_model_alias(name, alias, user=operations._user())
+        return self.store.delete_model_alias(name, alias, user=operations.acting_user())
 
     def get_model_version_by_alias(
         self, name: str, alias: str, at: datetime | int | None = None
@@ -162,7 +164,7 @@ class RegistryMethods:
 
         target = operations.rollback_target(events, is_active)
         self.store.set_model_alias(
-            name, alias, target, user=operations._user(), action=ALIAS_ROLLBACK
+            name, alias, target, user=operations.acting_user(), action=ALIAS_ROLLBACK
         )
         return self.store.get_model_version(name, target)
 

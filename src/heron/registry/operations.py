@@ -13,12 +13,11 @@ from heron.core.entities import (
     ALIAS_DELETED,
     ALIAS_ROLLBACK,
     ALIAS_VERSION_DELETED,
-    KIND_STEP,
     AliasEvent,
     ArtifactVersion,
     ModelVersion,
 )
-from heron.core.errors import InvalidArgument, InvalidState, NotFound
+from heron.core.errors import InvalidArgument, InvalidState
 from heron.models.model import check_model_artifact
 from heron.store.base import Store
 
@@ -51,30 +50,20 @@ def register_artifact(
     tags: dict[str, str] | None = None,
     user: str | None = None,
 ) -> ModelVersion:
-    """Make ``artifact`` the next version of model ``name``, linked to the run (and pipeline
-    run) that produced it."""
+    """Make ``artifact`` the next version of model ``name``; the store links it to the run that
+    produced the artifact and, for a step's output, to the pipeline run around it."""
     check_model_artifact(artifact)
-    run_id = artifact.producer_run_id
-    pipeline_run_id = None
-    if run_id is not None:
-        try:
-            run = store.get_run(run_id)
-        except NotFound:
-            run = None
-        if run is not None and run.kind == KIND_STEP:
-            pipeline_run_id = run.parent_id
     return store.create_model_version(
         name,
         artifact.id,
-        run_id=run_id,
-        pipeline_run_id=pipeline_run_id,
         description=description,
         tags=tags,
-        user=user or _user(),
+        user=user or acting_user(),
     )
 
 
-def _user() -> str | None:
+def acting_user() -> str | None:
+    """Who is acting: recorded on model versions and alias moves."""
     from heron.tracking.run_context import current_user
 
     return current_user()

@@ -157,8 +157,9 @@ def end_run(
         run.end(status, reason)
 
 
-def _require_run() -> ActiveRun:
-    return current() or start_run()  # as MLflow does: logging without a run starts one
+def run_for_logging() -> ActiveRun:
+    """The active run, or a new one: as in MLflow, logging without a run starts one."""
+    return current() or start_run()
 
 
 # --- logging ---------------------------------------------------------------------------
@@ -172,7 +173,7 @@ def log_metric(
 
     ``step`` defaults to 0 and ``timestamp`` (ms) to now. NaN and ±inf are stored as they are.
     """
-    run = current() or _require_run()
+    run = run_for_logging()
     if key not in _checked_keys:
         validation.check_key(key, "Metric")
         _checked_keys.add(key)
@@ -189,7 +190,7 @@ def log_metrics(
     metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
 ) -> None:
     """Log several metrics at the same ``step`` and ``timestamp`` to the active run."""
-    run = active_run() or _require_run()
+    run = run_for_logging()
     step = 0 if step is None else validation.metric_step("metrics", step)
     ts = now_ms() if timestamp is None else validation.metric_step("timestamp", timestamp)
     rows = []
@@ -211,7 +212,7 @@ def log_param(key: str, value: Any) -> str:
 
 def log_params(params: Mapping[str, Any]) -> None:
     """Log several params; logging a key again with another value raises :class:`Conflict`."""
-    run = active_run() or _require_run()
+    run = run_for_logging()
     checked = {
         validation.check_key(k, "Param"): validation.param_value(k, v) for k, v in params.items()
     }
@@ -230,14 +231,14 @@ def set_tag(key: str, value: Any) -> None:
 
 def set_tags(tags: Mapping[str, Any]) -> None:
     """Set several tags of the active run."""
-    run = active_run() or _require_run()
+    run = run_for_logging()
     checked = {validation.check_key(k, "Tag"): validation.tag_value(k, v) for k, v in tags.items()}
     run.buffer.add_tags(run.id, checked)
 
 
 def delete_tag(key: str) -> None:
     """Remove a tag of the active run."""
-    run = active_run() or _require_run()
+    run = run_for_logging()
     run.buffer.flush()
     run.store.delete_tag(run.id, key)
 
@@ -251,7 +252,7 @@ def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None =
     """
     from heron.tracking import run_artifacts
 
-    run = active_run() or _require_run()
+    run = run_for_logging()
     return run_artifacts.log_path(run.store, run.id, local_path, artifact_path)
 
 
@@ -259,7 +260,7 @@ def log_text(text: str, artifact_file: str) -> Any:
     """Store ``text`` as the artifact ``artifact_file`` of the active run."""
     from heron.tracking import run_artifacts
 
-    run = active_run() or _require_run()
+    run = run_for_logging()
     return run_artifacts.log_text(run.store, run.id, text, artifact_file)
 
 
@@ -267,7 +268,7 @@ def log_dict(dictionary: Mapping[str, Any], artifact_file: str) -> Any:
     """Store a dict as JSON (or YAML for ``.yaml``/``.yml``) as the artifact ``artifact_file``."""
     from heron.tracking import run_artifacts
 
-    run = active_run() or _require_run()
+    run = run_for_logging()
     return run_artifacts.log_dict(run.store, run.id, dictionary, artifact_file)
 
 
