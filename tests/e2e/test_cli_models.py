@@ -34,7 +34,8 @@ def test_quickstart_trains_registers_and_scores(quickstart):
 
 def test_quickstart_twice_reuses_every_step(quickstart):
     _, _, second = quickstart
-    assert "13 of 13 steps reused from the cache" in second
+    # all but register and batch_score, which read and change the registry
+    assert "11 of 13 steps reused from the cache" in second
     assert "Registered models:/quickstart/1" in second  # nothing registered twice
 
 
@@ -68,6 +69,9 @@ def test_alias_history_and_rollback(tmp_path):
     assert "unset -> version 1" in heron.ok("models", "set-alias", "iris", "champion", "1")
     assert "version 1 -> version 3" in heron.ok("models", "set-alias", "iris", "champion", "3")
     assert "version 3 -> 1 (rolled back)" in heron.ok("models", "rollback", "iris", "champion")
+    error = _error_line(heron("models", "register", "iris", "models:/iris/1", "--alias", "123"))
+    assert "123" in error
+    assert heron.json("models", "show", "iris")["latest_version"] == 3  # nothing registered
     history = heron.json("models", "history", "iris", "champion")
     assert [(e["from_version"], e["to_version"], e["action"]) for e in history] == [
         (None, 1, "set"),
@@ -84,7 +88,19 @@ def test_alias_history_and_rollback(tmp_path):
     error = _error_line(heron("models", "show", "iris@champion"))
     assert "champion" in error
     error = _error_line(heron("models", "rollback", "iris", "champion"))
-    assert "has no alias 'champion'" in error
+    assert "nothing to roll back" in error
     heron.ok("models", "rename", "iris", "flowers")
     assert json.loads(heron.ok("models", "list", "--json"))[0]["name"] == "flowers"
     assert _error_line(heron("models", "show", "iris")).startswith("Error: ")
+
+
+def test_quickstart_notices_a_deleted_registration(tmp_path):
+    heron = Heron(tmp_path, None)
+    heron.ok("quickstart", "--dir", "qs")
+    workspace = Heron(tmp_path / "qs", None)
+    workspace.ok("models", "delete", "quickstart", "--yes")
+    again = heron.ok("quickstart", "--dir", "qs")
+    assert "Registered models:/quickstart/1 as models:/quickstart@champion" in again
+    assert workspace.json("models", "show", "quickstart@champion")["version"] == 1
+    (tmp_path / "afile").write_text("x")
+    assert "Cannot make the workspace" in _error_line(heron("quickstart", "--dir", "afile/sub"))

@@ -292,9 +292,12 @@ def test_version_numbers_are_never_reused_after_deletions(store):
 
     store.delete_model_version("iris", 3)
     assert register(store, "iris").version == 4
-    for version in (1, 2, 4):
-        store.delete_model_version("iris", version)
     assert store.get_registered_model("iris").latest_version == 4
+    store.delete_model_version("iris", 4)
+    assert store.get_registered_model("iris").latest_version == 2  # active versions only
+    for version in (1, 2):
+        store.delete_model_version("iris", version)
+    assert store.get_registered_model("iris").latest_version is None
     assert store.search_model_versions("name = 'iris'") == []
     assert register(store, "iris").version == 5
 

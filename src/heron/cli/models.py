@@ -78,6 +78,8 @@ def show(name: str, version: str | None, at: str | None, as_json: bool) -> None:
     the data it was trained on (the artifacts upstream of it).
     """
     client = open_client()
+    if at is not None and "@" not in name and not (version or "").startswith("@"):
+        raise click.BadParameter("--at needs an alias: NAME@ALIAS or NAME @ALIAS.")
     if version is None and "@" not in name and not name.startswith("models:/"):
         _show_model(client, client.get_registered_model(name), as_json)
         return
@@ -188,6 +190,10 @@ def register(
     artifact id or models:/OTHER/3.
     """
     client = open_client()
+    if alias:
+        from heron.store.sql.registry import check_alias
+
+        check_alias(alias)  # before registering, so that a bad alias changes nothing
     mv = client.register_model(name, source, description=description, tags=_pairs(tags))
     if alias:
         client.set_model_alias(name, alias, mv.version)
@@ -222,10 +228,15 @@ def delete_alias(name: str, alias: str) -> None:
 @click.argument("alias")
 def rollback(name: str, alias: str) -> None:
     """Point ALIAS back at the version it pointed at before (again: further back)."""
+    from heron.core.errors import NotFound
+
     client = open_client()
-    before = client.get_model_version_by_alias(name, alias).version
+    try:
+        before = f"version {client.get_model_version_by_alias(name, alias).version}"
+    except NotFound:
+        before = "unset"  # its version was deleted: a rollback restores the one before
     mv = client.rollback_model_alias(name, alias)
-    echo(f"{name}@{alias}: version {before} -> {mv.version} (rolled back).")
+    echo(f"{name}@{alias}: {before} -> {mv.version} (rolled back).")
 
 
 @models.command()

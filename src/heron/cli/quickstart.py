@@ -36,7 +36,7 @@ DEFAULT_DIR = "heron-quickstart"
 def quickstart(directory: Path, no_cache: bool) -> None:
     """Run the quickstart pipeline: train, compare, register and batch-score wine models.
 
-    Run it twice to see every step reused from the cache.
+    Run it twice to see the unchanged steps reused from the cache.
     """
     _check_requirements()
     from heron.core import config, uris
@@ -44,7 +44,15 @@ def quickstart(directory: Path, no_cache: bool) -> None:
 
     root = directory.expanduser().resolve()
     workspace = root / config.WORKSPACE_DIR
-    (workspace / config.ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
+    try:
+        (workspace / config.ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from heron.cli.main import CliError
+
+        raise CliError(
+            f"Cannot make the workspace {workspace}: {e.strerror or e}. Give --dir a folder "
+            "you can write to (new or existing)."
+        ) from None
     ignore = workspace / ".gitignore"
     if not ignore.exists():
         ignore.write_text("# Heron's local data: not for version control.\n*\n")
@@ -122,7 +130,10 @@ def _summary(client: Client, result: PipelineRun, root: Path) -> None:
         f"accuracy {holdout_accuracy:.3f}."
     )
     if not cached:
-        echo("Run `heron quickstart` again: every step is then reused from the cache.", dim=True)
+        echo(
+            "Run `heron quickstart` again: the unchanged steps are then reused from the cache.",
+            dim=True,
+        )
     where = os.path.relpath(root) if not os.path.relpath(root).startswith("..") else str(root)
     echo("\nNext:", bold=True)
     for command in (

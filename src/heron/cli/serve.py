@@ -19,7 +19,12 @@ from heron.cli.output import echo
     help="Address to listen on; 0.0.0.0 makes the server reachable from other machines.",
 )
 @click.option(
-    "--port", "-p", default=5000, show_default=True, help="Port to listen on (0: a free one)."
+    "--port",
+    "-p",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: a free one).",
 )
 @click.option(
     "--workers",

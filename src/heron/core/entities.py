@@ -175,7 +175,8 @@ class RegisteredModel:
     """A registered model name: its versions carry the models, its aliases point at versions.
 
     ``aliases`` maps each alias (``champion``) to a version number; ``latest_version`` is the
-    highest version number ever created (deleted versions keep their numbers).
+    highest version number not deleted (``None`` when there is none); deleted versions keep
+    their numbers, which are never given again.
     """
 
     id: str

@@ -30,6 +30,11 @@ _DISTRIBUTIONS = {"sklearn": "scikit-learn", "xgboost": "xgboost", "lightgbm": "
 
 def detect_flavor(model: Any) -> str:
     """The flavor of ``model``; :class:`InvalidArgument` for something that cannot predict."""
+    if isinstance(model, type):
+        raise InvalidArgument(
+            f"Cannot log the class {model.__name__} as a model: log a fitted instance, as in "
+            f"heron.log_model({model.__name__}().fit(X, y), 'model')."
+        )
     module = type(model).__module__.split(".")[0]
     if _is_sklearn_estimator(model):
         return SKLEARN

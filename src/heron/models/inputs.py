@@ -29,6 +29,8 @@ class ModelInputError(InvalidArgument):
 
 def prepare_input(data: Any, signature: Signature | None, *, needs_dataframe: bool) -> Any:
     """``data`` as the array or DataFrame the model's ``predict`` takes (see module doc)."""
+    if getattr(data, "shape", None) is not None and len(data.shape) and data.shape[0] == 0:
+        raise ModelInputError("The input has no rows: send at least one.")
     if _is_dataframe(data):
         return _from_frame(data, signature, needs_dataframe)
     if isinstance(data, dict):
@@ -163,7 +165,8 @@ def _table(rows: list, columns: list[str], signature: Signature, needs_dataframe
     specs = signature.inputs
     target = _common_dtype(signature)
     if target is not None and not needs_dataframe:
-        array = _fast_array(rows, target, len(columns))
+        integral = [i for i, c in enumerate(specs) if DTYPES.get(c.dtype) in ("i", "u")]  # type: ignore[union-attr]
+        array = _fast_array(rows, target, len(columns), integral)
         if array is not None:
             return array
     _check_rows(rows, len(columns))
@@ -184,7 +187,7 @@ def _check_rows(rows: Any, width: int) -> None:
             raise ModelInputError(f"Row {i} needs {width} values (one per column); got {got}.")
 
 
-def _fast_array(rows: list, target: str, width: int) -> Any:
+def _fast_array(rows: list, target: str, width: int, integral: Any = ()) -> Any:
     """``rows`` as one array of ``target`` dtype built by NumPy, or ``None`` when a value
     needs the column-by-column check (text, missing values, fractions in integer columns)."""
     import numpy as np
@@ -195,32 +198,48 @@ def _fast_array(rows: list, target: str, width: int) -> Any:
         return None
     if array.ndim != 2 or array.shape[1] != width or np.isnan(array).any():
         return None  # None becomes NaN: let the check find it (a real NaN passes it)
+    if integral and not _whole(array[:, integral]):
+        return None  # a fraction (or a number too large) in an integer column: the check names it
     if target != "float64":
-        if not np.array_equal(array, np.trunc(array)):
-            return None
-        return array.astype(target)
+        return array.astype(target) if _whole(array) else None
     return array
 
 
+def _whole(array: Any) -> bool:
+    """Whether every value is a whole number that an int64 holds."""
+    import numpy as np
+
+    return bool(np.array_equal(array, np.trunc(array)) and np.abs(array).max() < 2.0**63)
+
+
 def _check_column(name: str, dtype: str, values: Any) -> None:
+    """A :class:`ModelInputError` for the first value of the wrong type in a column.
+
+    Missing values (``None``, NaN) pass in every column but an integer one: whether a model
+    takes them is the model's business (an imputer does; scikit-learn's linear models say no).
+    """
     kind = DTYPES.get(dtype, "O")
     if kind in "fiu":
-        bad = _first(values, lambda v: not _is_number(v))
+        bad = _first(values, lambda v: not (_is_number(v) or (v is None and kind == "f")))
         if bad is not _NONE_BAD:
             raise ModelInputError(
                 f"Column {name!r} takes numbers ({dtype}); got {_short(repr(bad))} "
                 f"({type(bad).__name__})."
             )
         if kind in "iu":
-            bad = _first(values, lambda v: float(v) != int(v) if _finite(v) else True)
+            bad = _first(
+                values, lambda v: float(v) != int(v) or abs(v) >= 2**63 if _finite(v) else True
+            )
             if bad is not _NONE_BAD:
-                raise ModelInputError(f"Column {name!r} takes integers ({dtype}); got {bad!r}.")
+                raise ModelInputError(
+                    f"Column {name!r} takes integers ({dtype}); got {_short(repr(bad))}."
+                )
     elif kind == "b":
-        bad = _first(values, lambda v: not isinstance(v, bool | int) and not _is_bool(v))
+        bad = _first(values, lambda v: not (_is_bool(v) or _is_missing(v)))
         if bad is not _NONE_BAD:
-            raise ModelInputError(f"Column {name!r} takes booleans; got {_short(bad)}.")
+            raise ModelInputError(f"Column {name!r} takes booleans; got {_short(repr(bad))}.")
     elif kind == "U":
-        bad = _first(values, lambda v: not isinstance(v, str))
+        bad = _first(values, lambda v: not (isinstance(v, str) or _is_missing(v)))
         if bad is not _NONE_BAD:
             raise ModelInputError(
                 f"Column {name!r} takes strings; got {_short(repr(bad))} ({type(bad).__name__})."
@@ -233,17 +252,18 @@ def _from_rows(rows: Any, signature: Signature | None, needs_dataframe: bool) ->
 
     spec = signature.inputs if signature else None
     if isinstance(spec, tuple):  # named columns given as plain rows: by position
-        array = _array(rows, _common_dtype(signature))
-        if array.ndim == 1:
-            array = array.reshape(1, -1) if array.shape[0] == len(spec) else array.reshape(-1, 1)
-        if array.ndim != 2 or array.shape[1] != len(spec):
-            raise ModelInputError(
-                f"Each row needs {len(spec)} values ({_names([c.name for c in spec])}); got "
-                f"an array of shape {list(array.shape)}."
-            )
-        if needs_dataframe:
-            return _frame_from({c.name: array[:, i] for i, c in enumerate(spec)}, None)
-        return array
+        names = [c.name for c in spec]
+        kind = getattr(getattr(rows, "dtype", None), "kind", "O")
+        if kind in "fiu" and not needs_dataframe and _common_dtype(signature) == "float64":
+            array = rows.reshape(1, -1) if rows.ndim == 1 and len(rows) == len(names) else rows
+            if array.ndim == 2 and array.shape[1] == len(names):
+                return _numeric(array, signature)  # a numeric array for float columns: as is
+        listed = rows.tolist() if hasattr(rows, "tolist") else list(rows)
+        if listed and not isinstance(listed[0], list | tuple):
+            listed = [listed] if len(listed) == len(spec) else [[v] for v in listed]
+        if not listed:
+            raise ModelInputError("The input has no rows: send at least one.")
+        return _table(listed, names, signature, needs_dataframe)  # type: ignore[arg-type]
     target = _common_dtype(signature)
     array = _array(rows, target)
     if isinstance(spec, TensorSpec):
@@ -336,7 +356,14 @@ def _is_number(v: Any) -> bool:
 
 
 def _is_bool(v: Any) -> bool:
-    return type(v).__name__ == "bool_"  # NumPy's bool
+    """A Python or NumPy bool, or 0/1."""
+    import numpy as np
+
+    return isinstance(v, bool | np.bool_) or (isinstance(v, int | np.integer) and v in (0, 1))
+
+
+def _is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
 
 
 def _finite(v: Any) -> bool:

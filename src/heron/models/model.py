@@ -79,6 +79,7 @@ class Model:
         self.needs_dataframe = flavors.needs_dataframe(
             impl, self.flavor, bool(self.signature and self.signature.columns)
         )
+        self._feature_names = feature_names(impl) if self.needs_dataframe else None
         self._predict = flavors.predictor(impl, self.flavor)
         self._keywords = flavors.keyword_names(self._predict)
 
@@ -92,7 +93,15 @@ class Model:
 
     def prepare(self, data: Any) -> Any:
         """``data`` checked against the signature and shaped the way the model takes it."""
-        return prepare_input(data, self.signature, needs_dataframe=self.needs_dataframe)
+        names = self._feature_names
+        if names is not None and _is_frame(data) and set(names) <= set(map(str, data.columns)):
+            data = data[names]  # the order the model was fitted with
+        return self.align(prepare_input(data, self.signature, needs_dataframe=self.needs_dataframe))
+
+    def align(self, prepared: Any) -> Any:
+        """A prepared DataFrame with its columns named and ordered as the model was fitted
+        (see :func:`align_columns`)."""
+        return align_columns(prepared, self._feature_names)
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
         """Predictions for ``data`` (see the class doc); ``params`` go to the model's predict."""
@@ -130,6 +139,32 @@ class Model:
             "signature": facts.get("signature"),
             "input_example": facts.get("input_example"),
         }
+
+
+def feature_names(impl: Any) -> list[str] | None:
+    """The column names a scikit-learn model was fitted with (``feature_names_in_``)."""
+    names = getattr(impl, "feature_names_in_", None)
+    return None if names is None else [str(n) for n in names]
+
+
+def align_columns(prepared: Any, names: list[str] | None) -> Any:
+    """``prepared`` (a DataFrame) with its columns named and ordered as ``names``, the
+    columns the model was fitted with: scikit-learn refuses other orders. Columns are matched
+    by name when all are there, else by position (rows given as plain lists)."""
+    if names is None or not _is_frame(prepared):
+        return prepared
+    columns = [str(c) for c in prepared.columns]
+    if columns == names:
+        return prepared
+    if set(names) <= set(columns):
+        return prepared[names]
+    if len(columns) == len(names):
+        return prepared.set_axis(names, axis=1)
+    return prepared
+
+
+def _is_frame(value: Any) -> bool:
+    return hasattr(value, "columns") and hasattr(value, "iloc")
 
 
 def to_jsonable(predictions: Any) -> Any:

@@ -124,7 +124,7 @@ def _signature(
     if isinstance(given, dict):
         try:
             return Signature.from_dict(given)
-        except (KeyError, TypeError, ValueError) as e:
+        except (AttributeError, KeyError, TypeError, ValueError) as e:
             raise InvalidArgument(
                 f"signature={given!r} is not a signature: build one with "
                 f"heron.models.signature.infer_signature(input_example). ({e})"
@@ -139,12 +139,12 @@ def _signature(
     output = None
     try:
         from heron.models.inputs import prepare_input
+        from heron.models.model import align_columns, feature_names
 
-        prepared = prepare_input(
-            input_example,
-            inputs,
-            needs_dataframe=flavors.needs_dataframe(model, flavor, bool(inputs.columns)),
-        )
+        needs_dataframe = flavors.needs_dataframe(model, flavor, bool(inputs.columns))
+        prepared = prepare_input(input_example, inputs, needs_dataframe=needs_dataframe)
+        if needs_dataframe:
+            prepared = align_columns(prepared, feature_names(model))
         output = flavors.predictor(model, flavor)(prepared)
     except Exception as e:  # the signature of the output is a nicety, never a failure
         logger.debug("no output signature: predicting on the input example failed: %s", e)

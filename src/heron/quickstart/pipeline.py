@@ -4,9 +4,10 @@
 
 Every step is a tracked run (params, metrics, captured output) and every output a versioned
 artifact with lineage. Each ``train`` step logs its model with ``heron.log_model``; ``register``
-makes the best one the next version of the model ``quickstart`` and points the alias
-``champion`` at it; ``batch_score`` loads ``models:/quickstart@champion`` and scores a hold-out
-set it has never seen. Run it twice: every step is reused from the cache the second time.
+makes the best one the next version of the model ``quickstart`` (unless it is one already) and
+points the alias ``champion`` at it; ``batch_score`` loads ``models:/quickstart@champion`` and
+scores a hold-out set it has never seen. Run it twice: the second time every step but those
+two (which read and change the registry) is reused from the cache.
 
 Run it with ``heron quickstart`` (in a fresh workspace), or in your own workspace with
 ``heron run heron.quickstart.pipeline:quickstart``, or from Python::
@@ -120,24 +121,33 @@ def evaluate(model: Any, test: Any) -> dict[str, float]:
     return scores
 
 
-@step
+@step(cache=False)  # it changes the registry: run it every time, and make it idempotent
 def register(model_uris: list[str], scores: list[dict[str, float]]) -> dict[str, Any]:
-    """Register the variant with the best accuracy (then F1; then the simpler, earlier one)
-    and point ``champion`` at it."""
+    """Make the variant with the best accuracy (then F1; then the simpler, earlier one) the
+    ``champion``: registered as the next version unless it is a version already."""
     best = max(range(len(scores)), key=lambda i: (scores[i]["accuracy"], scores[i]["f1_macro"], -i))
     client = heron.Client()
-    version = client.register_model(
-        MODEL_NAME,
-        model_uris[best],
-        description=f"Quickstart variant {best}: {VARIANTS[best]}",
-        tags={"variant": best, "accuracy": round(scores[best]["accuracy"], 4)},
-    )
+    artifact_id = heron.load_model(model_uris[best]).artifact.id
+    known = [
+        v
+        for v in client.search_model_versions(f"name = '{MODEL_NAME}'")
+        if v.artifact_id == artifact_id
+    ]
+    if known:
+        version = known[0]
+    else:
+        version = client.register_model(
+            MODEL_NAME,
+            model_uris[best],
+            description=f"Quickstart variant {best}: {VARIANTS[best]}",
+            tags={"variant": best, "accuracy": round(scores[best]["accuracy"], 4)},
+        )
+        print(f"registered {MODEL_NAME} version {version.version} (variant {best})")
     client.set_model_alias(MODEL_NAME, ALIAS, version.version)
-    print(f"registered {MODEL_NAME} version {version.version} as @{ALIAS} (variant {best})")
     return {"variant": best, "version": version.version, **scores[best]}
 
 
-@step
+@step(cache=False)  # the champion may have moved since the last run
 def batch_score(champion: dict[str, Any], holdout: Any) -> Any:
     """Score the hold-out set with the registered champion, loaded from the registry."""
     model = heron.load_model(f"models:/{MODEL_NAME}@{ALIAS}")

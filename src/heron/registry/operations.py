@@ -83,31 +83,40 @@ def version_at(events: list[AliasEvent], timestamp: int) -> int | None:
 def rollback_target(events: list[AliasEvent], is_active: Any) -> int:
     """The version a rollback moves the alias to: the one it pointed at before the current
     version was set, skipping deleted versions; each rollback goes one step further back.
+    When the alias was removed because its version was deleted, a rollback restores the
+    version before that one.
 
     The history is replayed as a stack: a move pushes, a rollback pops, deleting the alias
     clears it, and a deleted version drops out of it.
     """
     stack: list[int] = []
+    is_set = False
     for event in events:
         if event.action == ALIAS_ROLLBACK:
-            if stack:
-                stack.pop()
+            if is_set and stack:
+                stack.pop()  # undo the current version (an unset alias has none to undo)
             while stack and stack[-1] != event.to_version:
                 stack.pop()  # versions skipped over because they were deleted
             if not stack:
                 stack.append(event.to_version)  # type: ignore[arg-type]
+            is_set = True
         elif event.action == ALIAS_DELETED:
             stack.clear()
+            is_set = False
         elif event.action == ALIAS_VERSION_DELETED:
             stack = [v for v in stack if v != event.from_version]
-        elif event.to_version is not None and (not stack or stack[-1] != event.to_version):
-            stack.append(event.to_version)
-    if not stack:
+            is_set = False
+        elif event.to_version is not None:
+            if not stack or stack[-1] != event.to_version:
+                stack.append(event.to_version)
+            is_set = True
+    previous = [v for v in (stack[:-1] if is_set else stack) if is_active(v)]
+    if not stack and not is_set:
         raise InvalidState("The alias is not set, so there is nothing to roll back.")
-    previous = [v for v in stack[:-1] if is_active(v)]
     if not previous:
+        now = f"version {stack[-1]}" if is_set and stack else "its deleted version"
         raise InvalidState(
-            f"The alias has pointed at no other (still existing) version before version "
-            f"{stack[-1]}: nothing to roll back to. Point it with set_model_alias instead."
+            f"The alias has pointed at no other (still existing) version before {now}: "
+            "nothing to roll back to. Point it with set_model_alias instead."
         )
     return previous[-1]

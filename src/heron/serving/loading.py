@@ -135,7 +135,7 @@ def load_served_model(settings: ServeSettings) -> Model:
     if settings.artifact is None:
         settings = resolve_served_model(settings)
     try:
-        with imports_deferred():
+        with imports_deferred() if _pandas_can_wait(settings) else contextlib.nullcontext():
             model = _load(settings)
     except ImportError as e:
         if not any(top in str(e) for top in DEFERRED):
@@ -146,6 +146,20 @@ def load_served_model(settings: ServeSettings) -> Model:
         with contextlib.suppress(ImportError):  # is missing, that request says so)
             import pandas  # noqa: F401
     return model
+
+
+def _pandas_can_wait(settings: ServeSettings) -> bool:
+    """Only plain scikit-learn models load with pandas kept out: other libraries (LightGBM,
+    XGBoost, user code) decide at import whether pandas is there, once and for good."""
+    artifact = settings.artifact or {}
+    facts = (artifact.get("metadata") or {}).get("model") or {}
+    cls = str(facts.get("class") or artifact.get("type") or "")
+    libraries = facts.get("libraries") or {}
+    return (
+        cls.startswith("sklearn.")
+        and facts.get("flavor", "sklearn") == "sklearn"
+        and not {"lightgbm", "xgboost"} & set(libraries)
+    )
 
 
 def _load(settings: ServeSettings) -> Model:

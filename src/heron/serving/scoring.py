@@ -42,12 +42,13 @@ class Scorer:
         """The request's data as the model takes it; a 400 error when it does not fit."""
         try:
             if request.split:
-                return prepare_split(
+                prepared = prepare_split(
                     request.columns,
                     request.data,
                     self.signature,
                     needs_dataframe=self.needs_dataframe,
                 )
+                return self.model.align(prepared)
             return self.model.prepare(request.data)
         except HeronError:
             raise

@@ -39,13 +39,20 @@ class Listener:
         return f"http://{host}:{self.port}"
 
 
+#: connections the kernel queues before the server accepts them
+BACKLOG = 2048
+
+
 def listen(host: str, port: int) -> Listener:
-    """A socket bound to ``host:port`` (port 0: a free one); :class:`ConfigError` if taken."""
+    """A socket listening on ``host:port`` (port 0: a free one); :class:`ConfigError` if
+    taken. It listens at once, so connections made from then on wait in the backlog until
+    the model is loaded, rather than being refused."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(BACKLOG)
     except OSError as e:
         sock.close()
         raise ConfigError(
@@ -103,14 +110,12 @@ def serve_forever(settings: ServeSettings, listener: Listener, model: Model | No
             uvicorn.Server(config).run(sockets=[listener.sock])
         return
     # uvicorn starts the workers from an import string; they read the settings (the model
-    # resolved, the port bound) from the environment, and uvicorn binds the port itself.
+    # resolved) from the environment and share the listening socket, passed by descriptor.
     os.environ[ENV] = replace(settings, port=listener.port).to_env()
-    listener.sock.close()
     uvicorn.run(
         "heron.serving.app:app_from_env",
         factory=True,
-        host=listener.host,
-        port=listener.port,
+        fd=listener.sock.fileno(),
         workers=settings.workers,
         **options,
     )

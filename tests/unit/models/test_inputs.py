@@ -55,8 +55,9 @@ def test_tensor_signature_checks_the_width():
         ({"a": [1.0]}, "lacks column\\(s\\) 'b'"),
         (pd.DataFrame({"a": [1.0]}), "lacks column\\(s\\) 'b'"),
         ([{"a": "x", "b": 1.0}], "Column 'a' takes numbers"),
-        ([{"a": None, "b": 1.0}], "Column 'a' takes numbers"),
-        ([[1.0, 2.0, 3.0]], "Each row needs 2 values"),
+        ([{"a": [1], "b": 1.0}], "Column 'a' takes numbers"),
+        ([[1.0, 2.0, 3.0]], "Row 0 needs 2 values"),
+        ([["x", 2.0]], "Column 'a' takes numbers"),
         ([], "no rows"),
         ({}, "empty object"),
         ({"a": [1.0, 2.0], "b": [1.0]}, "same length"),
@@ -116,3 +117,45 @@ def test_records_for_a_tensor_model_become_an_array_in_key_order():
     ]
     with pytest.raises(ModelInputError, match="lacks column"):
         prepare_input([{"x": 1, "y": 2}, {"x": 3}], TENSOR, needs_dataframe=False)
+
+
+def test_missing_values_are_the_models_business_except_in_integer_columns():
+    mixed = infer_signature(pd.DataFrame({"s": ["x"], "v": [1.0], "n": [1]}))
+    frame = prepare_input([{"s": None, "v": None, "n": 2}], mixed, needs_dataframe=True)
+    assert frame["s"].isna().all() and frame["v"].isna().all()
+    as_rows = prepare_input([[None, float("nan"), 2]], mixed, needs_dataframe=True)
+    assert as_rows["v"].isna().all() and as_rows["n"].tolist() == [2]
+    with pytest.raises(ModelInputError, match="Column 'n' takes numbers \\(int64\\); got None"):
+        prepare_input([{"s": "x", "v": 1.0, "n": None}], mixed, needs_dataframe=True)
+
+
+def test_rows_get_the_same_column_checks_as_records():
+    mixed = infer_signature(pd.DataFrame({"income": [1.0], "city": ["a"]}))
+    with pytest.raises(ModelInputError, match="Column 'city' takes strings; got 3"):
+        prepare_input([[10.0, 3]], mixed, needs_dataframe=True)
+    frame = prepare_input([[10.0, "a"]], mixed, needs_dataframe=True)
+    assert frame.dtypes["income"] == np.float64
+
+
+def test_bool_columns_take_numpy_bools_and_integer_columns_refuse_fractions_among_floats():
+    flags = infer_signature(pd.DataFrame({"x": [1.0], "flag": [True], "n": [3]}))
+    frame = pd.DataFrame({"x": [1.0, 2.0], "flag": [True, False], "n": [1, 2]})
+    assert prepare_input(frame, flags, needs_dataframe=True)["flag"].tolist() == [True, False]
+    with pytest.raises(ModelInputError, match="takes booleans"):
+        prepare_input([{"x": 1.0, "flag": "yes", "n": 1}], flags, needs_dataframe=True)
+    numbers = infer_signature(pd.DataFrame({"x": [1.0], "n": [3]}))
+    with pytest.raises(ModelInputError, match="Column 'n' takes integers"):
+        prepare_input([[1.0, 5.1]], numbers, needs_dataframe=False)
+
+
+def test_empty_arrays_and_frames_are_refused():
+    for empty in (np.zeros((0, 2)), pd.DataFrame({"a": [], "b": []})):
+        with pytest.raises(ModelInputError, match="no rows"):
+            prepare_input(empty, COLUMNS, needs_dataframe=False)
+
+
+def test_integers_too_large_for_int64_are_refused():
+    ints = infer_signature(pd.DataFrame({"a": [1], "b": [2]}))
+    for data in ([[1e19, 2]], [{"a": 10**20, "b": 2}]):
+        with pytest.raises(ModelInputError, match="Column 'a' takes integers"):
+            prepare_input(data, ints, needs_dataframe=False)

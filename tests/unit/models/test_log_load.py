@@ -216,3 +216,60 @@ def test_native_boosters(iris):
     assert "xgboost" in xgb_info.libraries and "lightgbm" in lgb_info.libraries
     assert same(heron.load_model(xgb_info.model_uri).predict(X), xgb.predict(xgboost.DMatrix(X)))
     assert same(heron.load_model(lgb_info.model_uri).predict(X[:5].tolist()), lgb.predict(X[:5]))
+
+
+def test_dataframe_models_get_columns_in_their_fitting_order():
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    X = pd.DataFrame({"a": [1.0, 2, 3, 4], "b": [10.0, 0, 5, 1]})
+    model = LinearRegression().fit(X, X.a + 100 * X.b)
+    expected = model.predict(X)
+    with heron.start_run():
+        tensor = heron.log_model(model, "m1", input_example=X.to_numpy()[:2])
+        swapped = heron.log_model(model, "m2", input_example=X[["b", "a"]].head(2))
+    by_position = heron.load_model(tensor.model_uri)
+    assert np.allclose(by_position.predict(X[["b", "a"]]), expected)  # by name, not position
+    assert np.allclose(by_position.predict(X.to_numpy()), expected)  # rows in fitting order
+    by_name = heron.load_model(swapped.model_uri)
+    assert np.allclose(by_name.predict(X), expected)
+    assert np.allclose(by_name.predict(X.to_dict(orient="records")), expected)
+    assert np.allclose(by_name.predict(X[["b", "a"]].to_numpy()), expected)  # signature order
+
+
+def test_bool_and_string_columns_through_a_column_transformer():
+    import pandas as pd
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    X = pd.DataFrame(
+        {
+            "x": [1.0, 2, 3, 4, 5, 6],
+            "flag": [True, False, True, False, True, False],
+            "city": ["a", "b", "a", "b", "a", None],
+        }
+    )
+    y = [0, 1, 0, 1, 0, 1]
+    encode = make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder())
+    model = make_pipeline(
+        make_column_transformer((encode, ["city"]), remainder="passthrough"),
+        LogisticRegression(),
+    ).fit(X, y)
+    with heron.start_run():
+        info = heron.log_model(model, "ct", input_example=X.head(3))
+    assert info.signature["outputs"] is not None
+    loaded = heron.load_model(info.model_uri)
+    assert same(loaded.predict(X), model.predict(X))
+    assert same(loaded.predict(X.to_dict(orient="records")), model.predict(X))
+
+
+def test_classes_are_refused_with_a_hint():
+    from sklearn.linear_model import LogisticRegression
+
+    with heron.start_run(), pytest.raises(InvalidArgument, match="log a fitted instance"):
+        heron.log_model(LogisticRegression, "cls")
+    with heron.start_run(), pytest.raises(InvalidArgument, match="is not a signature"):
+        heron.log_model(double, "f", signature={"inputs": 3})

@@ -125,3 +125,18 @@ def test_model_names_that_would_make_uris_ambiguous_are_refused(fitted, name):
         info = heron.log_model(fitted[0], "model")
     with pytest.raises(InvalidArgument, match="unambiguous"):
         heron.Client().register_model(name, info)
+
+
+def test_rollback_after_the_current_version_was_deleted_restores_the_one_before(client):
+    for version in (1, 2, 3):
+        client.set_model_alias("iris", "champion", version)
+    client.delete_model_version("iris", 3)  # removes the alias
+    assert client.rollback_model_alias("iris", "champion").version == 2
+    assert client.get_model_version_by_alias("iris", "champion").version == 2
+    assert client.rollback_model_alias("iris", "champion").version == 1
+
+
+def test_latest_version_counts_only_active_versions(client):
+    client.delete_model_version("iris", 4)
+    assert client.get_registered_model("iris").latest_version == 3
+    assert client.get_latest_model_version("iris").version == 3

@@ -842,7 +842,7 @@ def _registered_models(
             models[model_id].aliases[alias] = version
         latest = (
             select(_mv.c.model_id, func.max(_mv.c.version))
-            .where(_mv.c.model_id.in_(ids))
+            .where(_mv.c.model_id.in_(ids), _mv.c.lifecycle == ACTIVE)
             .group_by(_mv.c.model_id)
         )
         for model_id, version in conn.execute(latest):
