@@ -50,6 +50,10 @@ def test_help_names_the_formats_and_options(cli):
 
 def test_unknown_model_is_one_error_line(cli):
     line = _error_line(cli("serve", "models:/missing/1", "--port", "0"))
+    assert "no metadata database" in line and "--tracking-uri" in line  # a typo'd URI
+    assert not (cli.tmp_path / "heron.db").exists()  # and none was created
+    cli.python("import heron; heron.Client().list_models()")
+    line = _error_line(cli("serve", "models:/missing/1", "--port", "0"))
     assert "missing" in line
     line = _error_line(cli("serve", "not a uri", "--port", "0"))
     assert "models:/" in line

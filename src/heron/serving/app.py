@@ -148,12 +148,14 @@ class ScoringApp:
                 if method == "POST":
                     await self._score(scope, receive, send)
                 else:
-                    await _answer(send, *_error(MethodNotAllowed(f"{path} takes POST.")))
+                    error = _error(MethodNotAllowed(f"{path} takes POST."))
+                    await _answer(send, *error, allow=b"POST")
             elif path in self._get:
                 if method in ("GET", "HEAD"):
                     await _answer(send, 200, self._get[path]())
                 else:
-                    await _answer(send, *_error(MethodNotAllowed(f"{path} takes GET.")))
+                    error = _error(MethodNotAllowed(f"{path} takes GET."))
+                    await _answer(send, *error, allow=b"GET, HEAD")
             elif path in DOCS_PATHS:
                 await self.docs_app()(scope, receive, send)
             else:
@@ -228,14 +230,11 @@ def _error(error: HeronError) -> tuple[int, bytes]:
     return error.http_status, error_body(error)
 
 
-async def _answer(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", _JSON), (b"content-length", b"%d" % len(body))],
-        }
-    )
+async def _answer(send: Send, status: int, body: bytes, allow: bytes | None = None) -> None:
+    headers = [(b"content-type", _JSON), (b"content-length", b"%d" % len(body))]
+    if allow is not None:
+        headers.append((b"allow", allow))  # what a 405 must say (RFC 9110)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

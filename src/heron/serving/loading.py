@@ -44,11 +44,21 @@ DEFERRED = ("pandas",)
 def resolve_served_model(settings: ServeSettings) -> ServeSettings:
     """``settings`` with the artifact (and registry version) ``model_uri`` names (an artifact
     that holds data, not a model, is an error here rather than in the serving process)."""
+    from heron.core import uris
+    from heron.core.errors import NotFound
     from heron.models.model import check_model_artifact
     from heron.models.uris import resolve
     from heron.store.registry import get_store
 
-    resolved = resolve(get_store(settings.tracking_uri), settings.model_uri)
+    uri = settings.tracking_uri
+    if uri and uris.tracking_uri_kind(uri) == uris.SQLITE:
+        database = uris.sqlite_path(uri)
+        if database is not None and not database.exists():
+            raise NotFound(
+                f"There is no metadata database at {database}, so no model to serve. Check "
+                "--tracking-uri (or run heron serve in the folder of your workspace)."
+            )
+    resolved = resolve(get_store(uri), settings.model_uri)
     check_model_artifact(resolved.artifact)
     version = resolved.model_version
     return replace(

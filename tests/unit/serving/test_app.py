@@ -293,7 +293,9 @@ def test_registered_model_metadata_names_it(iris, fitted):
 def test_unknown_paths_and_methods(on_arrays):
     assert "/invocations" in error_of(on_arrays.get("/nowhere"), 404)
     error_of(on_arrays.get("/invocations"), 405)
+    assert on_arrays.get("/invocations").headers["allow"] == "POST"
     error_of(on_arrays.post("/health"), 405)
+    assert on_arrays.post("/health").headers["allow"] == "GET, HEAD"
 
 
 def test_docs_come_from_fastapi_on_first_use(on_arrays):
