@@ -839,3 +839,73 @@ def _rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+# --- the serving figures both tools measure the same way ------------------------------------
+def iris_model() -> tuple[Any, Any]:
+    """scikit-learn's LogisticRegression fitted on iris, and the features (X)."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    return LogisticRegression(max_iter=1000).fit(X, y), X
+
+
+def server_stack(**extra: str) -> dict[str, str]:
+    """The HTTP parser and event loop uvicorn picks in this environment (plus ``extra``)."""
+    import importlib.util
+
+    return {
+        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        **extra,
+    }
+
+
+def measure_start(
+    tool: str,
+    label: str,
+    argv_for_port: Callable[[int], list[str]],
+    env: dict[str, str],
+    workdir: str,
+    starts: int,
+    stack: dict[str, str],
+) -> None:
+    """``start_to_first_answer_s``: the median of ``starts`` starts after an untimed one."""
+    body = scoring_body([IRIS_ROW])
+    progress(f"start: {label}, 1 untimed start + {starts} timed")
+    times = []
+    for i in range(starts + 1):
+        port = free_port()
+        elapsed = time_to_first_answer(argv_for_port(port), env, workdir, port, body)
+        progress(f"  start {i}: {elapsed:.3f} s")
+        if i:
+            times.append(elapsed)
+    emit_serving(
+        "start_to_first_answer_s",
+        tool,
+        statistics.median(times),
+        "s",
+        higher_is_better=False,
+        n=starts,
+        detail={"min_s": min(times), "max_s": max(times), "times_s": times, **stack},
+    )
+
+
+def measure_load(
+    sizes: ServingSizes,
+    argv_for_port: Callable[[int], list[str]],
+    env: dict[str, str],
+    workdir: str,
+    predict: Callable[[Any], Any],
+    tool: str,
+    stack: dict[str, str],
+) -> None:
+    """The load figures (:func:`run_load`) against one server started for them."""
+    port = free_port()
+    process = start_server(argv_for_port(port), env, workdir)
+    try:
+        wait_until_answering(process, port, scoring_body([IRIS_ROW]))
+        run_load(sizes, port, process.pid, predict, tool, stack)
+    finally:
+        stop_server(process)

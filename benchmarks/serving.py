@@ -17,7 +17,7 @@ names, ``{"dataframe_split": {"columns": [...], "data": [[5.1, 3.5, 1.4, 0.2]]}}
 
 from __future__ import annotations
 
-import importlib.util
+import functools
 import os
 import statistics
 import sys
@@ -35,19 +35,11 @@ FIGURES_OF = {
 }
 
 
-def iris_model() -> tuple[Any, Any]:
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-
-    X, y = load_iris(return_X_y=True)
-    return LogisticRegression(max_iter=1000).fit(X, y), X
-
-
 def registered_model() -> tuple[str, Any]:
     """Log and register the iris model; its URI (``models:/iris@champion``) and the model."""
     import heron
 
-    model, X = iris_model()
+    model, X = h.iris_model()
     with heron.start_run():
         info = heron.log_model(model, "iris", input_example=X[:2], registered_model_name="iris")
     heron.Client().set_model_alias("iris", "champion", info.registered_model_version)
@@ -61,18 +53,11 @@ def serve_argv(uri: str, port: int, *options: str) -> list[str]:
     return [*command, "serve", uri, "--port", str(port), *options]
 
 
-def server_stack() -> dict[str, str]:
-    return {
-        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
-        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-    }
-
-
 # --- figures --------------------------------------------------------------------------------
 def bench_log_model(sizes: h.ServingSizes, workdir: str) -> None:
     import heron
 
-    model, X = iris_model()
+    model, X = h.iris_model()
     n = sizes.log_model_repeats
     h.progress(f"log_model: the iris LogisticRegression, 1 warm-up + {n} timed")
     times = []
@@ -99,36 +84,15 @@ def bench_log_model(sizes: h.ServingSizes, workdir: str) -> None:
 
 def bench_start(sizes: h.ServingSizes, workdir: str) -> None:
     uri, _ = registered_model()
-    body = h.scoring_body([h.IRIS_ROW])
+    argv = functools.partial(serve_argv, uri)
     env = dict(os.environ)
-    h.progress(f"start: heron serve {uri}, 1 untimed start + {sizes.starts} timed")
-    times = []
-    for i in range(sizes.starts + 1):
-        port = h.free_port()
-        elapsed = h.time_to_first_answer(serve_argv(uri, port), env, workdir, port, body)
-        h.progress(f"  start {i}: {elapsed:.3f} s")
-        if i:
-            times.append(elapsed)
-    h.emit_serving(
-        "start_to_first_answer_s",
-        TOOL,
-        statistics.median(times),
-        "s",
-        higher_is_better=False,
-        n=sizes.starts,
-        detail={"min_s": min(times), "max_s": max(times), "times_s": times, **server_stack()},
-    )
+    h.measure_start(TOOL, f"heron serve {uri}", argv, env, workdir, sizes.starts, h.server_stack())
 
 
 def bench_load(sizes: h.ServingSizes, workdir: str) -> None:
     uri, model = registered_model()
-    port = h.free_port()
-    process = h.start_server(serve_argv(uri, port), dict(os.environ), workdir)
-    try:
-        h.wait_until_answering(process, port, h.scoring_body([h.IRIS_ROW]))
-        h.run_load(sizes, port, process.pid, model.predict, TOOL, server_stack())
-    finally:
-        h.stop_server(process)
+    argv = functools.partial(serve_argv, uri)
+    h.measure_load(sizes, argv, dict(os.environ), workdir, model.predict, TOOL, h.server_stack())
 
 
 def bench_batching(sizes: h.ServingSizes, workdir: str) -> None:
@@ -162,7 +126,7 @@ def bench_batching(sizes: h.ServingSizes, workdir: str) -> None:
             "req/s",
             higher_is_better=True,
             n=result["requests"],
-            detail={**result, "options": " ".join(options), **server_stack()},
+            detail={**result, "options": " ".join(options), **h.server_stack()},
         )
 
 

@@ -18,6 +18,7 @@ MLflow's usage telemetry is switched off (``MLFLOW_DISABLE_TELEMETRY``), which c
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import sys
@@ -42,20 +43,12 @@ def db_uri(workdir: str) -> str:
     return "sqlite:///" + os.path.join(workdir, "mlflow.db")
 
 
-def iris_model() -> tuple[Any, Any]:
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-
-    X, y = load_iris(return_X_y=True)
-    return LogisticRegression(max_iter=1000).fit(X, y), X
-
-
 def registered_model() -> tuple[str, Any]:
     """Log and register the iris model; its URI (``models:/iris@champion``) and the model."""
     import mlflow
     import mlflow.sklearn
 
-    model, X = iris_model()
+    model, X = h.iris_model()
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(
             model, name="iris", input_example=X[:2], registered_model_name="iris"
@@ -91,13 +84,7 @@ def server_env() -> dict[str, str]:
 
 
 def server_stack() -> dict[str, str]:
-    import importlib.util
-
-    return {
-        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
-        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        "mlflow_version": _version(),
-    }
+    return h.server_stack(mlflow_version=_version())
 
 
 def _version() -> str:
@@ -111,7 +98,7 @@ def bench_log_model(sizes: h.ServingSizes, workdir: str) -> None:
     import mlflow
     import mlflow.sklearn
 
-    model, X = iris_model()
+    model, X = h.iris_model()
     n = sizes.log_model_repeats
     h.progress(f"log_model: the iris LogisticRegression, 1 warm-up + {n} timed")
     times = []
@@ -139,35 +126,15 @@ def bench_log_model(sizes: h.ServingSizes, workdir: str) -> None:
 
 def bench_start(sizes: h.ServingSizes, workdir: str) -> None:
     uri, _ = registered_model()
-    body = h.scoring_body([h.IRIS_ROW])
-    h.progress(f"start: mlflow models serve {uri}, 1 untimed start + {sizes.starts} timed")
-    times = []
-    for i in range(sizes.starts + 1):
-        port = h.free_port()
-        elapsed = h.time_to_first_answer(serve_argv(uri, port), server_env(), workdir, port, body)
-        h.progress(f"  start {i}: {elapsed:.3f} s")
-        if i:
-            times.append(elapsed)
-    h.emit_serving(
-        "start_to_first_answer_s",
-        TOOL,
-        statistics.median(times),
-        "s",
-        higher_is_better=False,
-        n=sizes.starts,
-        detail={"min_s": min(times), "max_s": max(times), "times_s": times, **server_stack()},
-    )
+    argv = functools.partial(serve_argv, uri)
+    label = f"mlflow models serve {uri}"
+    h.measure_start(TOOL, label, argv, server_env(), workdir, sizes.starts, server_stack())
 
 
 def bench_load(sizes: h.ServingSizes, workdir: str) -> None:
     uri, model = registered_model()
-    port = h.free_port()
-    process = h.start_server(serve_argv(uri, port), server_env(), workdir)
-    try:
-        h.wait_until_answering(process, port, h.scoring_body([h.IRIS_ROW]))
-        h.run_load(sizes, port, process.pid, model.predict, TOOL, server_stack())
-    finally:
-        h.stop_server(process)
+    argv = functools.partial(serve_argv, uri)
+    h.measure_load(sizes, argv, server_env(), workdir, model.predict, TOOL, server_stack())
 
 
 BENCHES = {"log_model": bench_log_model, "start": bench_start, "load": bench_load}

@@ -54,10 +54,7 @@ class AutologConfig:
                 "extra_tags must be a dict of tag names to values, got "
                 f"{type(extra_tags).__name__}."
             )
-        tags = {
-            validation.check_key(k, "Tag"): validation.tag_value(k, v)
-            for k, v in (extra_tags or {}).items()
-        }
+        tags = validation.check_tags(dict(extra_tags or {}))
         return cls(
             log_models=bool(log_models),
             log_input_examples=bool(log_input_examples),

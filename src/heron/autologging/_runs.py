@@ -82,6 +82,16 @@ def param_text(value: Any) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def checked_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """``params`` as stored (see :func:`param_text`), leaving out keys no param may have
+    (not a string, empty, or too long)."""
+    return {
+        validation.check_key(k, "Param"): param_text(v)
+        for k, v in params.items()
+        if isinstance(k, str) and 0 < len(k) <= validation.MAX_KEY_LENGTH
+    }
+
+
 def metric_number(value: Any) -> float | None:
     """``value`` as a metric value, or ``None`` when it is no number (a string, an array)."""
     if isinstance(value, bool | str | bytes):
@@ -102,19 +112,12 @@ class RunWriter:
         self.own = own  # started by autologging (so it has no params but ours)
 
     def tags(self, tags: Mapping[str, Any]) -> None:
-        checked = {
-            validation.check_key(k, "Tag"): validation.tag_value(k, v) for k, v in tags.items()
-        }
-        self.run.buffer.add_tags(self.run.id, checked)
+        self.run.buffer.add_tags(self.run.id, validation.check_tags(dict(tags)))
 
     def params(self, params: Mapping[str, Any]) -> None:
         """Log ``params``, leaving out keys the run already has with another value (a
         param is written once) with a warning that says how to keep both."""
-        checked = {}
-        for key, value in params.items():
-            if not isinstance(key, str) or not key or len(key) > validation.MAX_KEY_LENGTH:
-                continue
-            checked[validation.check_key(key, "Param")] = param_text(value)
+        checked = checked_params(params)
         known = dict(self.run.params)
         if not self.own:
             # a user's or a step's run may have params logged outside this process's view
@@ -212,10 +215,7 @@ class RunWriter:
             self.run.experiment_id,
             name=validation.storable_text(name, validation.MAX_NAME_LENGTH),
             parent_id=self.run.id,
-            tags={
-                validation.check_key(k, "Tag"): validation.tag_value(k, v)
-                for k, v in {**self.config.extra_tags, **tags}.items()
-            },
+            tags=validation.check_tags({**self.config.extra_tags, **tags}),
             **run_facts(),
         )
         now = now_ms()
@@ -224,16 +224,7 @@ class RunWriter:
             for k, v in metrics.items()
             if (number := metric_number(v)) is not None
         ]
-        store.log_batch(
-            child.id,
-            points,
-            {
-                validation.check_key(k, "Param"): param_text(v)
-                for k, v in params.items()
-                if isinstance(k, str) and 0 < len(k) <= validation.MAX_KEY_LENGTH
-            },
-            status="completed",
-        )
+        store.log_batch(child.id, points, checked_params(params), status="completed")
         return child.id
 
 

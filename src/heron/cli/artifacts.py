@@ -121,12 +121,11 @@ def list_(name: str | None, run_id: str | None, limit: int, as_json: bool) -> No
 
 def _run_artifacts(client: Client, run: Run, name: str | None, limit: int) -> list[ArtifactVersion]:
     """What ``run`` used or made; for a pipeline run, what its steps did."""
+    from heron.cli.runs import child_runs
+
     run_ids = [run.id]
     if run.kind == "pipeline":
-        steps = client.search_runs(
-            filter=f"attributes.parent_id = '{run.id}'", max_results=50_000, view="all"
-        )
-        run_ids += [step.id for step in steps]
+        run_ids += [step.id for step in child_runs(client, run.id)]
     found: dict[str, ArtifactVersion] = {}
     for run_id in run_ids:
         for av in client.list_artifacts(name=name, run_id=run_id, max_results=limit):

@@ -50,14 +50,15 @@ class LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The "Commands" section of ``--help``: lazy commands show their map help, unloaded."""
         rows: list[tuple[str, str]] = []
-        for name in self.list_commands(ctx):
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max((len(n) for n in names), default=0)
+        for name in names:
             if name in self.lazy_commands and name not in self.commands:
                 rows.append((name, self.lazy_commands[name][1]))
                 continue
             command = self.get_command(ctx, name)
             if command is None or command.hidden:
                 continue
-            limit = formatter.width - 6 - max(len(n) for n in self.list_commands(ctx))
             rows.append((name, command.get_short_help_str(limit)))
         if rows:
             with formatter.section("Commands"):

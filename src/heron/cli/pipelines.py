@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 VERSION_ID = 12
 _HEX = re.compile(r"[0-9a-f]{4,32}")
 _PAGE = 5000
+_PIPELINE_RUNS = "attributes.kind = 'pipeline'"
 
 
 def _quoted(text: str) -> str:
@@ -38,7 +39,11 @@ def _quoted(text: str) -> str:
 
 def pipeline_runs(client: Client, name: str) -> list[Run]:
     """Every (active) run of the pipeline ``name``, newest first."""
-    query = f"attributes.kind = 'pipeline' and tags.`heron.pipeline` = {_quoted(name)}"
+    return _all_runs(client, f"{_PIPELINE_RUNS} and tags.`heron.pipeline` = {_quoted(name)}")
+
+
+def _all_runs(client: Client, query: str) -> list[Run]:
+    """Every (active) run matching ``query``, newest first, fetched page by page."""
     found: list[Run] = []
     token = None
     while True:
@@ -62,10 +67,13 @@ def list_(as_json: bool) -> None:
     by_name: dict[str, list[PipelineVersion]] = {}
     for version in client.list_pipeline_versions():  # newest first
         by_name.setdefault(version.name, []).append(version)
+    runs_by_name: dict[str, list[Run]] = {}
+    for run in _all_runs(client, _PIPELINE_RUNS):  # one query, not one per pipeline
+        runs_by_name.setdefault(run.tags.get("heron.pipeline", ""), []).append(run)
     rows = []
     for name in sorted(by_name):
         versions = by_name[name]
-        runs = pipeline_runs(client, name)
+        runs = runs_by_name.get(name, [])
         last = runs[0] if runs else None
         rows.append(
             {

@@ -27,6 +27,7 @@ from heron.cli.output import (
     short_id,
     status_text,
 )
+from heron.cli.runs import child_runs, dag_order
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -182,23 +183,12 @@ def progress_console(as_json: bool) -> tuple[Console, bool]:
 
 def step_runs(client: Client, result: PipelineRun) -> dict[str, Run]:
     """The stored step runs of a pipeline run, by step name (for their start and end times)."""
-    children = client.search_runs(
-        filter=f"attributes.parent_id = '{result.id}'", max_results=50_000, view="all"
-    )
-    return {run.id: run for run in children}
+    return {run.id: run for run in child_runs(client, result.id)}
 
 
 def step_order(client: Client, run: Run, result: PipelineRun) -> list[str]:
     """Step names in the DAG's order (the pipeline version's), then any others."""
-    from heron.core.errors import NotFound
-
-    names: list[str] = []
-    if run.pipeline_version_id:
-        try:
-            version = client.get_pipeline_version(run.pipeline_version_id)
-            names = [node["id"] for node in version.structure.get("nodes", [])]
-        except NotFound:
-            pass
+    names = dag_order(client, run)
     return [n for n in names if n in result.steps] + [n for n in result.steps if n not in names]
 
 

@@ -365,24 +365,33 @@ def logs(run_id: str) -> None:
             echo(step.status_reason.strip().splitlines()[0], fg="red")
 
 
-def _steps_in_order(client: Client, run: Run) -> list[Run]:
-    """The step runs of a pipeline run, in the order of its pipeline's DAG."""
-    from heron.core.errors import NotFound
-
-    steps = client.search_runs(
-        filter=f"attributes.parent_id = '{run.id}'",
-        order_by=["start_time"],
+def child_runs(client: Client, run_id: str, order_by: list[str] | None = None) -> list[Run]:
+    """Every child run of ``run_id`` (for a pipeline run: its step runs), deleted ones too."""
+    return client.search_runs(
+        filter=f"attributes.parent_id = '{run_id}'",
+        order_by=order_by,
         max_results=50_000,
         view="all",
     )
-    names: list[str] = []
+
+
+def dag_order(client: Client, run: Run) -> list[str]:
+    """The step names of a pipeline run in its pipeline version's order (empty if unknown)."""
+    from heron.core.errors import NotFound
+
     if run.pipeline_version_id:
         try:
             structure = client.get_pipeline_version(run.pipeline_version_id).structure
-            names = [node["id"] for node in structure.get("nodes", [])]
+            return [node["id"] for node in structure.get("nodes", [])]
         except NotFound:
             pass
-    rank = {name: i for i, name in enumerate(names)}
+    return []
+
+
+def _steps_in_order(client: Client, run: Run) -> list[Run]:
+    """The step runs of a pipeline run, in the order of its pipeline's DAG."""
+    steps = child_runs(client, run.id, order_by=["start_time"])
+    rank = {name: i for i, name in enumerate(dag_order(client, run))}
     return sorted(steps, key=lambda s: (rank.get(s.name, len(rank)), s.start_time))
 
 

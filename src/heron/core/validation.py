@@ -54,6 +54,17 @@ def check_length(text: str, limit: int, what: str) -> str:
     return text
 
 
+def optional_text(text: str | None, limit: int | None, what: str) -> str | None:
+    """``None``, or a storable string of at most ``limit`` characters (no limit: ``None``)."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise InvalidArgument(f"{what} must be a string, got {type(text).__name__}.")
+    if limit is not None:
+        check_length(text, limit, what)
+    return check_text(text, what)
+
+
 def check_run_id(run_id: object) -> str:
     """A caller-chosen run id: 1 to 32 letters, digits, '-' or '_'."""
     if (
@@ -126,6 +137,11 @@ def tag_value(key: str, value: object) -> str:
             f"{MAX_TAG_VALUE_LENGTH}."
         )
     return check_text(text, f"Tag {key!r}")
+
+
+def check_tags(tags: dict[str, object] | None) -> dict[str, str]:
+    """Tags (``None``: none) with checked keys and values as strings."""
+    return {check_key(k, "Tag"): tag_value(k, v) for k, v in (tags or {}).items()}
 
 
 def metric_value(key: str, value: object) -> float:

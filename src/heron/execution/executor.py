@@ -8,6 +8,7 @@ and outputs, and end the step's run.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -21,7 +22,7 @@ from heron.core.errors import HeronError, InvalidArgument
 from heron.execution.cache_key import cache_key
 from heron.execution.capture import captured_output
 from heron.execution.plan import StepOutcome, StepPlan
-from heron.store.active_run import activate, describe_error, run_stack
+from heron.store.active_run import ActiveRun, activate, describe_error, run_stack
 from heron.store.base import LOGS_TAG, Store
 from heron.store.registry import get_store
 
@@ -59,20 +60,13 @@ def execute_step(
         if reused is not None:
             return reused
 
-    run = store.create_run(
-        plan.experiment_id,
-        run_id=plan.run_id,
-        name=plan.node_id,
-        kind="step",
-        parent_id=plan.pipeline_run_id,
-        cache_key=key,
-    )
+    run = _create_step_run(plan, store, key)
     active = activate(run, store)
     try:
         if plan.params:
             active.buffer.add_params(run.id, {k: param_text(v) for k, v in plan.params.items()})
         arguments = dict(plan.params)
-        arguments.update(_load_inputs(plan, blobs, values or {}))
+        arguments.update(_load_inputs(plan, values or {}))
         result, logs = _call_with_retries(plan, arguments, active)
         outputs = _split_outputs(plan, result)
         stored = {
@@ -80,18 +74,14 @@ def execute_step(
             for name, value in outputs.items()
         }
     except BaseException as e:
-        logs_uri = _store_logs(blobs, getattr(e, "heron_logs", None))
-        if logs_uri:
-            active.buffer.add_tags(run.id, {LOGS_TAG: logs_uri})
+        _store_logs(blobs, active, getattr(e, "heron_logs", None))
         status = run_status.CANCELLED if isinstance(e, KeyboardInterrupt) else run_status.FAILED
         reason = describe_error(e)
         active.end(status, reason, input_links)
         if isinstance(e, KeyboardInterrupt):
             raise
         return StepOutcome(run.id, plan.node_id, status, error=reason)
-    logs_uri = _store_logs(blobs, logs)
-    if logs_uri:
-        active.buffer.add_tags(run.id, {LOGS_TAG: logs_uri})
+    _store_logs(blobs, active, logs)
     active.end(run_status.COMPLETED, None, input_links)
     return StepOutcome(
         run.id,
@@ -110,6 +100,19 @@ def _input_links(plan: StepPlan) -> list[tuple[str, str, str]]:
         else:
             links.append((value.id, INPUT, arg))
     return links
+
+
+def _create_step_run(plan: StepPlan, store: Store, cache_key: str | None, **fields: Any) -> Run:
+    """The step's run, under the id the plan chose, as a child of the pipeline run."""
+    return store.create_run(
+        plan.experiment_id,
+        run_id=plan.run_id,
+        name=plan.node_id,
+        kind="step",
+        parent_id=plan.pipeline_run_id,
+        cache_key=cache_key,
+        **fields,
+    )
 
 
 def _reuse(
@@ -143,16 +146,7 @@ def record_reuse(
 ) -> StepOutcome:
     """Record ``plan``'s step as ``cached``: a step run linked to its inputs and to the
     existing ``outputs`` (from an identical earlier execution, or a resumed run)."""
-    run = store.create_run(
-        plan.experiment_id,
-        run_id=plan.run_id,
-        name=plan.node_id,
-        kind="step",
-        status=run_status.PENDING,
-        parent_id=plan.pipeline_run_id,
-        cache_key=cache_key,
-        tags=tags,
-    )
+    run = _create_step_run(plan, store, cache_key, status=run_status.PENDING, tags=tags)
     outputs = dict(outputs)
     links = _input_links(plan)
     for name, av in outputs.items():
@@ -209,7 +203,7 @@ def _reusable_outputs(
     return outputs
 
 
-def _load_inputs(plan: StepPlan, blobs: ArtifactStore, values: dict[str, Any]) -> dict[str, Any]:
+def _load_inputs(plan: StepPlan, values: dict[str, Any]) -> dict[str, Any]:
     def load(av: ArtifactVersion) -> Any:
         if av.id in values:
             return values[av.id]
@@ -343,16 +337,15 @@ def _store_output(
     )
 
 
-def _store_logs(blobs: ArtifactStore, logs: str | None) -> str | None:
-    if not logs:
-        return None
-    return blobs.put_bytes(logs.encode("utf-8", "backslashreplace")).uri
+def _store_logs(blobs: ArtifactStore, active: ActiveRun, logs: str | None) -> None:
+    """Store what the step printed and point the run's logs tag at it."""
+    if logs:
+        uri = blobs.put_bytes(logs.encode("utf-8", "backslashreplace")).uri
+        active.buffer.add_tags(active.id, {LOGS_TAG: uri})
 
 
 def param_text(value: Any) -> str:
     """A step parameter as the run param stored: strings as they are, the rest as JSON."""
     if isinstance(value, str):
         return value
-    import json
-
     return json.dumps(value, sort_keys=True, allow_nan=True)

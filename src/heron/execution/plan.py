@@ -41,13 +41,6 @@ class StepPlan:
         """The artifact name of an output: ``<step>.<output>`` unless overridden."""
         return self.artifact_names.get(output) or f"{self.node_id}.{output}"
 
-    def input_versions(self) -> list[ArtifactVersion]:
-        """Every input artifact version, in argument order."""
-        found: list[ArtifactVersion] = []
-        for value in self.inputs.values():
-            found.extend(value if isinstance(value, list) else [value])
-        return found
-
 
 @dataclass
 class StepOutcome:

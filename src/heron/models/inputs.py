@@ -15,7 +15,7 @@ import contextlib
 from typing import Any
 
 from heron.core.errors import InvalidArgument
-from heron.models.signature import DTYPES, Signature, TensorSpec
+from heron.models.signature import DTYPES, Signature, TensorSpec, _is_dataframe, _is_series
 
 #: most rows one call may carry (a guard against bodies that would exhaust memory)
 MAX_ROWS = 10_000_000
@@ -386,11 +386,3 @@ def _shape(shape: Any) -> str:
 def _short(value: Any, limit: int = 60) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _is_dataframe(value: Any) -> bool:
-    return type(value).__name__ == "DataFrame" and hasattr(value, "columns")
-
-
-def _is_series(value: Any) -> bool:
-    return type(value).__name__ == "Series" and hasattr(value, "dtype")

@@ -8,7 +8,7 @@ from typing import Any
 from heron.core.entities import ArtifactVersion
 from heron.core.errors import InvalidArgument
 from heron.models import flavors
-from heron.models.model import MODEL_KEY, ModelInfo, to_jsonable
+from heron.models.model import MODEL_KEY, ModelInfo, _is_frame, to_jsonable
 from heron.models.signature import Signature, infer_signature
 from heron.store.base import Store
 
@@ -155,7 +155,7 @@ def _example_json(example: Any) -> Any:
     """The first rows of an input example as JSON (DataFrames in ``dataframe_split`` form)."""
     if example is None:
         return None
-    if hasattr(example, "columns") and hasattr(example, "iloc"):
+    if _is_frame(example):
         head = example.iloc[:EXAMPLE_ROWS]
         return {
             "columns": [str(c) for c in head.columns],

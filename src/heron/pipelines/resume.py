@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from heron.artifacts.loading import store_holding
 from heron.core import status as run_status
 from heron.core.entities import OUTPUT, ArtifactVersion
 from heron.core.errors import InvalidArgument, InvalidState
@@ -32,7 +33,6 @@ def resume_pipeline_run(store: Store, run_id: str, on_event: Any = None) -> Pipe
             "interactively). Resume works for pipelines in a module or a .py file."
         )
     params = json.loads(run.tags.get(PARAMS_TAG, "{}"))
-    blobs = None
     reuse: dict[str, dict[str, ArtifactVersion]] = {}
     children = store.search_runs(None, f"attributes.parent_id = '{run_id}'", max_results=50_000)
     for child in children:
@@ -43,11 +43,7 @@ def resume_pipeline_run(store: Store, run_id: str, on_event: Any = None) -> Pipe
             for link in store.list_artifact_links(run_id=child.id)
             if link.direction == OUTPUT
         }
-        if blobs is None:
-            from heron.artifacts.loading import store_holding
-
-            blobs = store_holding
-        if all(blobs(av.uri)[0].exists(av.content_hash) for av in outputs.values()):
+        if all(store_holding(av.uri)[0].exists(av.content_hash) for av in outputs.values()):
             reuse[child.name] = outputs
     pipeline = load_pipeline(source)
     return pipeline.run(

@@ -64,7 +64,7 @@ def run_trace(
         scheduler.run(engine)
     except BaseException as e:
         engine.shutdown(cancel=True)
-        scheduler.abandon(store, "cancelled" if isinstance(e, KeyboardInterrupt) else "failed")
+        scheduler.abandon("cancelled" if isinstance(e, KeyboardInterrupt) else "failed")
         active.end_with(e)
         raise
     engine.shutdown()
@@ -271,7 +271,7 @@ class _Scheduler:
         self.steps[node_id] = StepRun(node_id, run.id, run_status.SKIPPED, {}, reason, self.store)
         self.on_event("end", node_id, None)
 
-    def abandon(self, store: Store, status: str) -> None:
+    def abandon(self, status: str) -> None:
         """After an interruption: end the steps still running."""
         for plan in self.running.values():
             try:

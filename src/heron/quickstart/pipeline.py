@@ -125,20 +125,22 @@ def evaluate(model: Any, test: Any) -> dict[str, float]:
 def register(model_uris: list[str], scores: list[dict[str, float]]) -> dict[str, Any]:
     """Make the variant with the best accuracy (then F1; then the simpler, earlier one) the
     ``champion``: registered as the next version unless it is a version already."""
+    from heron.registry.operations import resolve_source
+
     best = max(range(len(scores)), key=lambda i: (scores[i]["accuracy"], scores[i]["f1_macro"], -i))
     client = heron.Client()
-    artifact_id = heron.load_model(model_uris[best]).artifact.id
+    artifact = resolve_source(client.store, model_uris[best])  # its id, without loading it
     known = [
         v
         for v in client.search_model_versions(f"name = '{MODEL_NAME}'")
-        if v.artifact_id == artifact_id
+        if v.artifact_id == artifact.id
     ]
     if known:
         version = known[0]
     else:
         version = client.register_model(
             MODEL_NAME,
-            model_uris[best],
+            artifact,
             description=f"Quickstart variant {best}: {VARIANTS[best]}",
             tags={"variant": best, "accuracy": round(scores[best]["accuracy"], 4)},
         )

@@ -84,11 +84,10 @@ class ScoringService:
             predictions = await self.batcher.predict(prepared, parsed.params)
             return 200, self.scorer.answer(predictions)
         except HeronError as e:
-            return e.http_status, error_body(e)
+            return _error(e)
         except Exception as e:  # a bug: say so in JSON, keep serving
             logger.exception("scoring failed")
-            error = PredictionFailed(f"The server failed: {type(e).__name__}: {e}")
-            return 500, error_body(error)
+            return _error(PredictionFailed(f"The server failed: {type(e).__name__}: {e}"))
 
     def check_length(self, declared: str | None) -> None:
         """A 413 before reading a body whose ``Content-Length`` is over the limit."""

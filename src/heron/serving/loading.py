@@ -127,8 +127,7 @@ def model_summary(settings: ServeSettings) -> dict[str, Any]:
     recorded (a step output that is an estimator has none: its flavor is known once loaded)."""
     from heron.models.signature import Signature
 
-    artifact = settings.artifact or {}
-    facts = (artifact.get("metadata") or {}).get("model") or {}
+    artifact, facts = _artifact_and_facts(settings)
     flavor = facts.get("flavor")
     if not flavor:  # a step output: a scikit-learn estimator has its own materializer
         flavor = "sklearn" if str(artifact.get("materializer")).startswith("sklearn") else "model"
@@ -137,6 +136,12 @@ def model_summary(settings: ServeSettings) -> dict[str, Any]:
         "class": str(facts.get("class") or artifact.get("type") or "").rpartition(".")[2],
         "signature": Signature.from_dict(facts.get("signature")),
     }
+
+
+def _artifact_and_facts(settings: ServeSettings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The resolved artifact (as a dict) and the model facts ``log_model`` recorded on it."""
+    artifact = settings.artifact or {}
+    return artifact, (artifact.get("metadata") or {}).get("model") or {}
 
 
 def load_served_model(settings: ServeSettings) -> Model:
@@ -161,8 +166,7 @@ def load_served_model(settings: ServeSettings) -> Model:
 def _pandas_can_wait(settings: ServeSettings) -> bool:
     """Only plain scikit-learn models load with pandas kept out: other libraries (LightGBM,
     XGBoost, user code) decide at import whether pandas is there, once and for good."""
-    artifact = settings.artifact or {}
-    facts = (artifact.get("metadata") or {}).get("model") or {}
+    artifact, facts = _artifact_and_facts(settings)
     cls = str(facts.get("class") or artifact.get("type") or "")
     libraries = facts.get("libraries") or {}
     return (

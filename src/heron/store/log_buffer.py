@@ -15,7 +15,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -222,7 +221,6 @@ class LogBuffer:
 
 _buffers: dict[str, LogBuffer] = {}
 _buffers_lock = threading.Lock()
-_all_buffers: weakref.WeakSet[LogBuffer] = weakref.WeakSet()
 
 
 def buffer_for(store: Store) -> LogBuffer:
@@ -233,7 +231,6 @@ def buffer_for(store: Store) -> LogBuffer:
             buf = _buffers.get(store.uri)
             if buf is None:
                 buf = _buffers[store.uri] = LogBuffer(store)
-                _all_buffers.add(buf)
     return buf
 
 
@@ -256,7 +253,7 @@ def _close_all() -> None:
 
 
 def _after_fork_in_child() -> None:
-    for buf in list(_all_buffers):
+    for buf in list(_buffers.values()):
         buf._reset_after_fork()
 
 

@@ -13,6 +13,7 @@ from heron.artifacts.materializers.base import (
     MaterializerError,
     local_path,
     member,
+    type_name_of,
 )
 
 # no `typing` at run time: importing it costs more than this package
@@ -29,8 +30,9 @@ class _Discard:
 
 
 def _pickle_failure(obj: Any, error: BaseException) -> MaterializerError:
-    type_name = f"{type(obj).__module__}.{type(obj).__qualname__}"
-    return MaterializerError(f"{type_name} cannot be pickled: {type(error).__name__}: {error}")
+    return MaterializerError(
+        f"{type_name_of(type(obj))} cannot be pickled: {type(error).__name__}: {error}"
+    )
 
 
 class CloudpickleMaterializer(Materializer):

@@ -267,11 +267,11 @@ class SqlRegistryMixin:
             raise InvalidArgument(
                 f"artifact_id must be the id of an artifact version, got {artifact_id!r}."
             )
-        run_id = _optional_text(run_id, 32, "run_id")
-        pipeline_run_id = _optional_text(pipeline_run_id, 32, "pipeline_run_id")
+        run_id = validation.optional_text(run_id, 32, "run_id")
+        pipeline_run_id = validation.optional_text(pipeline_run_id, 32, "pipeline_run_id")
         description = _description(description)
         tags = _checked_tags(tags)
-        user = _optional_text(user, 256, "user")
+        user = validation.optional_text(user, 256, "user")
 
         def body(conn: Connection) -> ModelVersion:
             av = t.artifact_versions
@@ -429,7 +429,7 @@ class SqlRegistryMixin:
     def delete_model_version(self, name: str, version: int, user: str | None = None) -> None:
         validation.check_name(name, "Model")
         version = _check_version(version)
-        user = _optional_text(user, 256, "user")
+        user = validation.optional_text(user, 256, "user")
 
         def body(conn: Connection) -> None:
             model_id = _lock_model(conn, name)
@@ -471,7 +471,7 @@ class SqlRegistryMixin:
         validation.check_name(name, "Model")
         alias = check_alias(alias)
         version = _check_version(version)
-        user = _optional_text(user, 256, "user")
+        user = validation.optional_text(user, 256, "user")
         if action not in _SET_ACTIONS:
             raise InvalidArgument(
                 f"Unknown alias action {action!r}; set_model_alias records "
@@ -511,7 +511,7 @@ class SqlRegistryMixin:
     def delete_model_alias(self, name: str, alias: str, user: str | None = None) -> AliasEvent:
         validation.check_name(name, "Model")
         alias = _alias_text(alias)
-        user = _optional_text(user, 256, "user")
+        user = validation.optional_text(user, 256, "user")
 
         def body(conn: Connection) -> AliasEvent:
             model_id = _lock_model(conn, name)
@@ -634,24 +634,13 @@ def _check_max_results(max_results: object) -> None:
 
 
 def _description(description: str | None) -> str | None:
-    return _optional_text(description, MAX_DESCRIPTION_LENGTH, "Description")
-
-
-def _optional_text(text: str | None, limit: int, what: str) -> str | None:
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        raise InvalidArgument(f"{what} must be a string, got {type(text).__name__}.")
-    validation.check_length(text, limit, what)
-    return validation.check_text(text, what)
+    return validation.optional_text(description, MAX_DESCRIPTION_LENGTH, "Description")
 
 
 def _checked_tags(tags: dict[str, Any] | None) -> dict[str, str]:
     if tags is not None and not isinstance(tags, dict):
         raise InvalidArgument(f"tags must be a dict of str to str, got {type(tags).__name__}.")
-    return {
-        validation.check_key(k, "Tag"): validation.tag_value(k, v) for k, v in (tags or {}).items()
-    }
+    return validation.check_tags(tags)
 
 
 # --- errors ----------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, func, or_, select
 
+from heron.core import validation
 from heron.core.entities import ACTIVE, DELETED
-from heron.core.errors import FilterError
+from heron.core.errors import FilterError, InvalidArgument
 from heron.store import filters
 from heron.store.sql import schema as t
 
@@ -69,15 +70,12 @@ def check_storable(*values: Any, holder: str = "run") -> None:
             if not isinstance(text, str):
                 continue
             try:
-                text.encode("utf-8")
-                ok = "\0" not in text
-            except UnicodeEncodeError:
-                ok = False
-            if not ok:
+                validation.check_text(text, "Filter text")
+            except InvalidArgument:
                 raise FilterError(
                     f"The filter text {text[:40]!r} contains a character no {holder} can "
                     "hold (a NUL or a lone surrogate); remove it."
-                )
+                ) from None
 
 
 class _Search:

@@ -168,10 +168,7 @@ class SqlStore(SqlRegistryMixin, Store):
         statement = self._raw_run_updates.get(columns)
         if statement is None:
             statement = self._raw_run_updates[columns] = RawStatement(
-                t.runs.update()
-                .where(t.runs.c.id == bindparam("target_run_id"))
-                .values({c: bindparam(f"new_{c}") for c in columns}),
-                self.engine,
+                _UPDATE_RUN.values({c: bindparam(f"new_{c}") for c in columns}), self.engine
             )
         params = {f"new_{c}": v for c, v in values.items()}
         params["target_run_id"] = run_id
@@ -191,7 +188,7 @@ class SqlStore(SqlRegistryMixin, Store):
     # --- experiments ------------------------------------------------------------------
     def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> Experiment:
         validation.check_name(name, "Experiment")
-        tags = _checked_tags(tags)
+        tags = validation.check_tags(tags)
         now = now_ms()
         exp = Experiment(id=new_id(), name=name, created_at=now, updated_at=now, tags=tags)
 
@@ -310,16 +307,16 @@ class SqlStore(SqlRegistryMixin, Store):
             raise InvalidArgument(f"Unknown run kind {kind!r}; use one of {', '.join(RUN_KINDS)}.")
         run_status.validate_status(status)
         run_id = validation.check_run_id(run_id) if run_id is not None else new_id()
-        user = _optional_text(user, 256, "user")
-        source = _optional_text(source, None, "source")
-        git_commit = _optional_text(git_commit, 64, "git_commit")
-        python_version = _optional_text(python_version, 32, "python_version")
+        user = validation.optional_text(user, 256, "user")
+        source = validation.optional_text(source, None, "source")
+        git_commit = validation.optional_text(git_commit, 64, "git_commit")
+        python_version = validation.optional_text(python_version, 32, "python_version")
         now = now_ms()
         start = (
             validation.check_timestamp(start_time, "start_time") if start_time is not None else now
         )
         name = validation.check_name(name, "Run") if name else _default_run_name(run_id)
-        tags = _checked_tags(tags)
+        tags = validation.check_tags(tags)
         run = Run(
             id=run_id,
             experiment_id=experiment_id,
@@ -334,8 +331,10 @@ class SqlStore(SqlRegistryMixin, Store):
             parent_id=parent_id,
             heartbeat_at=now,
             tags=tags,
-            pipeline_version_id=_optional_text(pipeline_version_id, 32, "pipeline_version_id"),
-            cache_key=_optional_text(cache_key, 64, "cache_key"),
+            pipeline_version_id=validation.optional_text(
+                pipeline_version_id, 32, "pipeline_version_id"
+            ),
+            cache_key=validation.optional_text(cache_key, 64, "cache_key"),
         )
 
         row = {
@@ -546,7 +545,7 @@ class SqlStore(SqlRegistryMixin, Store):
             validation.check_key(k, "Param"): validation.param_value(k, v)
             for k, v in (params or {}).items()
         }
-        tags = _checked_tags(tags)
+        tags = validation.check_tags(tags)
         chunks, latest = _metric_rows(run_id, metrics)
         values = _status_values(status, status_reason, None)
 
@@ -959,16 +958,6 @@ def _check_link(direction: str, name: str) -> None:
     validation.check_name(name, "Link")
 
 
-def _optional_text(text: str | None, limit: int | None, what: str) -> str | None:
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        raise InvalidArgument(f"{what} must be a string, got {type(text).__name__}.")
-    if limit is not None:
-        validation.check_length(text, limit, what)
-    return validation.check_text(text, what)
-
-
 def _check_artifact_fields(
     content_hash: str, type_: str, materializer: str, materializer_version: str, size: int
 ) -> None:
@@ -998,7 +987,7 @@ def _status_values(
     if status is not None:
         run_status.validate_status(status)
         values["status"] = status
-        values["status_reason"] = _optional_text(status_reason, None, "status_reason")
+        values["status_reason"] = validation.optional_text(status_reason, None, "status_reason")
         if status in run_status.TERMINAL:
             values["end_time"] = end_time if end_time is not None else now_ms()
         elif status == run_status.RUNNING:
@@ -1007,12 +996,6 @@ def _status_values(
     elif end_time is not None:
         values["end_time"] = end_time
     return values
-
-
-def _checked_tags(tags: dict[str, Any] | None) -> dict[str, str]:
-    return {
-        validation.check_key(k, "Tag"): validation.tag_value(k, v) for k, v in (tags or {}).items()
-    }
 
 
 def _lifecycle_clause(table: Any, view: str) -> Any:
