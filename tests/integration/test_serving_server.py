@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from heron._version import __version__
+
 pytestmark = pytest.mark.integration
 
 #: how long a server may take to start before the test gives up (a hang, not a measurement)
@@ -231,12 +233,13 @@ def test_large_request(arrays_server, iris_data, direct):
 
 
 def test_other_endpoints(arrays_server):
-    assert arrays_server.get("/ping") == (200, b'{"status":"ok"}')
+    assert arrays_server.get("/ping") == (200, b"\n")  # as MLflow's scoring server
+    assert arrays_server.get("/health") == (200, b'{"status":"ok"}')
     meta = json.loads(arrays_server.get("/metadata")[1])
     assert (meta["name"], meta["version"], meta["flavor"]) == ("iris", 1, "sklearn")
     status, spec = arrays_server.get("/openapi.json")
     assert status == 200 and "/invocations" in json.loads(spec)["paths"]
-    assert json.loads(arrays_server.get("/version")[1])["version"]
+    assert arrays_server.get("/version")[1].decode() == __version__  # bare, as MLflow's
 
 
 # --- fuzzing: malformed bodies get 4xx, never a 500, and serving goes on ------------------------

@@ -617,6 +617,30 @@ def test_deleting_an_unaliased_version_records_no_alias_event(store):
     assert moves(store.get_alias_history("iris")) == [("champion", None, 1, "set")]
 
 
+def test_rollback_walks_the_history_back_in_the_store(store):
+    register_many(store, "iris", 4)
+    for version in (1, 2, 3, 4):
+        store.set_model_alias("iris", "champion", version, user="ann")
+    store.delete_model_version("iris", 2)
+
+    back = store.rollback_model_alias("iris", "champion", user="bob")
+    again = store.rollback_model_alias("iris", "champion", user="bob")  # 2 is skipped
+
+    assert (back.from_version, back.to_version, back.action, back.user) == (4, 3, "rollback", "bob")
+    assert (again.from_version, again.to_version) == (3, 1)
+    assert store.get_model_version_by_alias("iris", "champion").version == 1
+    with pytest.raises(InvalidState, match=r"'champion' of model 'iris'.*nothing to roll back"):
+        store.rollback_model_alias("iris", "champion")
+    with pytest.raises(InvalidState, match="'staging' of model 'iris' is not set"):
+        store.rollback_model_alias("iris", "staging")
+    with pytest.raises(NotFound, match="No registered model named 'nope'"):
+        store.rollback_model_alias("nope", "champion")
+    assert moves(store.get_alias_history("iris", "champion"))[-2:] == [
+        ("champion", 4, 3, "rollback"),
+        ("champion", 3, 1, "rollback"),
+    ]
+
+
 # --- search ----------------------------------------------------------------------------------
 
 
@@ -1049,3 +1073,94 @@ def test_writers_racing_a_model_deletion_fail_cleanly(store):
         return  # the deletion came after every registration
     assert model.latest_version <= 3
     assert_consistent_history(store, "doomed")
+
+
+def _rollback_in_process(store, name: str, calls: int, barrier, queue) -> None:
+    """One forked process: ``calls`` rollbacks on a store of its own, started together with
+    the others; puts the (from, to) of each, or the error that stopped it."""
+    own = type(store)(store.uri)
+    barrier.wait(60)
+    done: list[tuple[int | None, int | None]] = []
+    try:
+        for _ in range(calls):
+            event = own.rollback_model_alias(name, "champion", user="roller")
+            done.append((event.from_version, event.to_version))
+    except HeronError as e:
+        queue.put(f"{type(e).__name__}: {e}")
+        return
+    queue.put(done)
+
+
+def test_concurrent_rollbacks_from_processes_are_each_applied_and_recorded(store):
+    """4 processes x 2 rollbacks at once: each reads the history and moves the alias in one
+    transaction, so all 8 land, one step back each, as one unbroken chain."""
+    name = "rolled"
+    register_many(store, name, 9)
+    for version in range(1, 10):
+        store.set_model_alias(name, "champion", version, user="setter-0")
+    fork = multiprocessing.get_context("fork")
+    barrier = fork.Barrier(4)
+    queue = fork.Queue()
+    processes = [
+        fork.Process(target=_rollback_in_process, args=(store, name, 2, barrier, queue))
+        for _ in range(4)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        outcomes = [queue.get(timeout=120) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(120)
+            if process.is_alive():
+                process.kill()
+
+    assert [o for o in outcomes if isinstance(o, str)] == []
+    results = [moved for outcome in outcomes for moved in outcome]
+    assert [p.exitcode for p in processes] == [0] * 4
+    assert sorted(results) == [(v + 1, v) for v in range(1, 9)]
+    history = assert_consistent_history(store, name)
+    rollbacks = [e for e in history if e.action == ALIAS_ROLLBACK]
+    assert [(e.from_version, e.to_version) for e in rollbacks] == [
+        (v, v - 1) for v in range(9, 1, -1)
+    ]
+    assert len(history) == 9 + 8
+    assert store.get_model_version_by_alias(name, "champion").version == 1
+    with pytest.raises(InvalidState, match="nothing to roll back"):
+        store.rollback_model_alias(name, "champion")
+
+
+def test_concurrent_rollbacks_and_moves_from_threads_keep_one_chain(store):
+    """Rollbacks racing alias moves: every call that reports a move is one event, and the
+    history stays a chain that ends where the alias points."""
+    name = "mixed"
+    register_many(store, name, 10)
+    for version in range(1, 11):
+        store.set_model_alias(name, "champion", version)
+    rolled: list[bool] = []
+    set_moved: list[bool] = []
+
+    def roll(rounds: int) -> None:
+        for _ in range(rounds):
+            try:
+                event = store.rollback_model_alias(name, "champion", user="roller")
+            except InvalidState:
+                continue  # rolled back to the start of the history: nothing left
+            rolled.append(event.from_version != event.to_version)
+
+    def set_some(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(10):
+            event = store.set_model_alias(name, "champion", rng.randint(1, 10), user="setter")
+            set_moved.append(event.from_version != event.to_version)
+
+    errors = run_all(
+        [*(lambda: roll(6) for _ in range(3)), lambda: set_some(1), lambda: set_some(2)]
+    )
+
+    assert errors == []
+    assert sum(rolled) > 0
+    history = assert_consistent_history(store, name)
+    assert sum(e.action == ALIAS_ROLLBACK for e in history) == sum(rolled)
+    assert sum(e.user == "setter" for e in history) == sum(set_moved)
+    assert len(history) == 10 + sum(rolled) + sum(set_moved)

@@ -16,7 +16,7 @@ from heron.autologging._config import AutologConfig
 from heron.core import validation
 from heron.core.entities import Metric
 from heron.core.ids import now_ms
-from heron.store.active_run import ActiveRun
+from heron.store.active_run import ActiveRun, own_current
 
 T = TypeVar("T")
 
@@ -48,7 +48,9 @@ def fit_in_run(
     around it. Errors of ``fit`` propagate unchanged; errors of logging become warnings."""
     from heron.tracking import fluent
 
-    run = fluent.active_run()
+    # The thread's own run, not the main thread's one other threads log to: parallel fits in
+    # threads would otherwise mix their params in one run (docs/autolog.md).
+    run = own_current()
     if run is not None and config.exclusive:
         return fit()
     started: ActiveRun | None = None

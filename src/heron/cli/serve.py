@@ -65,6 +65,13 @@ from heron.cli.output import echo
     type=click.FloatRange(min=0, min_open=True),
     help="Largest request body taken; larger ones get 413.",
 )
+@click.option(
+    "--strict-params",
+    is_flag=True,
+    default=False,
+    help="Answer 400 to requests whose params the model's predict does not take (by "
+    "default they are ignored, with a Warning header and a log line, as MLflow does).",
+)
 @tracking_uri_option
 def serve(model_uri: str, host: str, port: int, workers: int, **options: Any) -> None:
     """Serve MODEL_URI over HTTP until interrupted.

@@ -64,6 +64,12 @@ def prepare_split(
         not isinstance(columns, list | tuple) or not all(isinstance(c, str) for c in columns)
     ):
         raise ModelInputError("The column names must be a list of strings.")
+    if columns is not None and len(set(columns)) != len(columns):
+        seen: set[str] = set()
+        twice = sorted({c for c in columns if c in seen or seen.add(c)})  # type: ignore[func-returns-value]
+        raise ModelInputError(
+            f"Column(s) {_names(twice)} are named more than once: name each column once."
+        )
     names = signature.columns if signature else None
     if names is None:
         if columns is not None and needs_dataframe:
@@ -193,9 +199,13 @@ def _fast_array(rows: list, target: str, width: int, integral: Any = ()) -> Any:
     import numpy as np
 
     try:
-        array = np.array(rows, dtype=np.float64)
+        array = as_array(rows)  # no dtype: text stays text (NumPy would parse "5.1" as 5.1)
     except (ValueError, TypeError, OverflowError):
         return None
+    if array.dtype.kind not in "fiub":
+        return None  # text, None or mixed values: the column-by-column check names the column
+    if array.dtype != np.float64:
+        array = array.astype(np.float64)
     if array.ndim != 2 or array.shape[1] != width or np.isnan(array).any():
         return None  # None becomes NaN: let the check find it (a real NaN passes it)
     if integral and not _whole(array[:, integral]):
@@ -203,6 +213,28 @@ def _fast_array(rows: list, target: str, width: int, integral: Any = ()) -> Any:
     if target != "float64":
         return array.astype(target) if _whole(array) else None
     return array
+
+
+#: rows converted by one NumPy call: a call holds the GIL, so a large input is converted in
+#: pieces, letting the scoring server's event loop run between them (it reads large bodies
+#: in a worker thread)
+CHUNK_ROWS = 16_384
+
+
+def as_array(rows: list | tuple) -> Any:
+    """``np.asarray(rows)`` for a list of rows, converted ``CHUNK_ROWS`` rows at a time when
+    long (the pieces joined when they agree in dtype kind and row shape, else the whole list
+    is converted at once, which says what is wrong)."""
+    import numpy as np
+
+    if len(rows) <= 2 * CHUNK_ROWS:
+        return np.asarray(rows)
+    parts = [np.asarray(rows[i : i + CHUNK_ROWS]) for i in range(0, len(rows), CHUNK_ROWS)]
+    first = parts[0]
+    if first.ndim >= 1 and first.dtype.kind in "fiub":
+        if all(p.dtype.kind in "fiub" and p.shape[1:] == first.shape[1:] for p in parts):
+            return np.concatenate(parts)
+    return np.asarray(rows)
 
 
 def _whole(array: Any) -> bool:
@@ -290,17 +322,49 @@ def _array(rows: Any, dtype: str | None) -> Any:
         raise ModelInputError(f"{len(rows)} rows is more than one call takes ({MAX_ROWS}).")
     try:
         if dtype is None:
-            array = np.asarray(rows)
+            array = as_array(rows) if isinstance(rows, list) else np.asarray(rows)
             if array.dtype.kind in "OUS" and isinstance(rows, list | tuple):
                 with contextlib.suppress(ValueError, TypeError):
                     array = np.asarray(rows, dtype=np.float64)
             return array
+        if isinstance(rows, list | tuple):
+            plain = as_array(rows)  # once, without a dtype: text must not become numbers
+            if plain.dtype.kind in "fiub":
+                return plain.astype(dtype, copy=False)
+            if plain.dtype.kind in "US":  # every value made text: find the one that was
+                plain = np.array(rows, dtype=object)
+            _refuse_text(plain, dtype)
+        else:
+            _refuse_text(rows, dtype)
         return np.asarray(rows, dtype=dtype)
     except (ValueError, TypeError, OverflowError) as e:
         what = f" of {dtype}" if dtype else ""
         raise ModelInputError(
             f"The input is not a rectangular array{what}: {_short(str(e), 160)}."
         ) from None
+
+
+def _refuse_text(rows: Any, dtype: str) -> None:
+    """A :class:`ModelInputError` naming the column of the first string in ``rows`` bound
+    for a numeric ``dtype``: NumPy would parse ``"5.1"`` or ``" 5 "`` as a number, which a
+    model fitted on a DataFrame refuses; one rule for both (the signature's)."""
+    import numpy as np
+
+    if DTYPES.get(dtype, "O") not in "fiub":
+        return
+    if getattr(getattr(rows, "dtype", None), "kind", "f") not in "USO":
+        return  # an array of numbers (or no array: the conversion speaks)
+    found = np.frompyfunc(lambda v: isinstance(v, str | bytes), 1, 1)(rows).astype(bool)
+    if not found.any():
+        return
+    where = np.argwhere(found)[0]
+    value = rows[tuple(where)]
+    value = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    column = f"Column {int(where[-1])}" if rows.ndim >= 2 else "The input"
+    raise ModelInputError(
+        f"{column} takes numbers ({dtype}); got {_short(repr(value))} (str): send numbers, "
+        "not text."
+    )
 
 
 def _common_dtype(signature: Signature | None) -> str | None:

@@ -82,6 +82,18 @@ class Model:
         self._feature_names = feature_names(impl) if self.needs_dataframe else None
         self._predict = flavors.predictor(impl, self.flavor)
         self._keywords = flavors.keyword_names(self._predict)
+        self.array_path = False  # fitted on a DataFrame, predicting on arrays (see below)
+        if self.needs_dataframe and self.flavor == flavors.SKLEARN:
+            unnamed = array_estimator(impl, self.signature, self._feature_names)
+            if unnamed is not None:
+                # Heron checks the columns by name (the signature's are those the model was
+                # fitted with, in that order) and builds one array in that order; the
+                # estimator, a copy without ``feature_names_in_``, predicts on it without a
+                # DataFrame per request and without "X does not have valid feature names".
+                self.needs_dataframe = False
+                self._feature_names = None
+                self._predict = unnamed.predict
+                self.array_path = True
 
     def __repr__(self) -> str:
         where = (
@@ -106,6 +118,19 @@ class Model:
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
         """Predictions for ``data`` (see the class doc); ``params`` go to the model's predict."""
         return self.predict_prepared(self.prepare(data), params)
+
+    def split_params(self, params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """``params`` the model's predict takes, and the names of those it does not."""
+        if self._keywords is None:
+            return params, []
+        ignored = sorted(set(params) - self._keywords)
+        if not ignored:
+            return params, []
+        return {k: v for k, v in params.items() if k in self._keywords}, ignored
+
+    def param_names(self) -> list[str]:
+        """The keyword parameters of the model's predict (beyond the input ``X``)."""
+        return sorted((self._keywords or set()) - {"X"})
 
     def predict_prepared(self, prepared: Any, params: dict[str, Any] | None = None) -> Any:
         """Predictions for input :meth:`prepare` returned (the scoring server's fast path)."""
@@ -145,6 +170,73 @@ def feature_names(impl: Any) -> list[str] | None:
     """The column names a scikit-learn model was fitted with (``feature_names_in_``)."""
     names = getattr(impl, "feature_names_in_", None)
     return None if names is None else [str(n) for n in names]
+
+
+def array_estimator(impl: Any, signature: Signature | None, names: list[str] | None) -> Any:
+    """A shallow copy of ``impl``, a scikit-learn model fitted on a DataFrame, that predicts
+    on NumPy arrays without the feature-name check (``feature_names_in_`` removed from the
+    copy), or ``None`` when the model needs a DataFrame or Heron cannot check its columns.
+
+    Only when the signature names exactly the columns the model was fitted with, in that
+    order, all numeric (so Heron's own check is the one scikit-learn would make and the array
+    is what scikit-learn would build from the frame), and only for plain estimators and
+    pipelines of them: not a ``ColumnTransformer`` (it selects columns by name), not a step
+    set to output DataFrames, not a meta-estimator holding models fitted on DataFrames.
+    """
+    from heron.models.inputs import _common_dtype
+
+    if names is None or signature is None or signature.columns != names:
+        return None
+    if _common_dtype(signature) is None:
+        return None
+    try:
+        return _unnamed(impl, top=True)
+    except Exception:  # an estimator unlike the ones above: keep the DataFrame
+        return None
+
+
+def _unnamed(estimator: Any, top: bool = False) -> Any:
+    import copy
+
+    steps = getattr(estimator, "steps", None)
+    if type(estimator).__name__ == "Pipeline" and isinstance(steps, list):
+        new_steps = []
+        for i, (name, step) in enumerate(steps):
+            if step is None or step == "passthrough":
+                new_steps.append((name, step))
+                continue
+            stripped = _unnamed(step, top=i == 0)
+            if stripped is None:
+                return None
+            new_steps.append((name, stripped))
+        clone = copy.copy(estimator)
+        clone.steps = new_steps
+        return clone
+    if hasattr(estimator, "transformers_"):
+        return None  # ColumnTransformer: columns chosen by name
+    output = getattr(estimator, "_sklearn_output_config", None) or {}
+    if output.get("transform") not in (None, "default"):
+        return None  # outputs DataFrames: the next step checks their names
+    state = vars(estimator)
+    if any(_holds_named(value) for key, value in state.items() if key != "feature_names_in_"):
+        return None  # a meta-estimator whose inner models were fitted on the DataFrame
+    if "feature_names_in_" not in state:
+        return estimator if not top else None
+    clone = copy.copy(estimator)
+    del clone.feature_names_in_  # the copy's own attribute; the original keeps it
+    return clone
+
+
+def _holds_named(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is (or holds, in lists, tuples and dicts) a fitted model with
+    ``feature_names_in_``."""
+    if depth > 3:
+        return False
+    if isinstance(value, list | tuple):
+        return any(_holds_named(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_named(v, depth + 1) for v in value.values())
+    return hasattr(value, "get_params") and hasattr(value, "feature_names_in_")
 
 
 def align_columns(prepared: Any, names: list[str] | None) -> Any:

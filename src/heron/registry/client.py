@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from heron.core import validation
-from heron.core.entities import ALIAS_ROLLBACK, AliasEvent, ModelVersion, RegisteredModel
+from heron.core.entities import AliasEvent, ModelVersion, RegisteredModel
 from heron.core.errors import InvalidArgument, NotFound
 from heron.registry import operations
 from heron.store.base import Store
@@ -152,21 +152,13 @@ class RegistryMethods:
 
     def rollback_model_alias(self, name: str, alias: str) -> ModelVersion:
         """Point ``alias`` back at the version it pointed at before the current one (each
-        call goes one step further back); returns that version."""
-        events = self.store.get_alias_history(name, alias)
+        call goes one step further back, skipping deleted versions); returns that version.
 
-        def is_active(version: int) -> bool:
-            try:
-                self.store.get_model_version(name, version)
-            except NotFound:
-                return False
-            return True
-
-        target = operations.rollback_target(events, is_active)
-        self.store.set_model_alias(
-            name, alias, target, user=operations.acting_user(), action=ALIAS_ROLLBACK
-        )
-        return self.store.get_model_version(name, target)
+        The store reads the history and moves the alias in one transaction, so rollbacks from
+        several processes at once are each applied (and recorded) one after the other."""
+        event = self.store.rollback_model_alias(name, alias, user=operations.acting_user())
+        assert event.to_version is not None
+        return self._any_version(name, event.to_version)
 
     def _any_version(self, name: str, version: int) -> ModelVersion:
         try:

@@ -1,25 +1,28 @@
 """Registry operations above the store: registering a source, alias history replays, rollback.
 
 The store keeps the facts (versions, aliases, every alias move); this module answers the
-questions users ask of them: which version did ``champion`` point at on a date, and where does
-a rollback go.
+questions users ask of them: which version did ``champion`` point at on a date. Where a
+rollback goes is decided by the store, inside the transaction that moves the alias
+(:func:`heron.store.alias_history.rollback_target`, re-exported here).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from heron.core.entities import (
-    ALIAS_DELETED,
-    ALIAS_ROLLBACK,
-    ALIAS_VERSION_DELETED,
-    AliasEvent,
-    ArtifactVersion,
-    ModelVersion,
-)
-from heron.core.errors import InvalidArgument, InvalidState
+from heron.core.entities import AliasEvent, ArtifactVersion, ModelVersion
+from heron.core.errors import InvalidArgument
 from heron.models.model import check_model_artifact
+from heron.store.alias_history import rollback_target
 from heron.store.base import Store
+
+__all__ = [
+    "acting_user",
+    "register_artifact",
+    "resolve_source",
+    "rollback_target",
+    "version_at",
+]
 
 
 def resolve_source(store: Store, source: Any) -> ArtifactVersion:
@@ -78,45 +81,3 @@ def version_at(events: list[AliasEvent], timestamp: int) -> int | None:
             break
         current = event.to_version
     return current
-
-
-def rollback_target(events: list[AliasEvent], is_active: Any) -> int:
-    """The version a rollback moves the alias to: the one it pointed at before the current
-    version was set, skipping deleted versions; each rollback goes one step further back.
-    When the alias was removed because its version was deleted, a rollback restores the
-    version before that one.
-
-    The history is replayed as a stack: a move pushes, a rollback pops, deleting the alias
-    clears it, and a deleted version drops out of it.
-    """
-    stack: list[int] = []
-    is_set = False
-    for event in events:
-        if event.action == ALIAS_ROLLBACK:
-            if is_set and stack:
-                stack.pop()  # undo the current version (an unset alias has none to undo)
-            while stack and stack[-1] != event.to_version:
-                stack.pop()  # versions skipped over because they were deleted
-            if not stack:
-                stack.append(event.to_version)  # type: ignore[arg-type]
-            is_set = True
-        elif event.action == ALIAS_DELETED:
-            stack.clear()
-            is_set = False
-        elif event.action == ALIAS_VERSION_DELETED:
-            stack = [v for v in stack if v != event.from_version]
-            is_set = False
-        elif event.to_version is not None:
-            if not stack or stack[-1] != event.to_version:
-                stack.append(event.to_version)
-            is_set = True
-    previous = [v for v in (stack[:-1] if is_set else stack) if is_active(v)]
-    if not stack and not is_set:
-        raise InvalidState("The alias is not set, so there is nothing to roll back.")
-    if not previous:
-        now = f"version {stack[-1]}" if is_set and stack else "its deleted version"
-        raise InvalidState(
-            f"The alias has pointed at no other (still existing) version before {now}: "
-            "nothing to roll back to. Point it with set_model_alias instead."
-        )
-    return previous[-1]

@@ -2,9 +2,10 @@
 
 - ``POST /invocations`` (and ``POST /predict``, the same): a body in one of MLflow's scoring
   formats (:mod:`heron.serving.formats`) -> ``{"predictions": [...]}``;
-- ``GET /health``, ``GET /ping``: 200 once the model is loaded;
-- ``GET /version``: Heron's version; ``GET /metadata``: the model (name, version, flavor,
-  signature, …) and how the server batches;
+- ``GET /health``: ``{"status": "ok"}`` once the model is loaded; ``GET /ping``: 200 with the
+  body MLflow's scoring server sends (``"\\n"``); ``GET /version``: Heron's version as the bare
+  text MLflow's ``/version`` answers (its own version); ``GET /metadata``: the model (name,
+  version, flavor, signature, …) and how the server batches;
 - ``GET /docs`` and ``GET /openapi.json``: the OpenAPI description, by FastAPI.
 
 The endpoints above are answered by :class:`ScoringApp` itself, a plain ASGI callable: it reads
@@ -14,15 +15,25 @@ path). FastAPI serves the documentation: its app (which describes the same endpo
 built when ``/docs`` or ``/openapi.json`` is first asked for, so that neither its import
 time nor its memory is spent by a server nobody reads the docs of.
 
-Errors are ``{"error": {"code", "message"}}`` with a 4xx status (400 a bad body or input, 404
-an unknown path, 405 a wrong method, 413 too large, 415 a media type not read); a 500 is a bug.
+Errors are ``{"error": {"code", "message"}, "error_code", "message"}`` (Heron's object beside
+MLflow's top-level fields) with a 4xx status (400 a bad body or input, 404 an unknown path,
+405 a wrong method, 413 too large, 415 a media type not read); a 500 is a bug.
+
+``params`` the model's ``predict`` does not take are ignored, as MLflow does, with a
+``Warning`` header on the answer and a log line; ``--strict-params`` answers 400 instead.
+
+Bodies of at least :data:`THREAD_BYTES` bytes are parsed, checked and shaped in a worker
+thread (and their answers written there), so that health checks and small requests are
+answered while a large one is read; smaller bodies stay on the event loop, which is faster.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -31,7 +42,7 @@ from heron._version import __version__
 from heron.core.errors import HeronError, NotFound
 from heron.serving.batching import MicroBatcher
 from heron.serving.errors import BadRequest, BodyTooLarge, PredictionFailed
-from heron.serving.formats import FORMATS, MEDIA_TYPES, RequestParser
+from heron.serving.formats import FORMATS, MEDIA_TYPES, ParsedRequest, RequestParser
 from heron.serving.scoring import DUMP_OPTIONS, Scorer, error_body
 from heron.serving.settings import ServeSettings
 
@@ -47,6 +58,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 SCORING_PATHS = ("/invocations", "/predict")
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json")
 _JSON = b"application/json"
+#: bodies of at least this many bytes are parsed and prepared in a worker thread
+THREAD_BYTES = 256 * 1024
+Headers = list[tuple[bytes, bytes]]
 
 
 class MethodNotAllowed(HeronError):
@@ -75,19 +89,66 @@ class ScoringService:
             timeout_s=settings.batch_timeout_ms / 1000,
         )
         self.max_body = settings.max_body_bytes
+        self.thread_bytes = THREAD_BYTES
+        self._reader: ThreadPoolExecutor | None = None
 
-    async def score(self, body: bytes, content_type: str | None) -> tuple[int, bytes]:
-        """The status and JSON body answering a scoring request."""
+    async def score(
+        self, body: bytes, content_type: str | None
+    ) -> tuple[int, bytes, Headers | None]:
+        """The status, JSON body and extra headers answering a scoring request."""
         try:
-            parsed = self.parser.parse(body, content_type)
-            prepared = self.scorer.prepare(parsed)
-            predictions = await self.batcher.predict(prepared, parsed.params)
-            return 200, self.scorer.answer(predictions)
+            large = len(body) >= self.thread_bytes
+            if large:  # off the event loop: /health and small requests go on meanwhile
+                loop = asyncio.get_running_loop()
+                parsed, prepared = await loop.run_in_executor(
+                    self.reader(), self._read, body, content_type
+                )
+            else:
+                parsed, prepared = self._read(body, content_type)
+            params, headers = self.check_params(parsed.params)
+            predictions = await self.batcher.predict(prepared, params)
+            if large:
+                answer = await loop.run_in_executor(self.reader(), self.scorer.answer, predictions)
+            else:
+                answer = self.scorer.answer(predictions)
+            return 200, answer, headers
         except HeronError as e:
-            return _error(e)
+            return (*_error(e), None)
         except Exception as e:  # a bug: say so in JSON, keep serving
             logger.exception("scoring failed")
-            return _error(PredictionFailed(f"The server failed: {type(e).__name__}: {e}"))
+            return (*_error(PredictionFailed(f"The server failed: {type(e).__name__}: {e}")), None)
+
+    def _read(self, body: bytes, content_type: str | None) -> tuple[ParsedRequest, Any]:
+        parsed = self.parser.parse(body, content_type)
+        return parsed, self.scorer.prepare(parsed)
+
+    def reader(self) -> ThreadPoolExecutor:
+        """The thread that reads large bodies (one: large bodies are read one at a time)."""
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="heron-read")
+        return self._reader
+
+    def check_params(
+        self, params: dict[str, Any] | None
+    ) -> tuple[dict[str, Any] | None, Headers | None]:
+        """The ``params`` to pass to the model and the headers of the answer: those the
+        model's predict does not take are dropped with a warning (MLflow's behaviour), or
+        kept, so that the model refuses them with a 400, under ``--strict-params``."""
+        if not params or self.settings.strict_params:
+            return params, None
+        kept, ignored = self.model.split_params(params)
+        if not ignored:
+            return params, None
+        names = ", ".join(repr(name[:60]) for name in ignored[:10])
+        takes = self.model.param_names()
+        text = (
+            f"params {names} ignored: the model's predict does not take them"
+            + (f" (it takes {', '.join(takes)})" if takes else "")
+            + "; heron serve --strict-params refuses them instead"
+        )
+        logger.warning("%s", text)
+        quoted = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in text)
+        return kept or None, [(b"warning", f'299 heron "{quoted[:800]}"'.encode())]
 
     def check_length(self, declared: str | None) -> None:
         """A 413 before reading a body whose ``Content-Length`` is over the limit."""
@@ -115,6 +176,8 @@ class ScoringService:
             "batch_max_size": self.batcher.max_rows,
             "batch_timeout_ms": self.settings.batch_timeout_ms,
             "max_body_mb": self.settings.max_body_mb,
+            "strict_params": self.settings.strict_params,
+            "input_path": "array" if self.model.array_path else None,
             "predict_calls": self.batcher.calls,
             "batched_requests": self.batcher.batched_requests,
             "formats": list(FORMATS),
@@ -131,8 +194,8 @@ class ScoringApp:
         self._docs: Any = None
         get: dict[str, Callable[[], bytes]] = {
             "/health": lambda: b'{"status":"ok"}',
-            "/ping": lambda: b'{"status":"ok"}',
-            "/version": lambda: orjson.dumps({"version": __version__}),
+            "/ping": lambda: b"\n",  # what MLflow's scoring server answers
+            "/version": lambda: __version__.encode(),  # bare, as MLflow's (its version)
             "/metadata": lambda: orjson.dumps(
                 self.service.metadata(), option=DUMP_OPTIONS, default=str
             ),
@@ -178,7 +241,8 @@ class ScoringApp:
             return
         except ClientGone:
             return
-        await _answer(send, *await self.service.score(body, content_type))
+        status, answer, headers = await self.service.score(body, content_type)
+        await _answer(send, status, answer, extra=headers)
 
     async def _body(self, receive: Receive) -> bytes:
         message = await receive()
@@ -229,10 +293,14 @@ def _error(error: HeronError) -> tuple[int, bytes]:
     return error.http_status, error_body(error)
 
 
-async def _answer(send: Send, status: int, body: bytes, allow: bytes | None = None) -> None:
+async def _answer(
+    send: Send, status: int, body: bytes, allow: bytes | None = None, extra: Headers | None = None
+) -> None:
     headers = [(b"content-type", _JSON), (b"content-length", b"%d" % len(body))]
     if allow is not None:
         headers.append((b"allow", allow))  # what a 405 must say (RFC 9110)
+    if extra:
+        headers.extend(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -66,16 +66,17 @@ def docs_app(service: ScoringService) -> FastAPI:
         description=(
             f"Scores `{model.uri}` ({model.flavor}). POST a body in one of MLflow's scoring "
             'formats to /invocations; the answer is `{"predictions": [...]}`. Errors are '
-            '`{"error": {"code", "message"}}` with a 4xx status.'
+            '`{"error": {"code", "message"}, "error_code", "message"}` with a 4xx status.'
         ),
         redoc_url=None,
     )
 
     async def invocations(request: Request) -> Response:
-        status, body = await service.score(
+        status, body, headers = await service.score(
             await request.body(), request.headers.get("content-type")
         )
-        return Response(body, status_code=status, media_type=JSON)
+        extra = {k.decode(): v.decode() for k, v in headers or ()}
+        return Response(body, status_code=status, media_type=JSON, headers=extra)
 
     def reply(data: Any) -> Response:
         return Response(orjson.dumps(data, option=DUMP_OPTIONS, default=str), media_type=JSON)
@@ -83,8 +84,11 @@ def docs_app(service: ScoringService) -> FastAPI:
     async def health() -> Response:
         return reply({"status": "ok"})
 
+    async def ping() -> Response:
+        return Response(b"\n", media_type=JSON)
+
     async def version() -> Response:
-        return reply({"version": __version__})
+        return Response(__version__.encode(), media_type=JSON)
 
     async def metadata() -> Response:
         return reply(service.metadata())
@@ -97,8 +101,12 @@ def docs_app(service: ScoringService) -> FastAPI:
             path, invocations, methods=["POST"], summary=summary, openapi_extra=SCORING_DOC
         )
     app.add_api_route("/health", health, methods=["GET"], summary="200 once the model is loaded")
-    app.add_api_route("/ping", health, methods=["GET"], summary="The same as /health")
-    app.add_api_route("/version", version, methods=["GET"], summary="Heron's version")
+    app.add_api_route(
+        "/ping", ping, methods=["GET"], summary="200 once the model is loaded, as MLflow's"
+    )
+    app.add_api_route(
+        "/version", version, methods=["GET"], summary="Heron's version, bare, as MLflow's"
+    )
     app.add_api_route(
         "/metadata", metadata, methods=["GET"], summary="The model served and the server settings"
     )

@@ -87,13 +87,35 @@ class Scorer:
             ) from e
 
 
+#: MLflow's error codes (``mlflow.protos.databricks_pb2``) by HTTP status, for the top-level
+#: ``error_code`` MLflow's clients read
+MLFLOW_ERROR_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "ENDPOINT_NOT_FOUND",
+    405: "ENDPOINT_NOT_FOUND",
+    409: "RESOURCE_CONFLICT",
+    413: "REQUEST_LIMIT_EXCEEDED",
+    415: "BAD_REQUEST",
+    500: "INTERNAL_ERROR",
+}
+
+
 def error_body(error: HeronError) -> bytes:
-    """``{"error": {"code", "message"}}`` of ``error`` (a message quoting text that is no
-    valid Unicode, such as a lone surrogate sent as ``"\\ud800"``, is escaped)."""
+    """``{"error": {"code", "message"}, "error_code", "message"}`` of ``error``: Heron's
+    object, and beside it the top-level fields of MLflow's scoring server (``error_code``
+    one of MLflow's codes), which MLflow's clients parse. A message quoting text that is no
+    valid Unicode, such as a lone surrogate sent as ``"\\ud800"``, is escaped."""
+    document = error.to_dict()
+    document["error_code"] = MLFLOW_ERROR_CODES.get(
+        error.http_status, "INTERNAL_ERROR" if error.http_status >= 500 else "BAD_REQUEST"
+    )
+    document["message"] = error.message
     try:
-        return orjson.dumps(error.to_dict())
+        return orjson.dumps(document)
     except TypeError:
-        return json.dumps(error.to_dict(), ensure_ascii=True).encode()
+        return json.dumps(document, ensure_ascii=True).encode()
 
 
 def _say(error: BaseException) -> str:

@@ -36,6 +36,7 @@ class ServeSettings:
     batch_max_size: int = 64
     batch_timeout_ms: float = 0.0
     max_body_mb: float = 100.0
+    strict_params: bool = False
     artifact: dict[str, Any] | None = None
     registered_name: str | None = None
     registered_version: int | None = None

@@ -3,6 +3,12 @@
 The tracking API pushes the runs users start; the step executor pushes each step's run, so
 ``heron.log_metric`` inside a step logs to that step. Ending a run writes what it buffered and
 its final status in one transaction.
+
+A thread that has started no run of its own logs to the innermost run of the main thread (as
+in MLflow, where background threads log to the run that is active): a worker thread of a
+training loop, or a thread a step starts, logs to that run or step. A thread that starts a run
+itself (``heron.start_run()``) logs to that run instead, and a ``nested=True`` run started there
+is a child of the run it would otherwise log to.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from heron.store.base import Store
 from heron.store.log_buffer import LogBuffer, buffer_for
 
 _local = threading.local()
+_main_stack: list[ActiveRun] = []  # the main thread's stack: what other threads inherit
 _registry: dict[str, ActiveRun] = {}
 _registry_lock = threading.Lock()
 
@@ -41,6 +48,7 @@ class ActiveRun:
         self.buffer: LogBuffer = buffer_for(store)
         self.params: dict[str, str] = dict(run.params)  # write-once check without a query
         self.ended = False
+        self._stack: list[ActiveRun] | None = None  # the stack of the thread that started it
 
     @property
     def info(self) -> Run:
@@ -60,16 +68,19 @@ class ActiveRun:
             return
         run_status.validate_status(status)
         self.ended = True
-        stack = run_stack()
-        if self in stack:
-            stack.remove(self)
+        for stack in (run_stack(), self._stack):  # ended here, or by another thread
+            if stack is not None and self in stack:
+                stack.remove(self)
         with _registry_lock:
             _registry.pop(self.id, None)
         self.buffer.finish(self.id, status, reason, links)
 
     def end_with(self, exc: BaseException | None) -> None:
-        """End ``completed``, ``cancelled`` (Ctrl-C) or ``failed`` with the error, by ``exc``."""
-        if exc is None:
+        """End ``completed``, ``cancelled`` (Ctrl-C) or ``failed`` with the error, by ``exc``.
+
+        ``sys.exit(0)`` or ``sys.exit()`` is a success, as it is for the process: the run ends
+        ``completed``; another exit code fails it."""
+        if exc is None or is_clean_exit(exc):
             self.end(run_status.COMPLETED)
         elif isinstance(exc, KeyboardInterrupt):
             self.end(run_status.CANCELLED, "Interrupted (KeyboardInterrupt).")
@@ -86,6 +97,14 @@ class ActiveRun:
         return f"<ActiveRun id={self.id} name={self.name!r}>"
 
 
+def is_clean_exit(exc: BaseException) -> bool:
+    """Whether ``exc`` is a :class:`SystemExit` whose code means success (``None`` or 0)."""
+    if not isinstance(exc, SystemExit):
+        return False
+    code = exc.code
+    return code is None or (isinstance(code, int) and code == 0)
+
+
 def describe_error(exc: BaseException) -> str:
     """``Type: message`` followed by the traceback, as stored in a failed run's status reason."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -93,17 +112,20 @@ def describe_error(exc: BaseException) -> str:
 
 
 def run_stack() -> list[ActiveRun]:
-    """This thread's stack of active runs (innermost last)."""
+    """This thread's own stack of active runs (innermost last)."""
     stack = getattr(_local, "stack", None)
     if stack is None:
-        stack = _local.stack = []
+        main = threading.current_thread() is threading.main_thread()
+        stack = _local.stack = _main_stack if main else []
     return stack
 
 
 def activate(run: Run, store: Store) -> ActiveRun:
     """Make ``run`` this thread's active run and send its heartbeats until it ends."""
     active = ActiveRun(run, store)
-    run_stack().append(active)
+    stack = run_stack()
+    stack.append(active)
+    active._stack = stack
     with _registry_lock:
         _registry[active.id] = active
     active.buffer.watch(active.id)
@@ -111,9 +133,28 @@ def activate(run: Run, store: Store) -> ActiveRun:
 
 
 def current() -> ActiveRun | None:
-    """The innermost active run of this thread."""
+    """The run this thread logs to: the innermost run it started, else (in a thread other
+    than the main one) the innermost active run of the main thread."""
+    stack = getattr(_local, "stack", None)
+    if stack:
+        return stack[-1]
+    return inherited()
+
+
+def own_current() -> ActiveRun | None:
+    """The innermost run this thread started itself (``None`` when it only inherits one)."""
     stack = getattr(_local, "stack", None)
     return stack[-1] if stack else None
+
+
+def inherited() -> ActiveRun | None:
+    """The run a thread with no run of its own logs to: the main thread's innermost run."""
+    if threading.current_thread() is threading.main_thread():
+        return None
+    try:
+        return _main_stack[-1]
+    except IndexError:  # empty, or emptied by the main thread just now
+        return None
 
 
 def all_active() -> list[ActiveRun]:
@@ -123,9 +164,11 @@ def all_active() -> list[ActiveRun]:
 
 
 def _forget_after_fork() -> None:
-    # A forked worker starts with no active runs: its parent's belong to the parent.
-    global _local
+    # A forked worker starts with no active runs: its parent's belong to the parent. The
+    # forking thread is the child's main thread, whose stack the child's threads inherit.
+    global _local, _main_stack
     _local = threading.local()
+    _main_stack = []
     _registry.clear()
 
 

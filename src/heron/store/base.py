@@ -353,6 +353,14 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def rollback_model_alias(self, name: str, alias: str, user: str | None = None) -> AliasEvent:
+        """Point ``alias`` back at the version it pointed at before its current one (skipping
+        deleted versions; each call goes one step further back) and record it as a
+        ``rollback`` event. Reading the history and moving the alias are one transaction, so
+        concurrent rollbacks are each applied and recorded. :class:`InvalidState` if there is
+        nothing to roll back to, :class:`NotFound` if the model does not exist."""
+
+    @abstractmethod
     def delete_model_alias(self, name: str, alias: str, user: str | None = None) -> AliasEvent:
         """Remove an alias and record it; :class:`NotFound` if the alias is not set."""
 

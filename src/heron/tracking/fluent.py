@@ -2,7 +2,8 @@
 
 Runs started here form a stack per thread (``nested=True`` pushes a child). Logging calls go
 to the run on top of the stack through the store's :class:`LogBuffer`, so a call costs a few
-microseconds and no transaction.
+microseconds and no transaction. A thread that started no run of its own logs to the main
+thread's active run (see :mod:`heron.store.active_run`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from heron.core import status as run_status
 from heron.core.entities import Run
 from heron.core.errors import InvalidState, NotFound
 from heron.core.ids import now_ms
-from heron.store.active_run import ActiveRun, activate, all_active, current, run_stack
+from heron.store.active_run import (
+    ActiveRun,
+    activate,
+    all_active,
+    current,
+    inherited,
+    own_current,
+    run_stack,
+)
 from heron.store.base import DEFAULT_EXPERIMENT, Store
 from heron.store.log_buffer import buffer_for
 from heron.store.registry import get_store
@@ -97,8 +106,10 @@ def start_run(
 ) -> ActiveRun:
     """Start a run (or resume ``run_id``) and make it the active run of this thread.
 
-    Use it as a context manager: the run ends ``completed``, or ``failed`` with the error if
-    the block raises. ``nested=True`` starts a child of the active run.
+    Use it as a context manager: the run ends ``completed`` (also on ``sys.exit(0)``), or
+    ``failed`` with the error if the block raises. ``nested=True`` starts a child of the
+    active run. In a thread other than the main one, a run started here is that thread's own
+    (without ``nested=True`` it is not a child of the main thread's run).
 
     >>> with heron.start_run(name="baseline", tags={"team": "a"}) as run:  # doctest: +SKIP
     ...     heron.log_param("lr", 0.1)
@@ -110,8 +121,9 @@ def start_run(
             f"Run {stack[-1].id} is already active in this thread. End it first "
             "(heron.end_run()), or start a child run with start_run(nested=True)."
         )
-    if parent_id is None and nested and stack:
-        parent_id = stack[-1].id
+    if parent_id is None and nested:
+        parent = stack[-1] if stack else inherited()
+        parent_id = parent.id if parent is not None else None
     if run_id is not None:
         run = _resume(store, run_id)
     else:
@@ -144,15 +156,19 @@ def _resume(store: Store, run_id: str) -> Run:
 
 
 def active_run() -> ActiveRun | None:
-    """The run on top of this thread's stack, or ``None``."""
+    """The run this thread logs to, or ``None``: the innermost run it started, else (in a
+    thread other than the main one) the main thread's active run."""
     return current()
 
 
 def end_run(
     status: str = run_status.COMPLETED, *, run: ActiveRun | None = None, reason: str | None = None
 ) -> None:
-    """End the active run (or ``run``) with ``status``; flushes everything it logged first."""
-    run = run or current()
+    """End the active run (or ``run``) with ``status``; flushes everything it logged first.
+
+    Without ``run``, a thread ends only a run it started itself: the main thread's run that
+    it logs to is ended by the main thread."""
+    run = run or own_current()
     if run is not None:
         run.end(status, reason)
 

@@ -63,7 +63,11 @@ def test_lone_surrogates_in_error_messages_are_escaped():
     from heron.serving.scoring import error_body
 
     body = error_body(BadRequest("got '\ud800'"))
-    assert json.loads(body) == {"error": {"code": "BAD_REQUEST", "message": "got '\ud800'"}}
+    assert json.loads(body) == {
+        "error": {"code": "BAD_REQUEST", "message": "got '\ud800'"},
+        "error_code": "BAD_REQUEST",
+        "message": "got '\ud800'",
+    }
 
 
 def test_media_types():

@@ -171,17 +171,23 @@ def test_numpy_like_scalars_are_accepted():
 
 
 def test_active_run_stack_is_per_thread():
+    # A thread sees the main thread's run (issue 8 item 13); runs it starts stay its own.
     seen = {}
     with heron.start_run() as run:
 
         def worker():
-            seen["active"] = heron.active_run()
+            seen["inherited"] = heron.active_run()
+            with heron.start_run():
+                seen["own"] = heron.active_run()
+            seen["after"] = heron.active_run()
 
         t = threading.Thread(target=worker)
         t.start()
         t.join()
         assert heron.active_run().id == run.id
-    assert seen["active"] is None
+    assert seen["inherited"].id == run.id
+    assert seen["own"].id != run.id
+    assert seen["after"].id == run.id
 
 
 def test_end_run_with_status():

@@ -16,6 +16,9 @@ Rules kept here:
 * Every move of an alias is one ``alias_events`` row written in the same transaction as the
   move, with ``from_version`` the version the alias pointed at before; the rows are kept by
   model id (a rename keeps the history) and read in the order they were written.
+* A rollback reads the alias's history and moves the alias in one transaction, under the
+  model's lock taken before the read, so concurrent rollbacks each go one step further back
+  and every one is recorded.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from heron.core.errors import (
 )
 from heron.core.ids import new_id, now_ms
 from heron.store import filters
+from heron.store.alias_history import rollback_target
 from heron.store.base import MAX_RESULTS_LIMIT
 from heron.store.sql import schema as t
 from heron.store.sql.search import check_storable, compare
@@ -481,30 +485,36 @@ class SqlRegistryMixin:
         def body(conn: Connection) -> AliasEvent:
             model_id = _lock_model(conn, name)
             _active_version_id(conn, model_id, name, version)
-            current = conn.execute(
-                select(_ma.c.version).where(_ma.c.model_id == model_id, _ma.c.alias == alias)
-            ).scalar()
-            now = _event_time(conn, model_id)
-            if current == version:  # already there: nothing moves, nothing is recorded
-                return AliasEvent(name, alias, version, version, action, user, now)
-            if current is None:
-                conn.execute(
-                    _ma.insert().values(
-                        model_id=model_id, alias=alias, version=version, updated_at=now
-                    )
+            return _move_alias(conn, model_id, name, alias, version, action, user)
+
+        return self._write(body)
+
+    def rollback_model_alias(self, name: str, alias: str, user: str | None = None) -> AliasEvent:
+        validation.check_name(name, "Model")
+        alias = _alias_text(alias)
+        user = validation.optional_text(user, 256, "user")
+
+        # One transaction reads the history and extends it: the model's lock (BEGIN IMMEDIATE
+        # on SQLite, the row lock on PostgreSQL) is taken before the history is read, so two
+        # rollbacks never both start from the same history (each goes one step further back).
+        def body(conn: Connection) -> AliasEvent:
+            model_id = _lock_model(conn, name)
+            events = _alias_events(conn, model_id, name, alias)
+            mentioned = {v for e in events for v in (e.from_version, e.to_version) if v is not None}
+            active: set[int] = set()
+            for batch in _batches(sorted(mentioned)):
+                active.update(
+                    conn.execute(
+                        select(_mv.c.version).where(
+                            _mv.c.model_id == model_id,
+                            _mv.c.version.in_(batch),
+                            _mv.c.lifecycle == ACTIVE,
+                        )
+                    ).scalars()
                 )
-            else:
-                conn.execute(
-                    update(_ma)
-                    .where(_ma.c.model_id == model_id, _ma.c.alias == alias)
-                    .values(version=version, updated_at=now)
-                )
-            conn.execute(
-                _ae.insert().values(
-                    _event_row(model_id, alias, current, version, action, user, now)
-                )
-            )
-            return AliasEvent(name, alias, current, version, action, user, now)
+            what = f"Alias {alias!r} of model {name!r}"
+            target = rollback_target(events, active.__contains__, what)
+            return _move_alias(conn, model_id, name, alias, target, ALIAS_ROLLBACK, user)
 
         return self._write(body)
 
@@ -553,18 +563,7 @@ class SqlRegistryMixin:
             if alias is not None:
                 query = query.where(_ae.c.alias == _alias_text(alias))
             rows = conn.execute(query.order_by(_ae.c.id)).all()
-        return [
-            AliasEvent(
-                name=name,
-                alias=r.alias,
-                from_version=r.from_version,
-                to_version=r.to_version,
-                action=r.action,
-                user=r.user,
-                timestamp=r.timestamp,
-            )
-            for r in rows
-        ]
+        return [_alias_event(name, r) for r in rows]
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -782,6 +781,57 @@ def _event_time(conn: Connection, model_id: str) -> int:
     return now if last is None or now >= last else last
 
 
+def _move_alias(
+    conn: Connection,
+    model_id: str,
+    name: str,
+    alias: str,
+    version: int,
+    action: str,
+    user: str | None,
+) -> AliasEvent:
+    """Point ``alias`` at ``version`` (an active version the caller checked under the model's
+    lock) and record the move; nothing moves or is recorded if it points there already."""
+    current = conn.execute(
+        select(_ma.c.version).where(_ma.c.model_id == model_id, _ma.c.alias == alias)
+    ).scalar()
+    now = _event_time(conn, model_id)
+    if current == version:  # already there: nothing moves, nothing is recorded
+        return AliasEvent(name, alias, version, version, action, user, now)
+    if current is None:
+        conn.execute(
+            _ma.insert().values(model_id=model_id, alias=alias, version=version, updated_at=now)
+        )
+    else:
+        conn.execute(
+            update(_ma)
+            .where(_ma.c.model_id == model_id, _ma.c.alias == alias)
+            .values(version=version, updated_at=now)
+        )
+    conn.execute(
+        _ae.insert().values(_event_row(model_id, alias, current, version, action, user, now))
+    )
+    return AliasEvent(name, alias, current, version, action, user, now)
+
+
+def _alias_events(conn: Connection, model_id: str, name: str, alias: str) -> list[AliasEvent]:
+    """The history of one alias of a model, oldest first."""
+    query = select(_ae).where(_ae.c.model_id == model_id, _ae.c.alias == alias)
+    return [_alias_event(name, r) for r in conn.execute(query.order_by(_ae.c.id))]
+
+
+def _alias_event(name: str, row: Any) -> AliasEvent:
+    return AliasEvent(
+        name=name,
+        alias=row.alias,
+        from_version=row.from_version,
+        to_version=row.to_version,
+        action=row.action,
+        user=row.user,
+        timestamp=row.timestamp,
+    )
+
+
 def _event_row(
     model_id: str,
     alias: str,
@@ -802,7 +852,7 @@ def _event_row(
     }
 
 
-def _batches(ids: Sequence[str]) -> Iterator[list[str]]:
+def _batches(ids: Sequence[T]) -> Iterator[list[T]]:
     for start in range(0, len(ids), _IN_BATCH):
         yield list(ids[start : start + _IN_BATCH])
 
