@@ -366,7 +366,9 @@ def malformed_bodies(seed: int, n: int, columns: list[str]) -> Iterator[tuple[st
                         {"inputs": {c: [text()] for c in columns}},
                         {"dataframe_split": {"columns": [1, 2, 3, 4], "data": [good_row()]}},
                         {"dataframe_records": records_with_one_bad()},
-                        {"inputs": [good_row()], "params": {text(): 1}},
+                        # unknown params are ignored with a warning now, as MLflow does
+                        # (issue 8); a column named twice is the malformed body instead
+                        {"dataframe_split": {"columns": [columns[0]] * 4, "data": [good_row()]}},
                     ]
                 )
             ),
