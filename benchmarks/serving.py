@@ -13,6 +13,10 @@ served by ``heron serve`` as a user starts it. The load generator (``_harness.py
 concurrent clients as processes. Requests are MLflow's ``dataframe_split`` with the iris column
 names, ``{"dataframe_split": {"columns": [...], "data": [[5.1, 3.5, 1.4, 0.2]]}}`` (and
 ``{"inputs": [[...]]}`` for one more figure).
+
+Groups ``frame`` and ``wine`` (issue 8, item 24) serve the models users have: iris fitted on
+a DataFrame, and the quickstart's wine forest (``_serving_models.py``); ``mixed`` (item 9) the
+p99 of single-row requests while ~10 MB requests run back to back.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ import time
 from typing import Any
 
 import _harness as h
+import _serving_models as sm
 
 h.BENCHMARK = "serving"
 TOOL = "heron"
-GROUPS = ("log_model", "start", "load", "batching")
+GROUPS = ("log_model", "start", "load", "batching", *sm.KINDS, "mixed")
 FIGURES_OF = {
     **h.SERVING_FIGURES,
     "batching": ["concurrent8_nobatch_req_per_s", "concurrent8_wait1ms_req_per_s"],
+    **sm.FIGURES,
 }
 
 
@@ -130,11 +136,43 @@ def bench_batching(sizes: h.ServingSizes, workdir: str) -> None:
         )
 
 
+def bench_kind(kind: str, sizes: h.ServingSizes, workdir: str) -> None:
+    """Figures of a model of ``kind`` (see ``_serving_models.py``), registered and served."""
+    import heron
+
+    model = sm.model_of(kind)
+    with heron.start_run():
+        info = heron.log_model(model[0], kind, input_example=model[1], registered_model_name=kind)
+    heron.Client().set_model_alias(kind, "champion", info.registered_model_version)
+    port = h.free_port()
+    process = h.start_server(
+        serve_argv(f"models:/{kind}@champion", port), dict(os.environ), workdir
+    )
+    try:
+        h.wait_until_answering(process, port, sm.split_body(model[2], model[3][:1]))
+        sm.measure_kind(kind, sizes, port, model, TOOL, h.server_stack())
+    finally:
+        h.stop_server(process)
+
+
+def bench_mixed(sizes: h.ServingSizes, workdir: str) -> None:
+    uri, _ = registered_model()
+    port = h.free_port()
+    process = h.start_server(serve_argv(uri, port), dict(os.environ), workdir)
+    try:
+        h.wait_until_answering(process, port, h.scoring_body([h.IRIS_ROW]))
+        sm.measure_mixed(sizes, port, TOOL, h.server_stack(), quick=sizes is h.SERVING_QUICK)
+    finally:
+        h.stop_server(process)
+
+
 BENCHES = {
     "log_model": bench_log_model,
     "start": bench_start,
     "load": bench_load,
     "batching": bench_batching,
+    **{kind: functools.partial(bench_kind, kind) for kind in sm.KINDS},
+    "mixed": bench_mixed,
 }
 
 

@@ -14,6 +14,9 @@ names (what MLflow's docs show), plus one figure with ``{"inputs": [[...]]}`` (M
 fastest form for this model). ``mlflow models serve`` starts uvicorn as a child process; the
 memory figure is the largest process of the tree (uvicorn's), the whole tree in ``detail``.
 MLflow's usage telemetry is switched off (``MLFLOW_DISABLE_TELEMETRY``), which can only help it.
+
+Groups ``frame``, ``wine`` and ``mixed`` are those of ``serving.py`` (``_serving_models.py``):
+the same models logged with ``mlflow.sklearn.log_model`` and served the same way.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _harness as h
+import _serving_models as sm
 
 h.BENCHMARK = "serving"
 TOOL = "mlflow"
-GROUPS = ("log_model", "start", "load")
-FIGURES_OF = h.SERVING_FIGURES
+GROUPS = ("log_model", "start", "load", *sm.KINDS, "mixed")
+FIGURES_OF = {**h.SERVING_FIGURES, **sm.FIGURES}
 # MLflow logs the model in about 3.6 s and starts in about 4 s: fewer repetitions.
 FULL = h.ServingSizes(log_model_repeats=3, starts=3)
 QUICK = h.SERVING_QUICK
@@ -137,7 +141,48 @@ def bench_load(sizes: h.ServingSizes, workdir: str) -> None:
     h.measure_load(sizes, argv, server_env(), workdir, model.predict, TOOL, server_stack())
 
 
-BENCHES = {"log_model": bench_log_model, "start": bench_start, "load": bench_load}
+def bench_kind(kind: str, sizes: h.ServingSizes, workdir: str) -> None:
+    import mlflow
+    import mlflow.sklearn
+
+    model = sm.model_of(kind)
+    # MLflow 3.17 stores scikit-learn models with skops, which refuses tree models unless
+    # their node storage is declared trusted when logging (what its error message asks for).
+    trusted = {"skops_trusted_types": ["sklearn.tree._tree.Tree"]} if kind == "wine" else {}
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model[0], name=kind, input_example=model[1], registered_model_name=kind, **trusted
+        )
+    mlflow.MlflowClient().set_registered_model_alias(
+        kind, "champion", info.registered_model_version
+    )
+    port = h.free_port()
+    process = h.start_server(serve_argv(f"models:/{kind}@champion", port), server_env(), workdir)
+    try:
+        h.wait_until_answering(process, port, sm.split_body(model[2], model[3][:1]))
+        sm.measure_kind(kind, sizes, port, model, TOOL, server_stack())
+    finally:
+        h.stop_server(process)
+
+
+def bench_mixed(sizes: h.ServingSizes, workdir: str) -> None:
+    uri, _ = registered_model()
+    port = h.free_port()
+    process = h.start_server(serve_argv(uri, port), server_env(), workdir)
+    try:
+        h.wait_until_answering(process, port, h.scoring_body([h.IRIS_ROW]))
+        sm.measure_mixed(sizes, port, TOOL, server_stack(), quick=sizes is QUICK)
+    finally:
+        h.stop_server(process)
+
+
+BENCHES = {
+    "log_model": bench_log_model,
+    "start": bench_start,
+    "load": bench_load,
+    **{kind: functools.partial(bench_kind, kind) for kind in sm.KINDS},
+    "mixed": bench_mixed,
+}
 
 
 def main() -> int:

@@ -22,6 +22,7 @@ import heron
 from heron.cli import main as cli_main
 from heron.core import config
 from heron.store import registry
+from tests.support.stores import open_sql_store
 
 pytestmark = pytest.mark.e2e
 
@@ -116,7 +117,10 @@ def _error_line(result: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture
 def cli(tmp_path: Path) -> Heron:
     """An empty store in tmp_path."""
-    return Heron(tmp_path, "sqlite:///" + str(tmp_path / "heron.db"))
+    uri = "sqlite:///" + str(tmp_path / "heron.db")
+    with open_sql_store(uri):  # created, as `heron init` or a first run does
+        pass
+    return Heron(tmp_path, uri)
 
 
 @pytest.fixture(scope="module")
@@ -385,6 +389,8 @@ def test_unexpected_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clea
     monkeypatch.setattr(Client, "list_experiments", broken)
     runner = CliRunner()
     uri = "sqlite:///" + str(tmp_path / "heron.db")
+    with open_sql_store(uri):  # reading commands need an existing store
+        pass
     result = runner.invoke(cli_main.cli, ["--tracking-uri", uri, "experiments", "list"])
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -399,6 +405,8 @@ def test_unexpected_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clea
 
 def test_errors_are_red_on_a_terminal(tmp_path: Path, clean_state) -> None:
     uri = "sqlite:///" + str(tmp_path / "heron.db")
+    with open_sql_store(uri):
+        pass
     result = CliRunner().invoke(
         cli_main.cli, ["--tracking-uri", uri, "runs", "show", "nope"], color=True
     )

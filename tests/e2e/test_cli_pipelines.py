@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_cli import Heron, _error_line
+from tests.support.stores import open_sql_store
 
 pytestmark = pytest.mark.e2e
 
@@ -77,7 +78,10 @@ PIPELINE = textwrap.dedent(
 def h(tmp_path: Path) -> Heron:
     """An empty store in tmp_path, with the pipeline file pipe.py next to it."""
     (tmp_path / "pipe.py").write_text(PIPELINE)
-    return Heron(tmp_path, "sqlite:///" + str(tmp_path / "heron.db"))
+    uri = "sqlite:///" + str(tmp_path / "heron.db")
+    with open_sql_store(uri):  # created, as `heron init` or a first run does
+        pass
+    return Heron(tmp_path, uri)
 
 
 def _run_json(h: Heron, *args: str) -> dict:

@@ -476,3 +476,25 @@ def test_a_bad_model_uri_is_one_error_line(workspace):
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "nope" in lines[0], done.stderr
+
+
+# --- issue 8: MLflow's client conventions, one input rule, frame-fitted models on arrays -------
+def test_frame_model_over_http_follows_mlflows_conventions(frame_server, iris_data, direct):
+    X, _ = iris_data
+    columns = json.loads(frame_server.get("/metadata")[1])["signature"]["inputs"]["columns"]
+    names = [c["name"] for c in columns]
+    meta = json.loads(frame_server.get("/metadata")[1])
+    assert meta["server"]["input_path"] == "array"
+    body = {"dataframe_split": {"columns": names, "data": X[:3].tolist()}, "params": {"t": 1}}
+    status, answer = frame_server.post(body)
+    import pandas as pd
+
+    expected = direct[1].predict(pd.DataFrame(X[:3], columns=names))
+    assert status == 200 and same(answer["predictions"], expected)
+    row = [5.1, " 5 ", 1.4, 0.2]
+    status, answer = frame_server.post({"dataframe_split": {"columns": names, "data": [row]}})
+    assert status == 400 and names[1] in answer["message"], answer
+    assert answer["error_code"] == "BAD_REQUEST" and answer["error"]["message"]
+    twice = {"dataframe_split": {"columns": [*names[:3], names[0]], "data": [X[0].tolist()]}}
+    status, answer = frame_server.post(twice)
+    assert status == 400 and "more than once" in answer["message"]

@@ -11,13 +11,15 @@ from __future__ import annotations
 import math
 import uuid
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from heron.core.entities import Metric
-from heron.core.errors import HeronError
+from heron.core.errors import FilterError, HeronError
 from heron.core.validation import MAX_KEY_LENGTH
-from tests.store_contract.search_suite import World
+from heron.store import filters
+from tests.store_contract.search_suite import World, expected
 
 SETTINGS = settings(
     max_examples=60,
@@ -126,7 +128,7 @@ def test_param_key_in_backticks_is_matched_literally(store, value, key, other_ke
     ),
     ascending=st.booleans(),
 )
-def test_runs_missing_the_ordered_metric_come_last(store, values, ascending):
+def test_runs_missing_the_ordered_metric_come_last_after_nan(store, values, ascending):
     exp_id = fresh_experiment(store)
     runs = []
     for i, value in enumerate(values):
@@ -146,5 +148,54 @@ def test_runs_missing_the_ordered_metric_come_last(store, values, ascending):
         (r for r in runs if has_number(r[2])),
         key=lambda r: (r[2] if ascending else -r[2], -r[1]),  # ties: newest start first
     )
-    rest = sorted((r for r in runs if not has_number(r[2])), key=lambda r: -r[1])
-    assert found == [r[0] for r in numbers + rest]
+    # then NaN (a value, as in MLflow), then the runs lacking the metric: newest first
+    nans = sorted((r for r in runs if r[2] is not None and math.isnan(r[2])), key=lambda r: -r[1])
+    rest = sorted((r for r in runs if r[2] is None), key=lambda r: -r[1])
+    assert found == [r[0] for r in numbers + nans + rest]
+
+
+_ORDER_KEYS = [
+    "metrics.acc",
+    "metrics.loss",
+    "metrics.`val.acc`",
+    "metrics.absent",
+    "params.opt",
+    "tags.team",
+    "attributes.name",
+    "start_time",
+    "attributes.start_time",
+    "attributes.end_time",
+]
+
+
+@SETTINGS
+@given(
+    clauses=st.lists(
+        st.tuples(st.sampled_from(_ORDER_KEYS), st.sampled_from(["", " ASC", " desc"])),
+        min_size=1,
+        max_size=4,
+    ),
+    page_size=st.sampled_from([1, 5, 13, 40]),
+)
+def test_any_order_by_list_pages_in_order_or_refuses_a_repeated_key(
+    world: World, clauses, page_size
+):
+    """Issue 8 item 20: a repeated key (e.g. -o metrics.acc -o 'metrics.acc DESC' -n 40)
+    crashed once a page ran past the runs having it; now it is refused, and any other list
+    pages through every run exactly once, in the model's order."""
+    order_by = [key + direction for key, direction in clauses]
+    parsed = [filters.parse_order_by(o) for o in order_by]
+    if len({(o.entity, o.key) for o in parsed}) < len(parsed):
+        with pytest.raises(FilterError, match="named twice"):
+            world.store.search_runs(order_by=order_by, max_results=page_size, view="all")
+        return
+    names, token = [], None
+    while True:
+        page = world.store.search_runs(
+            order_by=order_by, max_results=page_size, page_token=token, view="all"
+        )
+        names += [world.name_of[r.id] for r in page]
+        token = page.token
+        if token is None:
+            break
+    assert names == expected(world, view="all", order_by=order_by)

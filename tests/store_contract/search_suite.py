@@ -199,10 +199,9 @@ def world(search_store) -> World:
 
 
 def value_of(s: Spec, entity: str, key: str, run_ids: dict[str, str]):
-    """What the store compares for ``entity.key`` of ``s``; None when missing (or NaN)."""
+    """What the store compares for ``entity.key`` of ``s``; None when missing (NaN is a value)."""
     if entity == filters.ENTITY_METRIC:
-        v = s.metrics.get(key)
-        return None if v is None or math.isnan(v) else v
+        return s.metrics.get(key)
     if entity == filters.ENTITY_PARAM:
         return s.params.get(key)
     if entity == filters.ENTITY_TAG:
@@ -237,9 +236,11 @@ def expected(
         for o in orders:
             x = value_of(a, o.entity, o.key, world.run_ids)
             y = value_of(b, o.entity, o.key, world.run_ids)
-            if x is None or y is None:  # missing sorts last in both directions
-                if (x is None) != (y is None):
-                    return 1 if x is None else -1
+            # numbers, then NaN, then missing, in both directions
+            rank_x, rank_y = _rank(x), _rank(y)
+            if rank_x != rank_y:
+                return -1 if rank_x < rank_y else 1
+            if rank_x:
                 continue
             if x != y:
                 return (-1 if x < y else 1) * (1 if o.ascending else -1)
@@ -251,6 +252,12 @@ def expected(
         if _visible(s, view) and (experiments is None or s.exp in experiments) and where(s)
     ]
     return [s.name for s in sorted(rows, key=functools.cmp_to_key(compare))]
+
+
+def _rank(v) -> int:
+    if v is None:
+        return 2
+    return 1 if isinstance(v, float) and math.isnan(v) else 0
 
 
 _OPS = {
@@ -266,7 +273,7 @@ _OPS = {
 def metric(key: str, op: str, x: float) -> Callable[[Spec], bool]:
     def test(s: Spec) -> bool:
         v = s.metrics.get(key)
-        return v is not None and not math.isnan(v) and _OPS[op](v, x)
+        return v is not None and _OPS[op](v, x)  # NaN: != is true, the rest false
 
     return test
 
@@ -345,9 +352,10 @@ def test_metric_equality_by_hand(world):
     assert world.search("metrics.acc < -1e308") == ["r09"]  # -inf
 
 
-def test_nan_metric_matches_no_comparison(world):
+def test_nan_metric_is_unequal_to_every_number(world):
     for op in _OPS:
-        assert "r07" not in world.search(f"metrics.acc {op} 0.5")
+        assert ("r07" in world.search(f"metrics.acc {op} 0.5")) == (op == "!="), op
+    assert "r07" in world.search("metrics.acc != 0.91 and metrics.acc IS NOT NULL")
 
 
 def test_metric_filter_uses_the_latest_value(world):
@@ -660,13 +668,15 @@ def test_order_by(world, order_by):
     )
 
 
-def test_nan_metric_sorts_with_the_missing_ones(world):
+def test_nan_metric_sorts_after_the_numbers_and_before_the_missing(world):
     asc = world.search(experiments=["a"], order_by=["metrics.acc ASC"])
     desc = world.search(experiments=["a"], order_by=["metrics.acc DESC"])
+    filtered = world.search("metrics.acc != 0.91", experiments=["a"], order_by=["metrics.acc"])
 
     for found in (asc, desc):
         assert found[0] in ("r09", "r08")  # -inf first ascending, +inf first descending
-        assert found[-4:] == ["r17", "r13", "r07", "r05"]  # r07 holds NaN
+        assert found[-4:] == ["r07", "r17", "r13", "r05"]  # r07 holds NaN, the rest none
+    assert filtered[-1] == "r07"
 
 
 def test_order_by_a_filtered_key(world):
@@ -835,3 +845,175 @@ def test_odd_but_well_formed_order_by_answers_without_crashing(world, order_by):
     except HeronError:
         return
     assert len(found) == 27
+
+
+# --- hardening (issue 8): limits, bound page tokens, repeated order keys, IS NULL, statuses ---
+
+
+def test_filter_naming_too_many_keys_is_refused_with_the_limit(world):
+    from heron.store.sql.search import MAX_KEYS
+
+    within = " and ".join(f"metrics.k{i} >= 0" for i in range(MAX_KEYS - 1))
+    assert world.search(within, order_by=["params.opt DESC"]) == []
+    for n in (MAX_KEYS + 1, 64, 100):
+        text = " and ".join(f"metrics.k{i} >= 0" for i in range(n))
+        with pytest.raises(FilterError, match=f"at most {MAX_KEYS}"):
+            world.search(text)
+    keys = [f"params.p{i}" for i in range(MAX_KEYS)]
+    with pytest.raises(FilterError, match=f"at most {MAX_KEYS}"):
+        world.search("metrics.acc > 0", order_by=keys)
+
+
+def test_long_chain_of_comparisons_works_up_to_the_limit_then_is_refused(world):
+    chain = " and ".join(f"metrics.acc != {i}" for i in range(filters.MAX_COMPARISONS))
+    assert world.search(chain) == world.search("metrics.acc IS NOT NULL")
+    attributes = " and ".join(f"start_time > {i}" for i in range(filters.MAX_COMPARISONS))
+    assert world.search(attributes) == world.search()
+    with pytest.raises(FilterError, match=f"at most {filters.MAX_COMPARISONS} comparisons"):
+        world.search(chain + " and metrics.acc > 0")
+    many = "tags.team IN (" + ", ".join(f"'v{i}'" for i in range(filters.MAX_LIST_VALUES)) + ")"
+    assert world.search(many) == []
+    with pytest.raises(FilterError, match=str(filters.MAX_LIST_VALUES)):
+        world.search(many + " and params.opt IN ('adam')")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"filter_string": 3},
+        {"filter_string": ["metrics.acc > 0"]},
+        {"filter_string": b"metrics.acc > 0"},
+        {"order_by": 5},
+        {"order_by": [3]},
+        {"order_by": [None]},
+        {"order_by": {"metrics.acc": "DESC"}},
+        {"order_by": b"metrics.acc"},
+    ],
+)
+def test_non_string_filter_or_order_by_is_an_invalid_argument(world, kwargs):
+    with pytest.raises(InvalidArgument):
+        world.store.search_runs(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "order_by",
+    [
+        ["metrics.acc", "metrics.acc DESC"],
+        ["metrics.acc DESC", "params.opt", "metrics.acc"],
+        ["start_time", "attributes.start_time DESC"],
+        ["tags.team", "tag.team"],
+        ["params.opt", "params.`opt` DESC"],
+    ],
+)
+@pytest.mark.parametrize("max_results", [5, 40])
+def test_repeated_order_by_key_is_refused(world, order_by, max_results):
+    with pytest.raises(FilterError, match="named twice"):
+        world.search(order_by=order_by, max_results=max_results)
+
+
+def _page_through(world, **kwargs) -> list[str]:
+    names, token = [], None
+    while True:
+        page = world.store.search_runs(page_token=token, **kwargs)
+        names += [world.name_of[r.id] for r in page]
+        token = page.token
+        if token is None:
+            return names
+
+
+def test_page_token_is_bound_to_its_search(world):
+    query = dict(filter_string="params.opt = 'adam'", order_by=["metrics.acc DESC"])
+    first = world.store.search_runs(max_results=4, **query)
+    for other in (
+        {},
+        {"filter_string": "params.opt = 'adam'"},
+        {"order_by": ["metrics.acc DESC"]},
+        {**query, "order_by": ["metrics.acc ASC"]},
+        {**query, "filter_string": "params.opt = 'sgd'"},
+        {**query, "view": "all"},
+        {**query, "experiment_ids": [world.experiment_ids["a"]]},
+    ):
+        with pytest.raises(InvalidArgument, match="different search"):
+            world.store.search_runs(max_results=4, page_token=first.token, **other)
+    # the same query (spelled differently) continues, whatever the page size
+    same = dict(filter_string="params.opt='adam'", order_by="metrics.acc desc")
+    second = world.store.search_runs(max_results=3, page_token=first.token, **same)
+    names = [world.name_of[r.id] for r in [*first, *second]]
+    assert names == world.search(**query)[:7]
+
+
+def test_paging_any_search_returns_what_one_page_does(world):
+    for query in (
+        {"filter_string": "metrics.acc != 0.5", "order_by": ["metrics.acc DESC"]},
+        {"order_by": ["metrics.acc", "params.opt DESC"]},
+        {"filter_string": "params.opt IS NULL", "order_by": ["metrics.loss DESC"]},
+    ):
+        whole = world.search(max_results=1000, view="all", **query)
+        for size in (1, 4, 9):
+            assert _page_through(world, max_results=size, view="all", **query) == whole
+
+
+def has_key(entity: str, key: str) -> Callable[[Spec], bool]:
+    def test(s: Spec) -> bool:
+        return key in {"metrics": s.metrics, "params": s.params, "tags": s.tags}[entity]
+
+    return test
+
+
+@pytest.mark.parametrize(
+    ("entity", "key"),
+    [("metrics", "acc"), ("metrics", "loss"), ("params", "opt"), ("tags", "team"), ("tags", "no")],
+)
+def test_is_null_and_is_not_null(world, entity, key):
+    present = has_key(entity, key)
+    assert world.search(f"{entity}.{key} IS NOT NULL") == expected(world, present)
+    assert world.search(f"{entity}.{key} is null") == expected(world, lambda s: not present(s))
+    both = world.search(f"{entity}.{key} IS NULL and {entity}.{key} IS NOT NULL")
+    assert both == []
+
+
+def test_is_null_by_hand(world):
+    assert world.search("params.opt IS NULL", view="all") == ["r17", "r13", "r08"]
+    assert "r07" in world.search("metrics.acc IS NOT NULL")  # NaN is a value
+    assert "r07" not in world.search("metrics.acc IS NULL")
+    found = world.search("metrics.acc IS NULL and tags.team IS NOT NULL", order_by=["tags.team"])
+    assert found == expected(
+        world,
+        lambda s: "acc" not in s.metrics and "team" in s.tags,
+        order_by=["tags.team"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "statuses"),
+    [
+        ("status = 'FINISHED'", {"completed"}),
+        ("attributes.status = 'Completed'", {"completed"}),
+        ("status = 'FAILED'", {"failed"}),
+        ("status = 'RUNNING'", {"running"}),
+        ("status = 'KILLED'", {"cancelled"}),
+        ("status = 'SCHEDULED'", {"pending"}),
+        (
+            "status != 'finished'",
+            {"failed", "running", "cancelled", "pending", "skipped", "cached"},
+        ),
+        ("status IN ('FINISHED', 'FAILED')", {"completed", "failed"}),
+        (
+            "status NOT IN ('FINISHED', 'killed', 'Running')",
+            {"failed", "pending", "skipped", "cached"},
+        ),
+    ],
+)
+def test_status_values_match_case_insensitively_and_by_mlflow_name(world, text, statuses):
+    assert world.search(text, view="all") == expected(
+        world, lambda s: s.status in statuses, view="all"
+    )
+
+
+@pytest.mark.parametrize("value", ["done", "FINISH", "ok", ""])
+def test_unknown_status_value_lists_the_valid_ones(world, value):
+    with pytest.raises(FilterError, match="completed, failed") as caught:
+        world.search(f"attributes.status = '{value}'")
+    assert "FINISHED" in caught.value.message
+    with pytest.raises(FilterError, match="unknown value"):
+        world.search(f"status IN ('failed', '{value}')")

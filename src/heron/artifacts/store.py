@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from heron.core import hashing
-from heron.core.errors import InvalidArgument, NotFound
+from heron.core.errors import InvalidArgument, NotFound, os_fault
 from heron.core.ids import new_id
 
 T = TypeVar("T")
@@ -36,6 +36,22 @@ def record_file_hash(local_path: str, sha256: str, size: int) -> None:
     known = _known_hashes.get()
     if known is not None:
         known[os.path.abspath(local_path)] = (sha256, size)
+
+
+def _disk_faults(method: Callable[..., T]) -> Callable[..., T]:
+    """Turn a full disk or an unwritable artifact folder into a clear HeronError."""
+
+    @functools.wraps(method)
+    def wrapper(self: ArtifactStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except OSError as e:
+            fault = os_fault(e, e.filename or self.root_uri, "the artifact store")
+            if fault is None:
+                raise
+            raise fault from e
+
+    return wrapper
 
 
 class StoredObject:
@@ -79,6 +95,7 @@ class ArtifactStore:
         return self.fs.exists(self._object_path(content_hash))
 
     # --- writing ----------------------------------------------------------------------
+    @_disk_faults
     def put_bytes(self, data: bytes) -> StoredObject:
         """Store ``data`` (once per content) and describe it."""
         content_hash = hashing.hash_bytes(data)
@@ -90,6 +107,7 @@ class ArtifactStore:
             self._commit(tmp, content_hash)
         return StoredObject(content_hash, len(data), self.uri_of(content_hash), False)
 
+    @_disk_faults
     def put_file(self, path: str | os.PathLike[str]) -> StoredObject:
         """Store a local file's bytes and describe them."""
         path = Path(path)
@@ -103,6 +121,7 @@ class ArtifactStore:
             self._commit(tmp, content_hash)
         return StoredObject(content_hash, path.stat().st_size, self.uri_of(content_hash), False)
 
+    @_disk_faults
     def put_dir(self, path: str | os.PathLike[str]) -> StoredObject:
         """Store a local folder (its files and their relative paths) and describe it."""
         path = Path(path)
@@ -121,6 +140,7 @@ class ArtifactStore:
         size = sum(size for _rel, _sha, size in manifest)
         return StoredObject(content_hash, size, self.uri_of(content_hash), True)
 
+    @_disk_faults
     def write_object(self, writer: Callable[[Any, str], T]) -> tuple[StoredObject, T]:
         """Let ``writer(fs, folder)`` fill a new folder, then store it under its content hash.
 

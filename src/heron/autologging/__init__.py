@@ -55,6 +55,7 @@ def autolog(
     >>> LogisticRegression().fit(X, y)  # doctest: +SKIP  (a new run "LogisticRegression")
     >>> heron.autolog(disable=True)  # doctest: +SKIP
     """
+    _carry_to_workers()
     if disable:
         with _lock:
             set_current(None)
@@ -86,6 +87,33 @@ def autolog(
     for problem in problems:
         config.warn("Autologging skips a library that failed to import: %s", problem)
     logger.debug("autologging on: %d methods patched now", patched)
+
+
+def _carry_to_workers() -> None:
+    """Pipeline steps run in worker processes (``parallelism=N``) autolog as this process
+    does: each step takes over the options in force when it is sent."""
+    from heron.orchestrators.local import carry_to_workers
+
+    carry_to_workers("autolog", _snapshot)
+
+
+def _snapshot() -> Any:
+    import functools
+
+    return functools.partial(_apply_in_worker, current())
+
+
+def _apply_in_worker(config: AutologConfig | None) -> None:
+    if current() == config:
+        return
+    if config is None:
+        autolog(disable=True)
+        return
+    from heron.autologging import sklearn as sklearn_autolog
+
+    with _lock:
+        sklearn_autolog.patch_all()
+        set_current(config)
 
 
 def is_enabled() -> bool:

@@ -59,7 +59,7 @@ def _parse_tags(pairs: tuple[str, ...]) -> dict[str, str]:
 @json_option
 def create(name: str, tags: tuple[str, ...], as_json: bool) -> None:
     """Create an experiment called NAME."""
-    exp = open_client().create_experiment(name, _parse_tags(tags))
+    exp = open_client(create=True).create_experiment(name, _parse_tags(tags))
     if as_json:
         print_json(exp.to_dict())
     else:

@@ -15,7 +15,7 @@ import click
 
 from heron._version import __version__
 from heron.cli.lazy import LazyGroup
-from heron.core.errors import HeronError
+from heron.core.errors import HeronError, os_fault
 
 #: name -> ("module:attribute" of the click command, one-line help shown by ``heron --help``)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -59,7 +59,8 @@ class HeronGroup(LazyGroup):
         except OSError as e:
             if e.errno == errno.EPIPE:  # `heron runs list | head`: click handles it
                 raise
-            _fail(ctx, e, f"{type(e).__name__}: {e}")
+            fault = os_fault(e, e.filename or "the path given", "files")
+            _fail(ctx, e, fault.message if fault else f"{type(e).__name__}: {e}")
         except HeronError as e:
             _fail(ctx, e, e.message)
         except Exception as e:

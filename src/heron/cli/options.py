@@ -13,10 +13,15 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def open_client() -> Client:
-    """A Client of the tracking URI in force (the heavy imports happen here, on first use)."""
+def open_client(create: bool = False) -> Client:
+    """A Client of the tracking URI in force (the heavy imports happen here, on first use).
+    Its database must exist unless ``create`` (a command whose write may be the first):
+    reading a mistyped URI is an error, not a new empty store."""
+    from heron.core import config
     from heron.tracking.client import Client
 
+    if not create:
+        config.require_existing_store(config.get_tracking_uri())
     return Client()
 
 

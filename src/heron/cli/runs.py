@@ -112,8 +112,9 @@ def list_(
 
     The table shows the params, metrics and tags that --filter and --order-by name, then a
     few more metrics. Filters use the MLflow syntax: metrics.X, params.X, tags.X and run
-    attributes (status, name, kind, start_time, ...) with = != < <= > >= LIKE ILIKE IN,
-    joined by AND; params and tags compare to quoted strings.
+    attributes (status, name, kind, start_time, ...) with = != < <= > >= LIKE ILIKE IN and
+    IS [NOT] NULL, joined by AND; params and tags compare to quoted strings; status values
+    may use MLflow's names (FINISHED, FAILED, RUNNING, KILLED, SCHEDULED).
     """
     columns = _referenced(filter_, order_by)  # checks the syntax before opening the store
     client = open_client()
@@ -137,10 +138,20 @@ def list_(
 
 def _referenced(filter_: str | None, order_by: Sequence[str]) -> list[tuple[str, str]]:
     """(entity, key) pairs that the filter and the order-by name, in order, without repeats."""
+    from heron.core.errors import FilterError
     from heron.store.filters import parse_filter, parse_order_by
 
     pairs = [(c.entity, c.key) for c in parse_filter(filter_)]
-    pairs += [(o.entity, o.key) for o in (parse_order_by(clause) for clause in order_by)]
+    given: dict[tuple[str, str], str] = {}
+    for clause in order_by:
+        o = parse_order_by(clause)
+        if (o.entity, o.key) in given:
+            raise FilterError(
+                f"--order-by names the same key twice ({given[(o.entity, o.key)]!r} and "
+                f"{clause!r}): give each key once, e.g. -o {clause!r}."
+            )
+        given[(o.entity, o.key)] = clause
+    pairs += list(given)
     return list(dict.fromkeys(p for p in pairs if p[1] not in _DEFAULT_ATTRIBUTES))
 
 

@@ -6,6 +6,10 @@ Tracking URI, first match wins:
 3. the nearest ``.heron/`` folder found upward from the working directory (``heron init``);
 4. ``~/.heron/`` (or ``$HERON_HOME``), created on first use.
 
+Writing (a run, a pipeline, ``heron init``) creates a SQLite store that does not exist yet;
+reading from one (the CLI's reading commands, ``Client(uri)``) is refused by
+:func:`require_existing_store`, so that a mistyped URI is not answered by a new empty store.
+
 Artifact URI: :func:`set_artifact_uri`, else ``HERON_ARTIFACT_URI``, else the ``artifacts/``
 folder beside a SQLite database, else ``<heron home>/artifacts``.
 """
@@ -83,6 +87,26 @@ def get_tracking_uri() -> str:
     if env:
         return normalize_tracking_uri(env)
     return uris.sqlite_uri(default_workspace() / DB_FILE)
+
+
+def require_existing_store(uri: str) -> None:
+    """Refuse a SQLite tracking URI whose database file does not exist (a typo would otherwise
+    silently get a new, empty store). Other URIs are left to their store to check."""
+    from heron.core.errors import StoreNotFound
+
+    if uris.tracking_uri_kind(uri) != uris.SQLITE:
+        return
+    path = uris.sqlite_path(uri)
+    if path is None or path.exists():
+        return
+    if path.name == DB_FILE and path.parent.name == WORKSPACE_DIR:
+        create = f"create it with `heron init {path.parent.parent}`"
+    else:
+        create = "create a workspace with `heron init` (or log a run there first)"
+    raise StoreNotFound(
+        f"There is no Heron store at {path}. Check the tracking URI (--tracking-uri, "
+        f"{TRACKING_URI_ENV} or heron.set_tracking_uri) for a typo, or {create}."
+    )
 
 
 def get_artifact_uri(tracking_uri: str | None = None) -> str:

@@ -6,6 +6,9 @@ name that the server puts in its JSON error body, and ``http_status`` the status
 
 from __future__ import annotations
 
+import errno
+import os
+
 
 class HeronError(Exception):
     """Base class of every error Heron raises deliberately."""
@@ -80,3 +83,47 @@ class StoreError(HeronError):
 
     code = "STORE_ERROR"
     http_status = 503
+
+
+class StoreNotFound(NotFound):
+    """The tracking URI names a database that does not exist (a typo, or not created yet)."""
+
+    code = "STORE_NOT_FOUND"
+
+
+class StoreCorrupt(StoreError):
+    """The metadata database file is not a SQLite database, or is damaged."""
+
+    code = "STORE_CORRUPT"
+    http_status = 500
+
+
+class StoreFull(StoreError):
+    """The disk holding the metadata database or the artifacts is full."""
+
+    code = "STORE_FULL"
+    http_status = 507
+
+
+class StoreNotWritable(StoreError):
+    """The metadata database or the artifact folder cannot be written (permissions,
+    read-only file system)."""
+
+    code = "STORE_NOT_WRITABLE"
+
+
+def os_fault(error: OSError, path: os.PathLike[str] | str, what: str) -> HeronError | None:
+    """The HeronError for an :class:`OSError` on ``path`` caused by the disk or by
+    permissions (disk full, quota, not writable, read-only file system); ``None`` otherwise.
+    ``what`` names the thing being written ("the artifact store")."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return StoreFull(
+            f"No space left for {what} at {path} ({error.strerror}). Free some space (or raise "
+            "the quota) and retry; nothing of this write was recorded."
+        )
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return StoreNotWritable(
+            f"Cannot write {what} at {path} ({error.strerror}). Fix the permissions of the "
+            "folder (chmod/chown), mount it read-write, or point Heron at a writable location."
+        )
+    return None

@@ -231,9 +231,10 @@ def as_array(rows: list | tuple) -> Any:
         return np.asarray(rows)
     parts = [np.asarray(rows[i : i + CHUNK_ROWS]) for i in range(0, len(rows), CHUNK_ROWS)]
     first = parts[0]
-    if first.ndim >= 1 and first.dtype.kind in "fiub":
-        if all(p.dtype.kind in "fiub" and p.shape[1:] == first.shape[1:] for p in parts):
-            return np.concatenate(parts)
+    if first.ndim >= 1 and all(
+        p.dtype.kind in "fiub" and p.shape[1:] == first.shape[1:] for p in parts
+    ):
+        return np.concatenate(parts)
     return np.asarray(rows)
 
 

@@ -7,7 +7,7 @@ Grammar (keywords, prefixes and attribute names are case-insensitive; whitespace
 is free)::
 
     filter      := <empty> | comparison ("AND" comparison)*
-    comparison  := identifier operator value
+    comparison  := identifier operator value | identifier IS [NOT] NULL
     identifier  := prefix "." key | attribute          # an attribute needs no prefix
     prefix      := metrics | metric                     -> metric
                  | params | param | parameters | parameter -> param
@@ -23,7 +23,8 @@ Examples::
     metrics.acc > 0.8 and params.depth = '3'
     metrics.val.acc >= 1e-3                       key "val.acc": bare keys may hold dots
     tags.`mlflow.note` LIKE '%baseline%'
-    params."batch size" = '32' AND attributes.status IN ('FINISHED', 'FAILED')
+    params."batch size" = '32' AND attributes.status IN ('completed', 'FAILED')
+    params.lr IS NULL and tags.team IS NOT NULL   runs lacking param lr, having tag team
     run.id = 'a1b2' and start_time < 1718000000000
     metrics.acc DESC    params.lr    attributes.start_time asc    `metrics`.`my key` DESC
 
@@ -45,6 +46,16 @@ Typing rules:
   with ``= != < <= > >=`` to a number, or to a quoted string holding one; the value is a float.
 * Params, tags and the other attributes are strings: ``= != LIKE ILIKE IN NOT IN`` with quoted
   values (``params.depth = '3'``, never ``params.depth = 3``).
+* ``<key> IS NULL`` matches the runs that lack a metric, param or tag; ``IS NOT NULL`` those
+  that have it (a NaN metric is a value: it IS NOT NULL). The comparison's value is None.
+* A NaN metric is unequal to every number: it matches ``!=`` and no other comparison.
+* Run statuses are matched case-insensitively, and MLflow's names are read as Heron's:
+  FINISHED -> completed, FAILED -> failed, RUNNING -> running, KILLED -> cancelled,
+  SCHEDULED -> pending. ``status = 'done'`` (an unknown status) is an error listing the valid
+  ones. (LIKE and ILIKE patterns on the status are not translated.)
+
+Limits: a filter holds at most ``MAX_COMPARISONS`` comparisons, and its ``IN`` lists at most
+``MAX_LIST_VALUES`` values in all; ``parse_order_by_list`` refuses a key named twice.
 
 Every mistake raises :class:`~heron.core.errors.FilterError` saying what is wrong, at which
 character position (0-based) and how to fix it.
@@ -57,8 +68,9 @@ The grammar above is the runs' one. Other searches reuse it over their own field
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from heron.core.errors import FilterError
 
@@ -67,6 +79,8 @@ __all__ = [
     "ENTITY_METRIC",
     "ENTITY_PARAM",
     "ENTITY_TAG",
+    "MAX_COMPARISONS",
+    "MAX_LIST_VALUES",
     "MODEL_VERSION_FIELDS",
     "NUMERIC_ATTRIBUTES",
     "RUN_FIELDS",
@@ -76,7 +90,13 @@ __all__ = [
     "Vocabulary",
     "parse_filter",
     "parse_order_by",
+    "parse_order_by_list",
 ]
+
+#: The most comparisons one filter may join with AND.
+MAX_COMPARISONS = 200
+#: The most values the IN / NOT IN lists of one filter may hold in all.
+MAX_LIST_VALUES = 1000
 
 ENTITY_METRIC = "metric"
 ENTITY_PARAM = "param"
@@ -100,6 +120,20 @@ STRING_ATTRIBUTES = frozenset(
 #: Canonical names of the numeric run attributes (epoch milliseconds).
 NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
 
+#: Run statuses as filters may write them (lower-case): Heron's own and MLflow's names.
+RUN_STATUS_NAMES = {
+    "pending": "pending",
+    "running": "running",
+    "completed": "completed",
+    "failed": "failed",
+    "cancelled": "cancelled",
+    "skipped": "skipped",
+    "cached": "cached",
+    "finished": "completed",  # MLflow's names
+    "killed": "cancelled",
+    "scheduled": "pending",
+}
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -107,7 +141,7 @@ class Comparison:
 
     ``op`` is canonical and upper-case (``==`` becomes ``=``, ``<>`` becomes ``!=``). ``value`` is
     a float for metrics and numeric attributes, a str for params, tags and string attributes,
-    and a tuple of str for ``IN`` / ``NOT IN``.
+    a tuple of str for ``IN`` / ``NOT IN``, and None for ``IS NULL`` / ``IS NOT NULL``.
 
     >>> parse_filter("metrics.acc >= 0.9")
     (Comparison(entity='metric', key='acc', op='>=', value=0.9),)
@@ -186,7 +220,8 @@ _SYMBOL_OPS = {
 _NUMERIC_OPS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 _STRING_OPS = frozenset({"=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"})
 _LIST_OPS = frozenset({"IN", "NOT IN"})
-_ALL_OPS = "=, ==, !=, <>, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN"
+_NULL_OPS = frozenset({"IS NULL", "IS NOT NULL"})
+_ALL_OPS = "=, ==, !=, <>, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN, IS NULL, IS NOT NULL"
 
 _ONLY_AND = (
     "Only AND is supported: join comparisons with AND, without parentheses, and run one "
@@ -217,6 +252,10 @@ class Vocabulary:
     string_hint: str = ""
     example_key: str = "metrics.acc"
     field_word: str = "attribute"
+    #: canonical attribute -> {accepted value (lower-case) -> stored value}, for =, !=, IN
+    enums: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: whether ``IS [NOT] NULL`` applies to the prefixed keys
+    null_tests: bool = False
 
     def canonical(self, name: str) -> str | None:
         return self.attributes.get(_fold(name))
@@ -234,6 +273,8 @@ RUN_FIELDS = Vocabulary(
     ),
     numeric_hint="only metrics and attributes.start_time/end_time compare as numbers",
     string_hint="to compare numerically, log the value as a metric and filter on metrics.<key>",
+    enums=MappingProxyType({"status": RUN_STATUS_NAMES}),
+    null_tests=True,
 )
 
 _MODEL_VERSION_ALIASES = {
@@ -285,8 +326,8 @@ def parse_filter(text: str | None, vocabulary: Vocabulary = RUN_FIELDS) -> tuple
     ``vocabulary`` says which fields may be named (default: those of runs).
 
     ``None``, an empty or an all-whitespace string mean "no filter" and give ``()``.
-    Raises :class:`FilterError` for any text outside the grammar (see the module docstring), and
-    :class:`TypeError` if ``text`` is neither a str nor None.
+    Raises :class:`FilterError` for any text outside the grammar (see the module docstring),
+    for more than ``MAX_COMPARISONS`` comparisons, and if ``text`` is neither a str nor None.
 
     >>> parse_filter("metrics.acc > 0.8 and params.depth = '3'")  # doctest: +NORMALIZE_WHITESPACE
     (Comparison(entity='metric', key='acc', op='>', value=0.8),
@@ -295,7 +336,10 @@ def parse_filter(text: str | None, vocabulary: Vocabulary = RUN_FIELDS) -> tuple
     if text is None:
         return ()
     if not isinstance(text, str):
-        raise TypeError(f"parse_filter expects a str or None, got {type(text).__name__}")
+        raise FilterError(
+            f"A filter must be a str or None, got {type(text).__name__}: write it as one "
+            "string, e.g. \"metrics.acc > 0.8 and params.lr = '0.01'\"."
+        )
     sc = _Scanner(text, "filter", vocabulary)
     sc.skip_space()
     if sc.at_end():
@@ -304,6 +348,12 @@ def parse_filter(text: str | None, vocabulary: Vocabulary = RUN_FIELDS) -> tuple
     while True:
         sc.skip_space()
         if sc.at_end():
+            values = sum(len(c.value) for c in comparisons if isinstance(c.value, tuple))
+            if values > MAX_LIST_VALUES:
+                raise FilterError(
+                    f"Invalid filter: its IN / NOT IN lists hold {values} values, more than "
+                    f"the {MAX_LIST_VALUES} a filter may hold; search in several steps."
+                )
             return tuple(comparisons)
         pos = sc.pos
         word = _fold(sc.bare())
@@ -311,6 +361,14 @@ def parse_filter(text: str | None, vocabulary: Vocabulary = RUN_FIELDS) -> tuple
             sc.skip_space()
             if sc.at_end():
                 raise sc.error(pos, "dangling AND", "Remove it or add a comparison after it.")
+            if len(comparisons) >= MAX_COMPARISONS:
+                raise sc.error(
+                    pos,
+                    f"more than {MAX_COMPARISONS} comparisons",
+                    f"A filter holds at most {MAX_COMPARISONS} comparisons joined with AND; "
+                    "use IN ('a', 'b', ...) for many values of one key, or narrow the search "
+                    "in steps.",
+                )
             comparisons.append(_parse_comparison(sc))
         elif word == "or":
             raise sc.error(pos, "OR is not supported", _ONLY_AND)
@@ -331,8 +389,7 @@ def parse_order_by(clause: str, vocabulary: Vocabulary = RUN_FIELDS) -> OrderBy:
     ``vocabulary`` says which fields may be named (default: those of runs).
 
     The direction is case-insensitive and defaults to ascending. Raises :class:`FilterError` for
-    anything else (empty text, unknown prefix or attribute, extra tokens) and :class:`TypeError`
-    if ``clause`` is not a str.
+    anything else (empty text, unknown prefix or attribute, extra tokens, not a str).
 
     >>> parse_order_by("`metrics`.`my key` desc")
     OrderBy(entity='metric', key='my key', ascending=False)
@@ -340,7 +397,10 @@ def parse_order_by(clause: str, vocabulary: Vocabulary = RUN_FIELDS) -> OrderBy:
     OrderBy(entity='attribute', key='start_time', ascending=True)
     """
     if not isinstance(clause, str):
-        raise TypeError(f"parse_order_by expects a str, got {type(clause).__name__}")
+        raise FilterError(
+            f"An order_by clause must be a str, got {type(clause).__name__}: write e.g. "
+            "'metrics.acc DESC', and pass several clauses as a list of such strings."
+        )
     sc = _Scanner(clause, "order_by clause", vocabulary)
     sc.skip_space()
     if sc.at_end():
@@ -368,6 +428,41 @@ def parse_order_by(clause: str, vocabulary: Vocabulary = RUN_FIELDS) -> OrderBy:
                 "separate list items.",
             )
     return OrderBy(entity, key, ascending)
+
+
+def parse_order_by_list(
+    clauses: str | Sequence[str] | None, vocabulary: Vocabulary = RUN_FIELDS
+) -> tuple[OrderBy, ...]:
+    """Parse the ``order_by`` of a search: None, one clause, or a list or tuple of clauses.
+
+    Raises :class:`FilterError` for a clause :func:`parse_order_by` refuses, for anything but a
+    str or a list/tuple of str, and for a key named twice (``['metrics.acc', 'metrics.acc
+    DESC']``: the second clause could never apply), as MLflow does.
+
+    >>> parse_order_by_list("metrics.acc DESC")
+    (OrderBy(entity='metric', key='acc', ascending=False),)
+    """
+    if clauses is None:
+        return ()
+    if isinstance(clauses, str):
+        clauses = [clauses]
+    if not isinstance(clauses, (list, tuple)):
+        raise FilterError(
+            f"order_by must be a str or a list of str, got {type(clauses).__name__}: write "
+            "e.g. ['metrics.acc DESC', 'start_time']."
+        )
+    orders = tuple(parse_order_by(c, vocabulary) for c in clauses)
+    seen: dict[tuple[str, str], int] = {}
+    for i, o in enumerate(orders):
+        first = seen.setdefault((o.entity, o.key), i)
+        if first != i:
+            shown = _show_identifier(o.entity, o.key)
+            raise FilterError(
+                f"Invalid order_by: {shown} is named twice (clauses {first + 1} and {i + 1}: "
+                f"{clauses[first]!r}, {clauses[i]!r}). Sort by each key once, e.g. "
+                f"'{shown} DESC'."
+            )
+    return orders
 
 
 class _Scanner:
@@ -453,6 +548,19 @@ def _parse_comparison(sc: _Scanner) -> Comparison:
     sc.skip_space()
     op_pos = sc.pos
     op = _parse_operator(sc, ident)
+    if op in _NULL_OPS:
+        if entity == ENTITY_ATTRIBUTE or not sc.vocabulary.null_tests:
+            raise sc.error(
+                op_pos,
+                f"{op} does not apply to {ident}",
+                f"{op} tests whether a {sc.vocabulary.subject} has a key: "
+                + (
+                    "write it after metrics.<key>, params.<key> or tags.<key>."
+                    if sc.vocabulary.null_tests
+                    else f"{sc.vocabulary.subject} searches do not support it."
+                ),
+            )
+        return Comparison(entity, key, op, None)
     if numeric and op not in _NUMERIC_OPS:
         raise sc.error(
             op_pos,
@@ -473,11 +581,17 @@ def _parse_comparison(sc: _Scanner) -> Comparison:
     example = f"{ident} {op} {'0.5' if numeric else _quote('value')}"
     if sc.at_end():
         raise sc.error(value_pos, f"missing value after {ident} {op}", f"Write e.g. {example}.")
+    enum = sc.vocabulary.enums.get(key) if entity == ENTITY_ATTRIBUTE else None
     if op in _LIST_OPS:
-        return Comparison(entity, key, op, _parse_list(sc, ident, op))
+        items = _parse_list(sc, ident, op)
+        if enum is not None:
+            items = tuple(_enum_value(sc, value_pos, ident, enum, item) for item in items)
+        return Comparison(entity, key, op, items)
     first = sc.peek()
     if first in ("'", '"'):
         string = sc.quoted()
+        if enum is not None and op in ("=", "!="):
+            string = _enum_value(sc, value_pos, ident, enum, string)
         if not numeric:
             return Comparison(entity, key, op, string)
         if _NUMBER.fullmatch(string.strip()):
@@ -521,6 +635,21 @@ def _parse_comparison(sc: _Scanner) -> Comparison:
         f"{what} {_show(word)} for {ident}",
         f"Quote string values: {ident} {op} {_quote(_clip(word))}.",
     )
+
+
+def _enum_value(sc: _Scanner, pos: int, ident: str, names: Mapping[str, str], value: str) -> str:
+    """``value`` read case-insensitively as one of ``names`` (e.g. 'FINISHED' -> 'completed')."""
+    found = names.get(_fold(value))
+    if found is None:
+        own = sorted(set(names.values()))
+        others = sorted(k for k in names if k not in own)
+        raise sc.error(
+            pos,
+            f"unknown value {_show(value)} for {ident}",
+            f"Use one of {', '.join(own)} (case-insensitive; also "
+            f"{', '.join(o.upper() for o in others)}).",
+        )
+    return found
 
 
 def _parse_identifier(sc: _Scanner, in_filter: bool) -> tuple[str, str]:
@@ -607,6 +736,22 @@ def _parse_operator(sc: _Scanner, ident: str) -> str:
     word = _fold(sc.bare())
     if word in ("like", "ilike", "in"):
         return word.upper()
+    if word == "is":
+        sc.skip_space()
+        after = sc.pos
+        nxt = _fold(sc.bare())
+        negated = nxt == "not"
+        if negated:
+            sc.skip_space()
+            after = sc.pos
+            nxt = _fold(sc.bare())
+        if nxt == "null":
+            return "IS NOT NULL" if negated else "IS NULL"
+        raise sc.error(
+            after,
+            f"expected NULL after {'IS NOT' if negated else 'IS'} but found {sc.describe(after)}",
+            f"Write {ident} IS NULL or {ident} IS NOT NULL; compare values with = or !=.",
+        )
     if word == "not":
         sc.skip_space()
         after = sc.pos
@@ -639,6 +784,12 @@ def _parse_list(sc: _Scanner, ident: str, op: str) -> tuple[str, ...]:
     while True:
         sc.skip_space()
         item_pos = sc.pos
+        if len(items) >= MAX_LIST_VALUES:
+            raise sc.error(
+                item_pos,
+                f"more than {MAX_LIST_VALUES} values in the {op} list",
+                f"An {op} list holds at most {MAX_LIST_VALUES} values; search in several steps.",
+            )
         first = sc.peek()
         if first in ("'", '"'):
             items.append(sc.quoted())

@@ -27,7 +27,9 @@ from heron.store.registry import get_store
 
 class Client(RegistryMethods):
     """Read and manage tracking data and the model registry. ``Client()`` uses the active
-    tracking URI.
+    tracking URI (its store is created on first use, as a run would create it);
+    ``Client(uri)`` refuses a SQLite URI whose database does not exist
+    (:class:`~heron.core.errors.StoreNotFound`), so that a typo is not a new empty store.
 
     >>> c = heron.Client()  # doctest: +SKIP
     >>> c.search_runs(experiment="iris", filter="metrics.acc > 0.8", order_by=["metrics.acc DESC"])
@@ -35,6 +37,8 @@ class Client(RegistryMethods):
 
     def __init__(self, tracking_uri: str | os.PathLike[str] | None = None) -> None:
         uri = config.normalize_tracking_uri(os.fspath(tracking_uri)) if tracking_uri else None
+        if uri is not None:  # a URI named here must name a store (a typo is no new store)
+            config.require_existing_store(uri)
         self.tracking_uri = uri or config.get_tracking_uri()
         self.store: Store = get_store(self.tracking_uri)
 

@@ -3,10 +3,15 @@
 SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
 ``BEGIN IMMEDIATE`` so that two processes never deadlock upgrading a read lock; a write that
 still meets a locked database is retried with backoff before the error reaches the user.
+
+Faults of the file itself (not a database, damaged, disk full, not writable) become
+:class:`~heron.core.errors.StoreError` subclasses that name the file and say what to do
+(:func:`store_fault`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -14,13 +19,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc, select
 from sqlalchemy.pool import StaticPool
 
 from heron.core import uris
-from heron.core.errors import ConfigError, SchemaVersionError, StoreError
+from heron.core.errors import (
+    ConfigError,
+    HeronError,
+    SchemaVersionError,
+    StoreCorrupt,
+    StoreError,
+    StoreFull,
+    StoreNotWritable,
+    os_fault,
+)
 from heron.store.sql import schema
 
 log = logging.getLogger("heron.store.sql")
@@ -73,12 +88,14 @@ def create_engine_for(uri: str) -> Engine:
                 "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
             )
         else:
+            check_sqlite_file(path)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                if not path.exists():
+                    _create_sqlite_file(path)
             except OSError as e:
-                raise ConfigError(
-                    f"Cannot create the folder of the SQLite database {path}: {e}."
-                ) from e
+                fault = os_fault(e, e.filename or path.parent, "the metadata database")
+                raise fault or ConfigError(f"Cannot create the SQLite database {path}: {e}.") from e
             engine = create_engine(
                 f"sqlite:///{path}",
                 connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
@@ -98,6 +115,124 @@ def create_engine_for(uri: str) -> Engine:
     raise ConfigError(
         f"{uris.redact(uri)} is not a database URI; SqlStore needs sqlite or postgresql."
     )
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(path: os.PathLike[str] | str) -> None:
+    """Refuse a file that is there but is not a SQLite database (garbage, or emptied).
+
+    A missing file becomes a new store. An empty (0-byte) file is only taken as a new store
+    inside a ``.heron/`` workspace folder (``heron init`` or the home workspace); anywhere
+    else it is more likely a database that lost its content than one never written.
+    """
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise ConfigError(
+                f"The tracking URI names {path}, which is a folder; name the database file in "
+                f"it (for example {path / 'heron.db'}) or pass the folder without sqlite://."
+            )
+        if not path.exists():
+            return
+        with path.open("rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except PermissionError as e:
+        raise StoreNotWritable(
+            f"Cannot read the metadata database {path}: {e.strerror}. Fix the permissions of "
+            "the file and its folder (chmod/chown), or use a copy you may read."
+        ) from e
+    if not header:
+        if path.parent.name == ".heron":
+            return
+        raise StoreCorrupt(
+            f"The metadata database {path} is an empty (0-byte) file, not a Heron store: it "
+            "may have been truncated. Restore it from a backup; to start a new store there, "
+            "delete the file first (or run `heron init` in another folder)."
+        )
+    if header != SQLITE_HEADER:
+        raise StoreCorrupt(
+            f"{path} is not a SQLite database (its first bytes are {header[:16]!r}), so it is "
+            "not a Heron store. Check the tracking URI; if it was a Heron database, it was "
+            "overwritten: restore it from a backup."
+        )
+
+
+def _create_sqlite_file(path: Path) -> None:
+    """Make a new, valid (WAL-mode, empty) SQLite file at ``path``, atomically: it is built
+    under another name and linked into place, so no process ever sees it empty (an empty
+    file is refused, see :func:`check_sqlite_file`). If another process made it first, its
+    file stays."""
+    import sqlite3
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    try:
+        connection = sqlite3.connect(tmp)
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")  # writes the header
+        finally:
+            connection.close()
+        try:
+            os.link(tmp, path)  # fails if the file exists meanwhile
+        except FileExistsError:
+            pass
+        except OSError:  # no hard links on this file system
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+
+_CORRUPT = ("file is not a database", "malformed", "not a database", "file is encrypted")
+_FULL = ("database or disk is full", "no space left")
+_NOT_WRITABLE = ("readonly database", "read-only", "permission denied")
+
+
+def store_fault(engine: Engine, error: BaseException) -> HeronError | None:
+    """The HeronError for a database error caused by the file or the disk (``None`` for the
+    others: constraint violations, locks, bugs)."""
+    original = getattr(error, "orig", None) or error
+    text = str(original)
+    lower = text.lower()
+    where = _where(engine)
+    if any(s in lower for s in _CORRUPT):
+        return StoreCorrupt(
+            f"The metadata database {where} is damaged or is not a SQLite database ({text}). "
+            "Restore it from a backup (copy heron.db and its -wal file while no process uses "
+            "it), or point the tracking URI at another store."
+        )
+    if any(s in lower for s in _FULL):
+        return StoreFull(
+            f"The disk holding the metadata database {where} is full ({text}); the write was "
+            "not stored. Free some space and retry."
+        )
+    if any(s in lower for s in _NOT_WRITABLE):
+        return StoreNotWritable(
+            f"The metadata database {where} cannot be written ({text}). Fix the permissions "
+            "of the file and of its folder (SQLite writes heron.db-wal and heron.db-shm "
+            "beside it), or mount the file system read-write."
+        )
+    if "unable to open database file" in lower:
+        return StoreNotWritable(
+            f"Cannot open the metadata database {where} ({text}). Check that its folder exists "
+            "and that you may read and write both the folder and the file."
+        )
+    if "disk i/o error" in lower:
+        return StoreError(
+            f"Reading or writing the metadata database {where} failed ({text}): the disk may "
+            "be full, failing or gone (a network drive). Free space or check the disk, then "
+            "retry."
+        )
+    return None
+
+
+def _where(engine: Engine) -> str:
+    if engine.dialect.name == "sqlite":
+        return str(engine.url.database or ":memory:")
+    return uris.redact(engine.url.render_as_string(hide_password=True))
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -156,8 +291,11 @@ def run_write(engine: Engine, body: Callable[[Connection], T]) -> T:
                 conn.execution_options(heron_write=True)
                 with conn.begin():
                     return body(conn)
-        except exc.OperationalError as e:
-            if not is_locked(e):
+        except exc.DBAPIError as e:
+            if not isinstance(e, exc.OperationalError) or not is_locked(e):
+                fault = store_fault(engine, e)
+                if fault is not None:
+                    raise fault from e
                 raise
             if attempt >= WRITE_RETRIES:
                 raise locked_error(attempt + 1, e) from e
@@ -168,8 +306,14 @@ def run_write(engine: Engine, body: Callable[[Connection], T]) -> T:
 @contextmanager
 def read(engine: Engine) -> Iterator[Connection]:
     """One read transaction (a consistent snapshot; never blocks writers in WAL mode)."""
-    with engine.connect() as conn, conn.begin():
-        yield conn
+    try:
+        with engine.connect() as conn, conn.begin():
+            yield conn
+    except exc.DBAPIError as e:
+        fault = store_fault(engine, e)
+        if fault is not None:
+            raise fault from e
+        raise
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -188,8 +332,13 @@ def ensure_schema(engine: Engine) -> None:
                 )
                 return
             revision = conn.execute(select(schema.alembic_version.c.version_num)).scalar()
-    except exc.OperationalError as e:
-        raise StoreError(f"Cannot open the metadata database: {e.orig}.") from e
+    except exc.DBAPIError as e:
+        fault = store_fault(engine, e)
+        if fault is not None:
+            raise fault from e
+        if not isinstance(e, exc.OperationalError):
+            raise
+        raise StoreError(f"Cannot open the metadata database {_where(engine)}: {e.orig}.") from e
     if revision != schema.SCHEMA_REVISION:
         raise SchemaVersionError(
             f"The metadata database is at schema revision {revision!r} and this Heron needs "

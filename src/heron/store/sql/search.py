@@ -1,15 +1,22 @@
 """Compiles the search grammar (:mod:`heron.store.filters`) to one parameterized SQL query.
 
 Each metric, param or tag named in the filter becomes one join on its table, reused by the
-order-by when it names the same key; values are always bound parameters, never SQL text.
+order-by when it names the same key; values are always bound parameters, never SQL text. A
+search names at most ``MAX_KEYS`` distinct keys (SQLite joins at most 64 tables).
+
+A NaN metric is a value (its latest row has ``is_nan`` set and a NULL ``value``): it is unequal
+to every number (it matches ``!=`` only) and sorts after the numbers and before the runs lacking
+the metric, in both directions, as in MLflow.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, func, or_, select
+import orjson
+from sqlalchemy import Connection, Select, and_, func, or_, select, true
 
 from heron.core import validation
 from heron.core.entities import ACTIVE, DELETED
@@ -22,6 +29,9 @@ _ENTITY_TABLES = {
     filters.ENTITY_PARAM: t.params,
     filters.ENTITY_TAG: t.tags,
 }
+#: The most distinct metric, param and tag keys a filter and its order_by may name together.
+MAX_KEYS = 60
+
 _ATTRIBUTE_COLUMNS = {
     "run_id": t.runs.c.id,
     "name": t.runs.c.name,
@@ -78,24 +88,39 @@ def check_storable(*values: Any, holder: str = "run") -> None:
                 ) from None
 
 
-class _Search:
-    """A parsed search: the filtered source of runs, then the ordering."""
+class RunSearch:
+    """A parsed run search: the filtered source of runs, then the ordering.
+
+    Building one checks everything (syntax, limits, storable text) without touching the
+    database; :meth:`run_ids` reads one page.
+    """
 
     def __init__(
         self,
         experiment_ids: Sequence[str] | None,
         filter_string: str | None,
-        order_by: Sequence[str] | None,
+        order_by: str | Sequence[str] | None,
         view: str,
     ) -> None:
         runs = t.runs
         comparisons = filters.parse_filter(filter_string)
-        if isinstance(order_by, str):
-            order_by = [order_by]
-        self.orders = [filters.parse_order_by(o) for o in order_by or ()]
+        self.orders = list(filters.parse_order_by_list(order_by))
+        keys = {(c.entity, c.key) for c in comparisons if c.entity != filters.ENTITY_ATTRIBUTE}
+        keys |= {(o.entity, o.key) for o in self.orders if o.entity != filters.ENTITY_ATTRIBUTE}
+        if len(keys) > MAX_KEYS:
+            raise FilterError(
+                f"This search names {len(keys)} distinct metric, param and tag keys in its "
+                f"filter and order_by; at most {MAX_KEYS} are supported. Filter on fewer keys "
+                "(and narrow the results in Python), or search in steps."
+            )
+        experiments = None if experiment_ids is None else sorted(map(str, experiment_ids))
+        self.fingerprint = hashlib.sha256(
+            orjson.dumps([experiments, repr(comparisons), repr(self.orders), view])
+        ).hexdigest()[:16]
         self.source: Any = runs
         self.where: list[Any] = []
         self.joined: dict[tuple[str, str], Any] = {}  # (entity, key) -> alias of the filter
+        self.nan_free: set[tuple[str, str]] = set()  # metrics the filter compares to a number
 
         if experiment_ids is not None:
             self.where.append(runs.c.experiment_id.in_(list(experiment_ids)))
@@ -113,6 +138,9 @@ class _Search:
             if c.entity == filters.ENTITY_ATTRIBUTE:
                 self.where.append(compare(_ATTRIBUTE_COLUMNS[c.key], c.op, c.value))
                 continue
+            if c.op == "IS NULL":
+                self.where.append(~_has_key(c.entity, c.key))
+                continue
             alias = self.joined.get((c.entity, c.key))
             if alias is None:
                 alias = _ENTITY_TABLES[c.entity].alias(f"f{len(self.joined)}")
@@ -120,7 +148,14 @@ class _Search:
                     alias, and_(alias.c.run_id == runs.c.id, alias.c.key == c.key)
                 )
                 self.joined[(c.entity, c.key)] = alias
-            self.where.append(compare(alias.c.value, c.op, c.value))
+            if c.op == "IS NOT NULL":
+                continue  # the inner join keeps the runs having the key
+            if c.entity == filters.ENTITY_METRIC and c.op == "!=":
+                # NaN is unequal to every number (its value column is NULL)
+                self.where.append(or_(alias.c.value != c.value, alias.c.is_nan == true()))
+            else:
+                self.where.append(compare(alias.c.value, c.op, c.value))
+                self.nan_free.add((c.entity, c.key))
         for o in self.orders:
             check_storable(o.key)
 
@@ -135,9 +170,19 @@ class _Search:
             return None
         return first
 
+    def phases(self) -> tuple[str, ...]:
+        """The parts a page is read from, in order (see :meth:`query`)."""
+        split = self.split_key
+        if split is None:
+            return ("any",)
+        if split.entity == filters.ENTITY_METRIC:
+            return ("present", "nan", "missing")
+        return ("present", "missing")
+
     def query(self, presence: str = "any") -> Select[Any]:
-        """Ids of matching runs in order. ``presence`` restricts to runs that have the first
-        order key (``"present"``: inner join, read in index order) or lack it (``"missing"``)."""
+        """Ids of matching runs in order. ``presence`` restricts to runs whose first order key
+        holds a value (``"present"``: inner join, read in index order), a NaN (``"nan"``) or
+        that lack it (``"missing"``)."""
         runs = t.runs
         source = self.source
         where = list(self.where)
@@ -146,40 +191,63 @@ class _Search:
         for i, o in enumerate(self.orders):
             if o.entity == filters.ENTITY_ATTRIBUTE:
                 column = _ATTRIBUTE_COLUMNS[o.key]
-            else:
-                table = _ENTITY_TABLES[o.entity]
-                alias = joined.get((o.entity, o.key))
-                on = None
-                if alias is None:
-                    alias = table.alias(f"o{i}")
-                    on = and_(alias.c.run_id == runs.c.id, alias.c.key == o.key)
-                    joined[(o.entity, o.key)] = alias
-                if i == 0 and presence == "missing":
-                    where.append(
-                        ~select(table.c.run_id)
-                        .where(
-                            table.c.run_id == runs.c.id,
-                            table.c.key == o.key,
-                            table.c.value.is_not(None),
-                        )
-                        .exists()
-                    )
-                    continue
+                clauses.append((column.asc() if o.ascending else column.desc()).nulls_last())
+                continue
+            table = _ENTITY_TABLES[o.entity]
+            alias = joined.get((o.entity, o.key))
+            on = None
+            if alias is None:
+                alias = table.alias(f"o{i}")
+                on = and_(alias.c.run_id == runs.c.id, alias.c.key == o.key)
+                joined[(o.entity, o.key)] = alias
+            if i == 0 and presence == "missing":
+                where.append(~_has_key(o.entity, o.key))
+                continue
+            if i == 0 and presence in ("present", "nan"):
                 if on is not None:
-                    if i == 0 and presence == "present":
-                        source = source.join(alias, on)
-                        where.append(alias.c.value.is_not(None))
-                    else:
-                        source = source.outerjoin(alias, on)
-                column = alias.c.value
-            ordered = column.asc() if o.ascending else column.desc()
-            if i == 0 and presence == "present":
-                clauses.append(ordered)  # no NULLs here: plain order can follow the index
-            else:
-                # Runs missing the key (or with a NaN metric) sort last in either direction.
-                clauses.append(ordered.nulls_last())
+                    source = source.join(alias, on)
+                if presence == "nan":
+                    where.append(alias.c.is_nan == true())
+                    continue  # every NaN is alike: the next keys decide
+                where.append(alias.c.value.is_not(None))
+                # no NULLs here: plain order can follow the index
+                clauses.append(alias.c.value.asc() if o.ascending else alias.c.value.desc())
+                continue
+            if on is not None:
+                source = source.outerjoin(alias, on)
+            if o.entity == filters.ENTITY_METRIC and (o.entity, o.key) not in self.nan_free:
+                # numbers (is_nan false), then NaN (true), then missing (no row: NULL)
+                clauses.append(alias.c.is_nan.asc().nulls_last())
+            ordered = alias.c.value.asc() if o.ascending else alias.c.value.desc()
+            # Runs missing the key sort last in either direction.
+            clauses.append(ordered.nulls_last())
         clauses += [runs.c.start_time.desc(), runs.c.id]
         return select(runs.c.id).select_from(source).where(*where).order_by(*clauses)
+
+    def run_ids(self, conn: Connection, limit: int, offset: int) -> list[str]:
+        """The ids of one page of matching runs (``limit`` from ``offset``), in order."""
+        # Sorting on a key the filter does not join: an outer join would sort every run. Read
+        # the runs having a value in index order, then (metrics) those holding NaN, and only
+        # then those lacking the key.
+        ids: list[str] = []
+        for phase in self.phases():
+            part = self.query(phase)
+            got = list(conn.execute(part.limit(limit - len(ids)).offset(offset)).scalars())
+            ids += got
+            if len(ids) == limit:
+                break
+            if got:
+                offset = 0
+            elif offset:
+                count = conn.execute(select(func.count()).select_from(part.subquery())).scalar()
+                offset = max(0, offset - (count or 0))
+        return ids
+
+
+def _has_key(entity: str, key: str) -> Any:
+    """EXISTS: the run holds ``key`` (a NaN metric counts as held)."""
+    table = _ENTITY_TABLES[entity]
+    return select(table.c.run_id).where(table.c.run_id == t.runs.c.id, table.c.key == key).exists()
 
 
 def search_run_ids(
@@ -192,18 +260,4 @@ def search_run_ids(
     offset: int,
 ) -> list[str]:
     """The ids of one page of matching runs (``limit`` from ``offset``), in order."""
-    search = _Search(experiment_ids, filter_string, order_by, view)
-    if search.split_key is None:
-        return list(conn.execute(search.query().limit(limit).offset(offset)).scalars())
-    # Sorting on a key the filter does not join: an outer join would sort every run. Read
-    # the runs having the key in index order, and only then those lacking it.
-    present = search.query("present")
-    ids = list(conn.execute(present.limit(limit).offset(offset)).scalars())
-    if len(ids) == limit:
-        return ids
-    if ids:
-        n_present = offset + len(ids)
-    else:
-        n_present = conn.execute(select(func.count()).select_from(present.subquery())).scalar()
-    missing = search.query("missing").limit(limit - len(ids)).offset(max(0, offset - n_present))
-    return ids + list(conn.execute(missing).scalars())
+    return RunSearch(experiment_ids, filter_string, order_by, view).run_ids(conn, limit, offset)

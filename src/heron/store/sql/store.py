@@ -39,7 +39,7 @@ from heron.store.sql import schema as t
 from heron.store.sql.chunks import pack_series, unpack_series
 from heron.store.sql.raw import RawStatement, run_raw_write
 from heron.store.sql.registry import SqlRegistryMixin
-from heron.store.sql.search import search_run_ids
+from heron.store.sql.search import RunSearch
 
 _RUN_COLUMNS = (
     t.runs.c.id,
@@ -516,16 +516,15 @@ class SqlStore(SqlRegistryMixin, Store):
                 f"max_results must be an integer between 1 and {MAX_RESULTS_LIMIT}, "
                 f"got {max_results!r}."
             )
-        offset = _decode_page_token(page_token)
+        search = RunSearch(experiment_ids, filter_string, order_by, view)
+        offset = _decode_page_token(page_token, search.fingerprint)
         if now_ms() - self._last_sweep > _STALE_SWEEP_INTERVAL_MS:
             self.fail_stale_runs(heartbeat_timeout_ms())
         with self._read() as conn:
-            ids = search_run_ids(
-                conn, experiment_ids, filter_string, order_by, view, max_results + 1, offset
-            )
+            ids = search.run_ids(conn, max_results + 1, offset)
             more = len(ids) > max_results
             runs = self._load_runs(conn, ids[:max_results])
-        token = _encode_page_token(offset + max_results) if more else None
+        token = _encode_page_token(offset + max_results, search.fingerprint) if more else None
         return PagedList(runs, token)
 
     def log_batch(
@@ -1010,19 +1009,31 @@ def _default_run_name(run_id: str) -> str:
     return f"run-{run_id[:8]}"
 
 
-def _encode_page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"offset": offset})).decode()
+def _encode_page_token(offset: int, query: str) -> str:
+    """A page token: where the next page starts, bound to the search (``query``: its
+    fingerprint) that it continues."""
+    return base64.urlsafe_b64encode(orjson.dumps({"offset": offset, "query": query})).decode()
 
 
-def _decode_page_token(token: str | None) -> int:
+def _decode_page_token(token: str | None, query: str) -> int:
     if not token:
         return 0
     try:
-        offset = orjson.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-        if isinstance(offset, int) and 0 <= offset < 2**62:
-            return offset
+        payload: Any = orjson.loads(base64.urlsafe_b64decode(token.encode()))
     except Exception:
-        pass
+        payload = None
+    if isinstance(payload, dict):
+        offset = payload.get("offset")
+        bound = payload.get("query")
+        if isinstance(offset, int) and 0 <= offset < 2**62 and isinstance(bound, str):
+            if bound == query:
+                return offset
+            raise InvalidArgument(
+                "This page token belongs to a different search: pass the same experiments, "
+                "filter, order_by and view with page_token as in the search that returned it."
+            )
+    shown = repr(token) if len(repr(token)) <= 80 else repr(token)[:80] + "..."
     raise InvalidArgument(
-        f"Invalid page token {token!r}: pass the `token` of the previous page unchanged."
+        f"Invalid page token {shown}: pass the `token` of the previous page unchanged, "
+        "with the same search."
     )
