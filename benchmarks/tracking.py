@@ -266,7 +266,8 @@ def populated_client(workdir: str, n: int, method: str) -> Any:
     import heron
 
     uri = "sqlite:///" + os.path.join(workdir, f"search-{n}.db")
-    client = heron.Client(uri)
+    heron.set_tracking_uri(uri)  # a new store: Client(uri) refuses a database that is not there
+    client = heron.Client()
     exp = client.create_experiment(h.EXPERIMENT)
     t0 = time.perf_counter()
     h.progress(f"populating {n:,} runs ({method})")
