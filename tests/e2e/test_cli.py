@@ -22,6 +22,7 @@ import heron
 from heron.cli import main as cli_main
 from heron.core import config
 from heron.store import registry
+from tests.support.cli_output import error_line
 from tests.support.stores import open_sql_store
 
 pytestmark = pytest.mark.e2e
@@ -102,16 +103,6 @@ class Heron:
         )
         assert result.returncode == 0, result.stderr
         return result.stdout
-
-
-def _error_line(result: subprocess.CompletedProcess[str]) -> str:
-    """The one line a failed command prints (and check it failed the way users expect)."""
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 @pytest.fixture
@@ -237,8 +228,8 @@ def test_experiment_lifecycle(cli: Heron) -> None:
 
 def test_experiment_errors_are_one_line(cli: Heron) -> None:
     cli.ok("experiments", "create", "iris")
-    assert "exists already" in _error_line(cli("experiments", "create", "iris"))
-    assert "No experiment with id or name 'nope'" in _error_line(
+    assert "exists already" in error_line(cli("experiments", "create", "iris"))
+    assert "No experiment with id or name 'nope'" in error_line(
         cli("experiments", "delete", "nope")
     )
 
@@ -326,8 +317,8 @@ def test_runs_show_lists_child_runs(cli: Heron) -> None:
 
 def test_runs_show_unknown_id(seeded: tuple[Heron, dict[str, str]]) -> None:
     h, _ = seeded
-    assert "No run with id 'feedbeef'" in _error_line(h("runs", "show", "feedbeef"))
-    assert "No run with id 'not-a-run'" in _error_line(h("runs", "show", "not-a-run"))
+    assert "No run with id 'feedbeef'" in error_line(h("runs", "show", "feedbeef"))
+    assert "No run with id 'not-a-run'" in error_line(h("runs", "show", "not-a-run"))
 
 
 def test_runs_delete_and_restore(cli: Heron) -> None:
@@ -360,7 +351,7 @@ def test_bad_filter_is_one_error_line_and_debug_shows_the_traceback(
 ) -> None:
     h, _ = seeded
     result = h("runs", "list", "--filter", "metrics.loss << 1")
-    line = _error_line(result)
+    line = error_line(result)
     assert "Invalid filter at position 13" in line and "unknown operator '<<'" in line
     assert result.stdout == ""
 
@@ -370,8 +361,8 @@ def test_bad_filter_is_one_error_line_and_debug_shows_the_traceback(
     assert "FilterError" in debug.stderr
     assert debug.stderr.strip().splitlines()[-1] == line
 
-    assert "order_by" in _error_line(h("runs", "list", "-o", "metrics.loss SIDEWAYS"))
-    assert "No experiment with id or name 'nope'" in _error_line(h("runs", "list", "-e", "nope"))
+    assert "order_by" in error_line(h("runs", "list", "-o", "metrics.loss SIDEWAYS"))
+    assert "No experiment with id or name 'nope'" in error_line(h("runs", "list", "-e", "nope"))
 
 
 def test_usage_errors_are_clicks(cli: Heron) -> None:
@@ -415,7 +406,7 @@ def test_errors_are_red_on_a_terminal(tmp_path: Path, clean_state) -> None:
 
 
 def test_bad_tracking_uri(cli: Heron) -> None:
-    assert "Unsupported tracking URI" in _error_line(
+    assert "Unsupported tracking URI" in error_line(
         cli("--tracking-uri", "ftp://x/y", "runs", "list")
     )
 
@@ -440,11 +431,11 @@ def test_database_at_another_revision_says_to_upgrade(cli: Heron, tmp_path: Path
     with sqlite3.connect(tmp_path / "heron.db") as conn:
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
     conn.close()
-    line = _error_line(cli("runs", "list"))
+    line = error_line(cli("runs", "list"))
     assert "heron db upgrade" in line
     assert "revision 9999" in cli.ok("db", "current")
 
 
 def test_db_refuses_a_server_uri(cli: Heron) -> None:
-    line = _error_line(cli("--tracking-uri", "http://localhost:5151", "db", "current"))
+    line = error_line(cli("--tracking-uri", "http://localhost:5151", "db", "current"))
     assert "is a Heron server" in line

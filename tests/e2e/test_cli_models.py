@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from tests.e2e.test_cli import Heron, _error_line
+from tests.e2e.test_cli import Heron
+from tests.support.cli_output import error_line
 
 pytestmark = pytest.mark.e2e
 
@@ -69,7 +70,7 @@ def test_alias_history_and_rollback(tmp_path):
     assert "unset -> version 1" in heron.ok("models", "set-alias", "iris", "champion", "1")
     assert "version 1 -> version 3" in heron.ok("models", "set-alias", "iris", "champion", "3")
     assert "version 3 -> 1 (rolled back)" in heron.ok("models", "rollback", "iris", "champion")
-    error = _error_line(heron("models", "register", "iris", "models:/iris/1", "--alias", "123"))
+    error = error_line(heron("models", "register", "iris", "models:/iris/1", "--alias", "123"))
     assert "123" in error
     assert heron.json("models", "show", "iris")["latest_version"] == 3  # nothing registered
     history = heron.json("models", "history", "iris", "champion")
@@ -85,13 +86,13 @@ def test_alias_history_and_rollback(tmp_path):
     )
     assert heron.json("models", "show", "iris", "@challenger")["version"] == 4
     heron.ok("models", "delete-version", "iris", "1")
-    error = _error_line(heron("models", "show", "iris@champion"))
+    error = error_line(heron("models", "show", "iris@champion"))
     assert "champion" in error
-    error = _error_line(heron("models", "rollback", "iris", "champion"))
+    error = error_line(heron("models", "rollback", "iris", "champion"))
     assert "nothing to roll back" in error
     heron.ok("models", "rename", "iris", "flowers")
     assert json.loads(heron.ok("models", "list", "--json"))[0]["name"] == "flowers"
-    assert _error_line(heron("models", "show", "iris")).startswith("Error: ")
+    assert error_line(heron("models", "show", "iris")).startswith("Error: ")
 
 
 def test_quickstart_notices_a_deleted_registration(tmp_path):
@@ -103,4 +104,4 @@ def test_quickstart_notices_a_deleted_registration(tmp_path):
     assert "Registered models:/quickstart/1 as models:/quickstart@champion" in again
     assert workspace.json("models", "show", "quickstart@champion")["version"] == 1
     (tmp_path / "afile").write_text("x")
-    assert "Cannot make the workspace" in _error_line(heron("quickstart", "--dir", "afile/sub"))
+    assert "Cannot make the workspace" in error_line(heron("quickstart", "--dir", "afile/sub"))

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli import Heron, _error_line
+from tests.e2e.test_cli import Heron
+from tests.support.cli_output import error_line
 from tests.support.stores import open_sql_store
 
 pytestmark = pytest.mark.e2e
@@ -206,7 +207,7 @@ def test_parameters_are_json_when_they_parse(h: Heron) -> None:
 
 
 def test_bad_parameters(h: Heron) -> None:
-    line = _error_line(h("run", "pipe.py:demo", "-p", "m=3"))
+    line = error_line(h("run", "pipe.py:demo", "-p", "m=3"))
     assert "unexpected keyword argument 'm'" in line and "demo(n: int = 10)" in line
     usage = h("run", "pipe.py:demo", "-p", "n")
     assert usage.returncode == 2 and "'n' is not KEY=VALUE" in usage.stderr
@@ -216,7 +217,7 @@ def test_bad_parameters(h: Heron) -> None:
 
 def test_a_failing_step_fails_the_run_and_names_the_step(h: Heron) -> None:
     result = h("run", "pipe.py:demo", "-p", "n=-1")
-    line = _error_line(result)
+    line = error_line(result)
     assert line == "Error: step 'load' failed: ValueError: n must be >= 0, got -1"
     steps = ("load", "split", "total")
     rows = {r.split()[0]: r.split()[1] for r in result.stdout.splitlines() if r.startswith(steps)}
@@ -242,7 +243,7 @@ def test_resume_after_fixing_the_failure_reuses_the_steps_that_succeeded(h: Hero
     assert "Error: step 'total' failed: ValueError: fail.marker is present" in failed.stderr
 
     still = h("runs", "resume", failed_run["id"][:10])
-    assert "ValueError: fail.marker is present" in _error_line(still)
+    assert "ValueError: fail.marker is present" in error_line(still)
     assert re.search(r"^load\s+cached\s+yes", still.stdout, re.MULTILINE)
 
     marker.unlink()
@@ -279,10 +280,10 @@ def test_resume_json_and_what_cannot_be_resumed(h: Heron) -> None:
         "split": "cached",
         "total": "completed",
     }
-    assert "only failed or cancelled runs" in _error_line(h("runs", "resume", data["id"]))
+    assert "only failed or cancelled runs" in error_line(h("runs", "resume", data["id"]))
     step = data["steps"]["total"]["run_id"]
-    assert "resume takes a pipeline run" in _error_line(h("runs", "resume", step))
-    assert "No run with id 'feedbeef'" in _error_line(h("runs", "resume", "feedbeef"))
+    assert "resume takes a pipeline run" in error_line(h("runs", "resume", step))
+    assert "No run with id 'feedbeef'" in error_line(h("runs", "resume", "feedbeef"))
 
 
 def test_resume_a_run_of_a_module_target(h: Heron) -> None:
@@ -368,7 +369,7 @@ def test_pipelines_list_and_show(h: Heron) -> None:
     assert steps == ["load", "split", "total"]
     by_id = h.json("pipelines", "show", version["id"][:8])  # a version id, or its start
     assert by_id["name"] == "demo" and by_id["version_id"] == version["id"]
-    assert "No pipeline named 'nope'" in _error_line(h("pipelines", "show", "nope"))
+    assert "No pipeline named 'nope'" in error_line(h("pipelines", "show", "nope"))
 
 
 # --- heron artifacts -------------------------------------------------------------------------
@@ -402,7 +403,7 @@ def test_artifacts_list_show_and_lineage(h: Heron) -> None:
         assert expected in text
     assert data["steps"]["split"]["run_id"][:8] in text
     assert h.json("artifacts", "show", "total.output")["version"] == 2  # the latest
-    assert "total.output" in _error_line(h("artifacts", "show", "total.output:9"))
+    assert "total.output" in error_line(h("artifacts", "show", "total.output:9"))
 
     # lineage upstream of the final output reaches the first step's run
     graph = h.json("artifacts", "lineage", "total.output:1")
@@ -429,7 +430,7 @@ def test_artifacts_list_show_and_lineage(h: Heron) -> None:
     )
     by_run = h.json("artifacts", "lineage", data["steps"]["split"]["run_id"][:8])
     assert by_run["artifacts"].keys() == {loaded["id"]}
-    assert "No artifact named 'nope'" in _error_line(h("artifacts", "lineage", "nope"))
+    assert "No artifact named 'nope'" in error_line(h("artifacts", "lineage", "nope"))
 
 
 # --- heron gc --------------------------------------------------------------------------------
@@ -496,7 +497,7 @@ def test_bad_targets_are_one_clear_line(h: Heron) -> None:
         "broken.py:demo": "Could not load broken.py:demo: RuntimeError: boom at import",
     }
     for target, expected in cases.items():
-        assert expected in _error_line(h("run", target)), target
+        assert expected in error_line(h("run", target)), target
     debug = h("--debug", "run", "broken.py:demo")
     assert debug.returncode == 1 and "Traceback" in debug.stderr
     assert "--debug" not in debug.stderr.strip().splitlines()[-1]

@@ -8,7 +8,8 @@ import textwrap
 
 import pytest
 
-from tests.e2e.test_cli import Heron, _error_line
+from tests.e2e.test_cli import Heron
+from tests.support.cli_output import error_line
 
 pytestmark = pytest.mark.e2e
 
@@ -49,13 +50,13 @@ def test_help_names_the_formats_and_options(cli):
 
 
 def test_unknown_model_is_one_error_line(cli):
-    line = _error_line(cli("serve", "models:/missing/1", "--port", "0"))
+    line = error_line(cli("serve", "models:/missing/1", "--port", "0"))
     assert "no metadata database" in line and "--tracking-uri" in line  # a typo'd URI
     assert not (cli.tmp_path / "heron.db").exists()  # and none was created
     cli.python("import heron; heron.Client().list_models()")
-    line = _error_line(cli("serve", "models:/missing/1", "--port", "0"))
+    line = error_line(cli("serve", "models:/missing/1", "--port", "0"))
     assert "missing" in line
-    line = _error_line(cli("serve", "not a uri", "--port", "0"))
+    line = error_line(cli("serve", "not a uri", "--port", "0"))
     assert "models:/" in line
 
 
@@ -65,7 +66,7 @@ def test_taken_port_is_one_error_line(cli):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        line = _error_line(cli("serve", uri, "--port", str(port)))
+        line = error_line(cli("serve", uri, "--port", str(port)))
     assert f"127.0.0.1:{port}" in line and "--port" in line
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli_output import error_line
+
 pytestmark = pytest.mark.e2e
 
 
@@ -51,15 +53,6 @@ def _python(tmp_path: Path, code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ")
-    return lines[0]
-
-
 def _seed(tmp_path: Path, db: Path, runs: int = 200) -> None:
     code = textwrap.dedent(
         f"""
@@ -84,17 +77,17 @@ def _seed(tmp_path: Path, db: Path, runs: int = 200) -> None:
 )
 def test_a_mistyped_tracking_uri_is_refused_not_created(tmp_path, command):
     typo = tmp_path / "typo" / "x.db"
-    line = _error_line(_heron(tmp_path, "--tracking-uri", f"sqlite:///{typo}", *command))
+    line = error_line(_heron(tmp_path, "--tracking-uri", f"sqlite:///{typo}", *command))
     assert f"There is no Heron store at {typo}" in line and "heron init" in line
     assert not (tmp_path / "typo").exists()
-    line = _error_line(_heron(tmp_path, *command, uri=f"sqlite:///{typo}"))  # the variable
+    line = error_line(_heron(tmp_path, *command, uri=f"sqlite:///{typo}"))  # the variable
     assert str(typo) in line
     assert not (tmp_path / "typo").exists()
 
 
 def test_reading_does_not_create_the_default_store_and_writing_does(tmp_path):
     home = tmp_path / "home"
-    line = _error_line(_heron(tmp_path, "runs", "list"))
+    line = error_line(_heron(tmp_path, "runs", "list"))
     assert str(home / "heron.db") in line
     assert not (home / "heron.db").exists()
     done = _python(
@@ -109,7 +102,7 @@ def test_reading_does_not_create_the_default_store_and_writing_does(tmp_path):
 
 def test_a_workspace_without_its_database_points_to_heron_init(tmp_path):
     (tmp_path / ".heron").mkdir()
-    line = _error_line(_heron(tmp_path, "runs", "list"))
+    line = error_line(_heron(tmp_path, "runs", "list"))
     assert f"heron init {tmp_path}" in line
     assert _heron(tmp_path, "init").returncode == 0
     assert _heron(tmp_path, "runs", "list").stdout.strip() == "No runs."
@@ -119,14 +112,14 @@ def test_a_workspace_without_its_database_points_to_heron_init(tmp_path):
 def test_a_file_that_is_not_a_store_is_one_clear_error(tmp_path):
     notes = tmp_path / "notes.db"
     notes.write_text("not a database\n")
-    line = _error_line(_heron(tmp_path, "--tracking-uri", str(notes), "runs", "list"))
+    line = error_line(_heron(tmp_path, "--tracking-uri", str(notes), "runs", "list"))
     assert str(notes) in line and "not a SQLite database" in line
 
 
 def test_an_emptied_store_is_one_clear_error(tmp_path):
     empty = tmp_path / "heron.db"
     empty.write_bytes(b"")
-    line = _error_line(_heron(tmp_path, "--tracking-uri", str(empty), "runs", "list"))
+    line = error_line(_heron(tmp_path, "--tracking-uri", str(empty), "runs", "list"))
     assert str(empty) in line and "0-byte" in line and "backup" in line
     assert empty.stat().st_size == 0
 
@@ -137,7 +130,7 @@ def test_a_truncated_store_is_one_clear_error(tmp_path):
     with db.open("r+b") as f:
         f.truncate(db.stat().st_size // 2)
     result = _heron(tmp_path, "--tracking-uri", str(db), "runs", "list", "-n", "1000")
-    line = _error_line(result)
+    line = error_line(result)
     assert str(db) in line and "damaged" in line and "backup" in line
 
 
@@ -168,7 +161,7 @@ def test_a_full_disk_under_the_database_is_one_clear_error(tmp_path):
         main(["--tracking-uri", {str(db)!r}, "experiments", "create", "x"])
         """,
     )
-    line = _error_line(result)
+    line = error_line(result)
     assert str(db) in line and "disk" in line
 
 

@@ -191,7 +191,7 @@ def register(
     """
     client = open_client()
     if alias:
-        from heron.store.sql.registry import check_alias
+        from heron.store.sql.registry_checks import check_alias
 
         check_alias(alias)  # before registering, so that a bad alias changes nothing
     mv = client.register_model(name, source, description=description, tags=_pairs(tags))

@@ -95,7 +95,6 @@ class StoreCorrupt(StoreError):
     """The metadata database file is not a SQLite database, or is damaged."""
 
     code = "STORE_CORRUPT"
-    http_status = 500
 
 
 class StoreFull(StoreError):

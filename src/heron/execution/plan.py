@@ -8,6 +8,11 @@ from typing import Any
 
 from heron.core.entities import ArtifactVersion
 
+#: Prefix of the module names under which pipeline files loaded by path (``heron run
+#: file.py``) are imported: no other interpreter can import such a module by name, so the
+#: steps defined there travel to worker processes by value.
+FILE_MODULE_PREFIX = "heron_user_"
+
 
 @dataclass
 class StepPlan:

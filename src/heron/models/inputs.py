@@ -12,6 +12,7 @@ naming the problem.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from typing import Any
 
 from heron.core.errors import InvalidArgument
@@ -65,8 +66,7 @@ def prepare_split(
     ):
         raise ModelInputError("The column names must be a list of strings.")
     if columns is not None and len(set(columns)) != len(columns):
-        seen: set[str] = set()
-        twice = sorted({c for c in columns if c in seen or seen.add(c)})  # type: ignore[func-returns-value]
+        twice = sorted(c for c, n in Counter(columns).items() if n > 1)
         raise ModelInputError(
             f"Column(s) {_names(twice)} are named more than once: name each column once."
         )
@@ -77,7 +77,7 @@ def prepare_split(
             return _frame_from([list(r) for r in rows], list(columns))
         return _from_rows(list(rows), signature, needs_dataframe)
     if columns is None or list(columns) == names:
-        target = _common_dtype(signature)
+        target = common_dtype(signature)
         if target is not None and not needs_dataframe:
             array = _fast_array(rows, target, len(names))
             if array is not None:
@@ -169,7 +169,7 @@ def _table(rows: list, columns: list[str], signature: Signature, needs_dataframe
     if len(rows) > MAX_ROWS:
         raise ModelInputError(f"{len(rows)} rows is more than one call takes ({MAX_ROWS}).")
     specs = signature.inputs
-    target = _common_dtype(signature)
+    target = common_dtype(signature)
     if target is not None and not needs_dataframe:
         integral = [i for i, c in enumerate(specs) if DTYPES.get(c.dtype) in ("i", "u")]  # type: ignore[union-attr]
         array = _fast_array(rows, target, len(columns), integral)
@@ -287,7 +287,7 @@ def _from_rows(rows: Any, signature: Signature | None, needs_dataframe: bool) ->
     if isinstance(spec, tuple):  # named columns given as plain rows: by position
         names = [c.name for c in spec]
         kind = getattr(getattr(rows, "dtype", None), "kind", "O")
-        if kind in "fiu" and not needs_dataframe and _common_dtype(signature) == "float64":
+        if kind in "fiu" and not needs_dataframe and common_dtype(signature) == "float64":
             array = rows.reshape(1, -1) if rows.ndim == 1 and len(rows) == len(names) else rows
             if array.ndim == 2 and array.shape[1] == len(names):
                 return _numeric(array, signature)  # a numeric array for float columns: as is
@@ -297,7 +297,7 @@ def _from_rows(rows: Any, signature: Signature | None, needs_dataframe: bool) ->
         if not listed:
             raise ModelInputError("The input has no rows: send at least one.")
         return _table(listed, names, signature, needs_dataframe)  # type: ignore[arg-type]
-    target = _common_dtype(signature)
+    target = common_dtype(signature)
     array = _array(rows, target)
     if isinstance(spec, TensorSpec):
         expected = spec.shape
@@ -368,7 +368,7 @@ def _refuse_text(rows: Any, dtype: str) -> None:
     )
 
 
-def _common_dtype(signature: Signature | None) -> str | None:
+def common_dtype(signature: Signature | None) -> str | None:
     """One NumPy dtype holding every input column (numbers only), or ``None``."""
     if signature is None or signature.inputs is None:
         return None
@@ -381,7 +381,7 @@ def _common_dtype(signature: Signature | None) -> str | None:
 
 
 def _numeric(array: Any, signature: Signature | None) -> Any:
-    target = _common_dtype(signature)
+    target = common_dtype(signature)
     return array.astype(target) if target is not None and array.dtype != target else array
 
 

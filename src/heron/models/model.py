@@ -183,11 +183,11 @@ def array_estimator(impl: Any, signature: Signature | None, names: list[str] | N
     pipelines of them: not a ``ColumnTransformer`` (it selects columns by name), not a step
     set to output DataFrames, not a meta-estimator holding models fitted on DataFrames.
     """
-    from heron.models.inputs import _common_dtype
+    from heron.models.inputs import common_dtype
 
     if names is None or signature is None or signature.columns != names:
         return None
-    if _common_dtype(signature) is None:
+    if common_dtype(signature) is None:
         return None
     try:
         return _unnamed(impl, top=True)

@@ -15,6 +15,7 @@ is then recorded as cancelled) and ends the worker.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -31,7 +32,7 @@ from typing import Any
 
 from heron.core.errors import InvalidArgument
 from heron.execution.executor import execute_step
-from heron.execution.plan import StepOutcome, StepPlan
+from heron.execution.plan import FILE_MODULE_PREFIX, StepOutcome, StepPlan
 from heron.orchestrators.base import Orchestrator, WorkerLost
 
 log = logging.getLogger("heron.orchestrators")
@@ -202,8 +203,6 @@ def _spare_worker() -> _Worker | None:
 def _keep_spare(worker: _Worker) -> None:
     with _spare_lock:
         if len(_spare) < MAX_SPARE_WORKERS and worker.process.poll() is None:
-            if not _spare:
-                _register_stop_at_exit()
             _spare.append(worker)
             return
     worker.stop()
@@ -229,16 +228,7 @@ def _forget_spare_workers() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_spare_workers)
 
-_stop_registered = False
-
-
-def _register_stop_at_exit() -> None:
-    global _stop_registered
-    if not _stop_registered:
-        import atexit
-
-        atexit.register(stop_spare_workers)
-        _stop_registered = True
+atexit.register(stop_spare_workers)
 
 
 def _pickle_by_value_if_private(function: Any) -> None:
@@ -248,7 +238,7 @@ def _pickle_by_value_if_private(function: Any) -> None:
 
     name = getattr(function, "__module__", None) or ""
     module = sys.modules.get(name)
-    if module is not None and name.startswith("heron_user_"):
+    if module is not None and name.startswith(FILE_MODULE_PREFIX):
         cloudpickle.register_pickle_by_value(module)
 
 

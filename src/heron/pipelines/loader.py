@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from heron.core.errors import InvalidArgument, NotFound
+from heron.execution.plan import FILE_MODULE_PREFIX
 from heron.pipelines.pipeline import Pipeline
 
 
@@ -48,7 +49,7 @@ def _import_file(path: Path):  # type: ignore[no-untyped-def]
     if not path.is_file():
         raise NotFound(f"No Python file at {path}.")
     # A stable module name per file, so that re-imports in one process reuse the module.
-    module_name = "heron_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    module_name = FILE_MODULE_PREFIX + hashlib.sha256(str(path).encode()).hexdigest()[:12]
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)

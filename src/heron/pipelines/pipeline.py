@@ -9,6 +9,7 @@ from typing import Any
 
 from heron.core import validation
 from heron.core.errors import InvalidArgument
+from heron.execution.plan import FILE_MODULE_PREFIX
 from heron.pipelines.result import PipelineRun
 from heron.pipelines.trace import Trace, canonical_json, tracing
 
@@ -138,7 +139,7 @@ class Pipeline:
     def source(self) -> str:
         """Where the pipeline can be imported from again: ``module:name`` or ``file.py:name``."""
         module = getattr(self.fn, "__module__", None) or "__main__"
-        if module == "__main__" or module.startswith("heron_user_"):  # a script or a file
+        if module == "__main__" or module.startswith(FILE_MODULE_PREFIX):  # a script or a file
             try:
                 return f"{inspect.getfile(self.fn)}:{self.fn.__qualname__}"
             except TypeError:

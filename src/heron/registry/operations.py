@@ -3,7 +3,7 @@
 The store keeps the facts (versions, aliases, every alias move); this module answers the
 questions users ask of them: which version did ``champion`` point at on a date. Where a
 rollback goes is decided by the store, inside the transaction that moves the alias
-(:func:`heron.store.alias_history.rollback_target`, re-exported here).
+(:func:`heron.store.alias_history.rollback_target`).
 """
 
 from __future__ import annotations
@@ -13,16 +13,7 @@ from typing import Any
 from heron.core.entities import AliasEvent, ArtifactVersion, ModelVersion
 from heron.core.errors import InvalidArgument
 from heron.models.model import check_model_artifact
-from heron.store.alias_history import rollback_target
 from heron.store.base import Store
-
-__all__ = [
-    "acting_user",
-    "register_artifact",
-    "resolve_source",
-    "rollback_target",
-    "version_at",
-]
 
 
 def resolve_source(store: Store, source: Any) -> ArtifactVersion:

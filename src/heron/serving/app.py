@@ -43,7 +43,7 @@ from heron._version import __version__
 from heron.core.errors import HeronError, NotFound
 from heron.serving.batching import MicroBatcher
 from heron.serving.errors import BadRequest, BodyTooLarge, PredictionFailed
-from heron.serving.formats import FORMATS, MEDIA_TYPES, ParsedRequest, RequestParser
+from heron.serving.formats import FORMATS, MEDIA_TYPES, RequestParser
 from heron.serving.scoring import DUMP_OPTIONS, Scorer, error_body
 from heron.serving.settings import ServeSettings
 
@@ -120,12 +120,10 @@ class ScoringService:
             return (*_error(PredictionFailed(f"The server failed: {type(e).__name__}: {e}")), None)
 
     def _read(self, body: bytes, content_type: str | None) -> tuple[dict[str, Any] | None, Any]:
-        """The request's ``params`` and its input prepared for the model."""
-        parsed: ParsedRequest | None = self.parser.parse(body, content_type)
-        prepared = self.scorer.prepare(parsed)  # type: ignore[arg-type]
-        params = parsed.params  # type: ignore[union-attr]
-        parsed = None  # the parsed rows are freed here (in the reader thread, for large ones)
-        return params, prepared
+        """The request's ``params`` and its input prepared for the model (the parsed rows
+        are freed on return: in the reader thread, for large bodies)."""
+        parsed = self.parser.parse(body, content_type)
+        return parsed.params, self.scorer.prepare(parsed)
 
     def _read_large(self, body: bytes, content_type: str | None) -> tuple[Any, Any]:
         """:meth:`_read` in the reader thread, with the cyclic garbage collector paused: the

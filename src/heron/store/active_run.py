@@ -135,10 +135,7 @@ def activate(run: Run, store: Store) -> ActiveRun:
 def current() -> ActiveRun | None:
     """The run this thread logs to: the innermost run it started, else (in a thread other
     than the main one) the innermost active run of the main thread."""
-    stack = getattr(_local, "stack", None)
-    if stack:
-        return stack[-1]
-    return inherited()
+    return own_current() or inherited()
 
 
 def own_current() -> ActiveRun | None:

@@ -7,7 +7,8 @@ import pytest
 import heron
 from heron.core.entities import AliasEvent
 from heron.core.errors import InvalidArgument, InvalidState, NotFound
-from heron.registry.operations import rollback_target, version_at
+from heron.registry.operations import version_at
+from heron.store.alias_history import rollback_target
 
 
 @pytest.fixture

@@ -229,6 +229,13 @@ def store_fault(engine: Engine, error: BaseException) -> HeronError | None:
     return None
 
 
+def raise_store_fault(engine: Engine, error: BaseException) -> None:
+    """Raise the :func:`store_fault` of ``error``, if it has one (else return)."""
+    fault = store_fault(engine, error)
+    if fault is not None:
+        raise fault from error
+
+
 def _where(engine: Engine) -> str:
     if engine.dialect.name == "sqlite":
         return str(engine.url.database or ":memory:")
@@ -293,9 +300,7 @@ def run_write(engine: Engine, body: Callable[[Connection], T]) -> T:
                     return body(conn)
         except exc.DBAPIError as e:
             if not isinstance(e, exc.OperationalError) or not is_locked(e):
-                fault = store_fault(engine, e)
-                if fault is not None:
-                    raise fault from e
+                raise_store_fault(engine, e)
                 raise
             if attempt >= WRITE_RETRIES:
                 raise locked_error(attempt + 1, e) from e
@@ -310,9 +315,7 @@ def read(engine: Engine) -> Iterator[Connection]:
         with engine.connect() as conn, conn.begin():
             yield conn
     except exc.DBAPIError as e:
-        fault = store_fault(engine, e)
-        if fault is not None:
-            raise fault from e
+        raise_store_fault(engine, e)
         raise
 
 
@@ -333,9 +336,7 @@ def ensure_schema(engine: Engine) -> None:
                 return
             revision = conn.execute(select(schema.alembic_version.c.version_num)).scalar()
     except exc.DBAPIError as e:
-        fault = store_fault(engine, e)
-        if fault is not None:
-            raise fault from e
+        raise_store_fault(engine, e)
         if not isinstance(e, exc.OperationalError):
             raise
         raise StoreError(f"Cannot open the metadata database {_where(engine)}: {e.orig}.") from e

@@ -13,7 +13,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
-from heron.store.sql.engine import WRITE_RETRIES, backoff, is_locked, locked_error, store_fault
+from heron.store.sql.engine import (
+    WRITE_RETRIES,
+    backoff,
+    is_locked,
+    locked_error,
+    raise_store_fault,
+)
 
 T = TypeVar("T")
 
@@ -91,10 +97,8 @@ def run_raw_write(engine: Engine, body: Callable[[Any], T]) -> T:
                     connection.invalidate()
                 retryable = sqlite and isinstance(e, engine.dialect.loaded_dbapi.OperationalError)
                 if not retryable or not is_locked(e):
-                    dbapi_error = isinstance(e, engine.dialect.loaded_dbapi.Error)
-                    fault = store_fault(engine, e) if dbapi_error else None
-                    if fault is not None:  # damaged file, disk full, not writable
-                        raise fault from e
+                    if isinstance(e, engine.dialect.loaded_dbapi.Error):
+                        raise_store_fault(engine, e)  # damaged file, disk full, not writable
                     raise
                 if attempt >= WRITE_RETRIES:
                     raise locked_error(attempt + 1, e) from e

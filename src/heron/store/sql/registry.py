@@ -23,8 +23,6 @@ Rules kept here:
 
 from __future__ import annotations
 
-import operator
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -54,22 +52,24 @@ from heron.core.errors import (
     NotFound,
 )
 from heron.core.ids import new_id, now_ms
-from heron.store import filters
 from heron.store.alias_history import rollback_target
-from heron.store.base import MAX_RESULTS_LIMIT
 from heron.store.sql import schema as t
-from heron.store.sql.search import check_storable, compare
+from heron.store.sql.registry_checks import (
+    alias_text,
+    check_alias,
+    check_max_results,
+    check_new_model_name,
+    check_version,
+    checked_tags,
+    description_text,
+)
+from heron.store.sql.registry_search import model_version_query
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 T = TypeVar("T")
 
-MAX_DESCRIPTION_LENGTH = validation.MAX_TAG_VALUE_LENGTH
-MAX_ALIAS_LENGTH = validation.MAX_KEY_LENGTH
-#: Aliases that would make ``models:/<name>@<alias>`` ambiguous or shadow a keyword.
-RESERVED_ALIASES = frozenset({"latest"})
-_ALIAS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 _SET_ACTIONS = (ALIAS_SET, ALIAS_ROLLBACK)
 _NUMBERING_ATTEMPTS = 5
 _IN_BATCH = 500  # ids per IN (...) list: far below SQLite's limit of bound parameters
@@ -80,15 +80,6 @@ _mv = t.model_versions
 _mvt = t.model_version_tags
 _ma = t.model_aliases
 _ae = t.alias_events
-
-_MODEL_VERSION_COLUMNS = {
-    "name": _rm.c.name,
-    "version": _mv.c.version,
-    "run_id": _mv.c.run_id,
-    "artifact_id": _mv.c.artifact_id,
-    "user": _mv.c.user,
-    "created_at": _mv.c.created_at,
-}
 
 
 class SqlRegistryMixin:
@@ -110,9 +101,9 @@ class SqlRegistryMixin:
         description: str | None = None,
         tags: dict[str, str] | None = None,
     ) -> RegisteredModel:
-        _check_new_model_name(name)
-        description = _description(description)
-        tags = _checked_tags(tags)
+        check_new_model_name(name)
+        description = description_text(description)
+        tags = checked_tags(tags)
         now = now_ms()
         model = RegisteredModel(
             id=new_id(),
@@ -158,7 +149,7 @@ class SqlRegistryMixin:
     def list_registered_models(
         self, name_like: str | None = None, max_results: int = 1000
     ) -> list[RegisteredModel]:
-        _check_max_results(max_results)
+        check_max_results(max_results)
         where: Any = true()
         if name_like is not None:
             if not isinstance(name_like, str):
@@ -173,7 +164,7 @@ class SqlRegistryMixin:
 
     def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
         validation.check_name(name, "Model")
-        description = _description(description)
+        description = description_text(description)
 
         def body(conn: Connection) -> RegisteredModel:
             model_id = _lock_model(conn, name)
@@ -188,7 +179,7 @@ class SqlRegistryMixin:
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
         validation.check_name(name, "Model")
-        _check_new_model_name(new_name)
+        check_new_model_name(new_name)
 
         def body(conn: Connection) -> RegisteredModel:
             model_id = _lock_model(conn, name)
@@ -266,15 +257,15 @@ class SqlRegistryMixin:
         tags: dict[str, str] | None = None,
         user: str | None = None,
     ) -> ModelVersion:
-        _check_new_model_name(name)
+        check_new_model_name(name)
         if not isinstance(artifact_id, str) or not artifact_id:
             raise InvalidArgument(
                 f"artifact_id must be the id of an artifact version, got {artifact_id!r}."
             )
         run_id = validation.optional_text(run_id, 32, "run_id")
         pipeline_run_id = validation.optional_text(pipeline_run_id, 32, "pipeline_run_id")
-        description = _description(description)
-        tags = _checked_tags(tags)
+        description = description_text(description)
+        tags = checked_tags(tags)
         user = validation.optional_text(user, 256, "user")
 
         def body(conn: Connection) -> ModelVersion:
@@ -354,7 +345,7 @@ class SqlRegistryMixin:
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         validation.check_name(name, "Model")
-        version = _check_version(version)
+        version = check_version(version)
         with self._read() as conn:
             found = _model_versions(conn, [_rm.c.name == name, _mv.c.version == version])
             if found and found[0].lifecycle == ACTIVE:
@@ -367,8 +358,8 @@ class SqlRegistryMixin:
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
     ) -> list[ModelVersion]:
-        _check_max_results(max_results)
-        query = _search_query(filter_string, order_by).limit(max_results)
+        check_max_results(max_results)
+        query = model_version_query(filter_string, order_by).limit(max_results)
         with self._read() as conn:
             ids = list(conn.execute(query).scalars())
             by_id = {
@@ -382,8 +373,8 @@ class SqlRegistryMixin:
         self, name: str, version: int, description: str | None
     ) -> ModelVersion:
         validation.check_name(name, "Model")
-        version = _check_version(version)
-        description = _description(description)
+        version = check_version(version)
+        description = description_text(description)
 
         def body(conn: Connection) -> ModelVersion:
             version_id = _active_version_id(conn, _lock_model(conn, name), name, version)
@@ -398,7 +389,7 @@ class SqlRegistryMixin:
 
     def set_model_version_tag(self, name: str, version: int, key: str, value: str) -> None:
         validation.check_name(name, "Model")
-        version = _check_version(version)
+        version = check_version(version)
         validation.check_key(key, "Tag")
         value = validation.tag_value(key, value)
 
@@ -416,7 +407,7 @@ class SqlRegistryMixin:
 
     def delete_model_version_tag(self, name: str, version: int, key: str) -> None:
         validation.check_name(name, "Model")
-        version = _check_version(version)
+        version = check_version(version)
         validation.check_key(key, "Tag")
 
         def body(conn: Connection) -> None:
@@ -432,7 +423,7 @@ class SqlRegistryMixin:
 
     def delete_model_version(self, name: str, version: int, user: str | None = None) -> None:
         validation.check_name(name, "Model")
-        version = _check_version(version)
+        version = check_version(version)
         user = validation.optional_text(user, 256, "user")
 
         def body(conn: Connection) -> None:
@@ -474,7 +465,7 @@ class SqlRegistryMixin:
     ) -> AliasEvent:
         validation.check_name(name, "Model")
         alias = check_alias(alias)
-        version = _check_version(version)
+        version = check_version(version)
         user = validation.optional_text(user, 256, "user")
         if action not in _SET_ACTIONS:
             raise InvalidArgument(
@@ -491,7 +482,7 @@ class SqlRegistryMixin:
 
     def rollback_model_alias(self, name: str, alias: str, user: str | None = None) -> AliasEvent:
         validation.check_name(name, "Model")
-        alias = _alias_text(alias)
+        alias = alias_text(alias)
         user = validation.optional_text(user, 256, "user")
 
         # One transaction reads the history and extends it: the model's lock (BEGIN IMMEDIATE
@@ -520,7 +511,7 @@ class SqlRegistryMixin:
 
     def delete_model_alias(self, name: str, alias: str, user: str | None = None) -> AliasEvent:
         validation.check_name(name, "Model")
-        alias = _alias_text(alias)
+        alias = alias_text(alias)
         user = validation.optional_text(user, 256, "user")
 
         def body(conn: Connection) -> AliasEvent:
@@ -543,7 +534,7 @@ class SqlRegistryMixin:
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         validation.check_name(name, "Model")
-        alias = _alias_text(alias)
+        alias = alias_text(alias)
         with self._read() as conn:
             model_id = _model_id(conn, name)
             # One statement reads the alias and the version it points at, so that even
@@ -557,89 +548,9 @@ class SqlRegistryMixin:
 
     def get_alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         validation.check_name(name, "Model")
+        alias = None if alias is None else alias_text(alias)
         with self._read() as conn:
-            model_id = _model_id(conn, name)
-            query = select(_ae).where(_ae.c.model_id == model_id)
-            if alias is not None:
-                query = query.where(_ae.c.alias == _alias_text(alias))
-            rows = conn.execute(query.order_by(_ae.c.id)).all()
-        return [_alias_event(name, r) for r in rows]
-
-
-# --- validation ----------------------------------------------------------------------------
-
-
-def check_alias(alias: object) -> str:
-    """A model alias: letters, digits, '_', '-' and '.', not all digits, not ``latest``.
-
-    ``models:/iris/3`` names a version and ``models:/iris@champion`` an alias: an alias that
-    reads as a version number (or as ``latest``) would make such URIs ambiguous.
-    """
-    if not isinstance(alias, str):
-        raise InvalidArgument(f"An alias must be a string, got {type(alias).__name__} {alias!r}.")
-    if not _ALIAS.fullmatch(alias) or len(alias) > MAX_ALIAS_LENGTH:
-        raise InvalidArgument(
-            f"Invalid alias {alias[:60]!r}: use 1 to {MAX_ALIAS_LENGTH} ASCII letters, digits, "
-            "'_', '-' or '.', starting with a letter, digit or '_' (e.g. 'champion')."
-        )
-    if alias.isdigit():
-        raise InvalidArgument(
-            f"Invalid alias {alias!r}: an all-digit alias would read as a version number in "
-            f"models:/<name>/{alias}. Use a word, e.g. 'v{alias}' or 'champion'."
-        )
-    if alias.lower() in RESERVED_ALIASES:
-        raise InvalidArgument(
-            f"Invalid alias {alias!r}: it is reserved (models:/<name>/latest is the newest "
-            "version). Pick another name, e.g. 'champion'."
-        )
-    return alias
-
-
-def _alias_text(alias: object) -> str:
-    """An alias to look up: any storable string (a malformed one is simply not set)."""
-    if not isinstance(alias, str):
-        raise InvalidArgument(f"An alias must be a string, got {type(alias).__name__} {alias!r}.")
-    return validation.check_text(alias, "Alias")
-
-
-def _check_version(version: object) -> int:
-    if isinstance(version, bool):
-        number = None
-    else:
-        try:
-            number = operator.index(version)  # int, numpy integers
-        except TypeError:
-            number = None
-    if number is None or number < 1:
-        raise InvalidArgument(
-            f"A model version is a positive integer (1, 2, ...), got "
-            f"{type(version).__name__} {version!r}."
-        )
-    if number >= 2**31:
-        raise InvalidArgument(f"Model version {number} is out of range (at most 2**31-1).")
-    return number
-
-
-def _check_max_results(max_results: object) -> None:
-    if (
-        isinstance(max_results, bool)
-        or not isinstance(max_results, int)
-        or not 0 < max_results <= MAX_RESULTS_LIMIT
-    ):
-        raise InvalidArgument(
-            f"max_results must be an integer between 1 and {MAX_RESULTS_LIMIT}, "
-            f"got {max_results!r}."
-        )
-
-
-def _description(description: str | None) -> str | None:
-    return validation.optional_text(description, MAX_DESCRIPTION_LENGTH, "Description")
-
-
-def _checked_tags(tags: dict[str, Any] | None) -> dict[str, str]:
-    if tags is not None and not isinstance(tags, dict):
-        raise InvalidArgument(f"tags must be a dict of str to str, got {type(tags).__name__}.")
-    return validation.check_tags(tags)
+            return _alias_events(conn, _model_id(conn, name), name, alias)
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -814,9 +725,14 @@ def _move_alias(
     return AliasEvent(name, alias, current, version, action, user, now)
 
 
-def _alias_events(conn: Connection, model_id: str, name: str, alias: str) -> list[AliasEvent]:
-    """The history of one alias of a model, oldest first."""
-    query = select(_ae).where(_ae.c.model_id == model_id, _ae.c.alias == alias)
+def _alias_events(
+    conn: Connection, model_id: str, name: str, alias: str | None
+) -> list[AliasEvent]:
+    """The history of one alias of a model (of all its aliases if ``alias`` is None), oldest
+    first."""
+    query = select(_ae).where(_ae.c.model_id == model_id)
+    if alias is not None:
+        query = query.where(_ae.c.alias == alias)
     return [_alias_event(name, r) for r in conn.execute(query.order_by(_ae.c.id))]
 
 
@@ -930,57 +846,3 @@ def _model_versions(
             if mv is not None:
                 mv.aliases.append(alias)
     return list(found.values())
-
-
-# --- search --------------------------------------------------------------------------------
-
-
-def _search_query(filter_string: str | None, order_by: Sequence[str] | str | None) -> Any:
-    """The ids of matching active model versions, in order (parameterized SQL only)."""
-    vocabulary = filters.MODEL_VERSION_FIELDS
-    comparisons = filters.parse_filter(filter_string, vocabulary)
-    if isinstance(order_by, str):
-        order_by = [order_by]
-    orders = [filters.parse_order_by(o, vocabulary) for o in order_by or ()]
-    source: Any = _mv.join(_rm, _rm.c.id == _mv.c.model_id)
-    where: list[Any] = [_mv.c.lifecycle == ACTIVE]
-    joined: dict[str, Any] = {}  # tag key -> alias of model_version_tags
-    for c in comparisons:
-        check_storable(c.key, c.value, holder="model version")
-        if c.entity == filters.ENTITY_ATTRIBUTE:
-            where.append(compare(_MODEL_VERSION_COLUMNS[c.key], c.op, c.value))
-            continue
-        tag = joined.get(c.key)
-        if tag is None:
-            tag = joined[c.key] = _mvt.alias(f"f{len(joined)}")
-            source = source.join(tag, and_(tag.c.version_id == _mv.c.id, tag.c.key == c.key))
-        where.append(compare(tag.c.value, c.op, c.value))
-    clauses: list[Any] = []
-    for i, o in enumerate(orders):
-        check_storable(o.key, holder="model version")
-        if o.entity == filters.ENTITY_ATTRIBUTE:
-            column = _MODEL_VERSION_COLUMNS[o.key]
-        else:
-            tag = joined.get(o.key)
-            if tag is None:
-                tag = joined[o.key] = _mvt.alias(f"o{i}")
-                source = source.outerjoin(
-                    tag, and_(tag.c.version_id == _mv.c.id, tag.c.key == o.key)
-                )
-            column = tag.c.value
-        # Versions lacking a tag sort last in either direction.
-        clauses.append((column.asc() if o.ascending else column.desc()).nulls_last())
-    clauses += [_mv.c.created_at.desc(), _mv.c.version.desc(), _mv.c.id]
-    return select(_mv.c.id).select_from(source).where(*where).order_by(*clauses)
-
-
-def _check_new_model_name(name: str) -> None:
-    """A name for a new model: a valid name that model URIs can carry unambiguously."""
-    validation.check_name(name, "Model")
-    bad = sorted({c for c in name if c in "@/:"})
-    if bad or name != name.strip():
-        raise InvalidArgument(
-            f"Model name {name!r} cannot contain {' '.join(bad) or 'leading or trailing spaces'}"
-            ": models:/<name>/<version> and models:/<name>@<alias> must be unambiguous. "
-            "Use letters, digits, spaces, '-', '_' or '.'."
-        )

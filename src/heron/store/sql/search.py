@@ -248,16 +248,3 @@ def _has_key(entity: str, key: str) -> Any:
     """EXISTS: the run holds ``key`` (a NaN metric counts as held)."""
     table = _ENTITY_TABLES[entity]
     return select(table.c.run_id).where(table.c.run_id == t.runs.c.id, table.c.key == key).exists()
-
-
-def search_run_ids(
-    conn: Connection,
-    experiment_ids: Sequence[str] | None,
-    filter_string: str | None,
-    order_by: Sequence[str] | None,
-    view: str,
-    limit: int,
-    offset: int,
-) -> list[str]:
-    """The ids of one page of matching runs (``limit`` from ``offset``), in order."""
-    return RunSearch(experiment_ids, filter_string, order_by, view).run_ids(conn, limit, offset)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import functools
 import math
 import os
@@ -19,12 +18,8 @@ from heron.core import validation
 from heron.core.entities import (
     ACTIVE,
     DELETED,
-    INPUT,
-    OUTPUT,
     RUN_KINDS,
     VIEWS,
-    ArtifactLink,
-    ArtifactVersion,
     Experiment,
     Metric,
     PagedList,
@@ -36,7 +31,9 @@ from heron.core.ids import new_id, now_ms
 from heron.store.base import LOGS_TAG, MAX_RESULTS_LIMIT, Store
 from heron.store.sql import engine as sql_engine
 from heron.store.sql import schema as t
+from heron.store.sql.artifacts import SqlArtifactsMixin, check_link
 from heron.store.sql.chunks import pack_series, unpack_series
+from heron.store.sql.page_tokens import decode_page_token, encode_page_token
 from heron.store.sql.raw import RawStatement, run_raw_write
 from heron.store.sql.registry import SqlRegistryMixin
 from heron.store.sql.search import RunSearch
@@ -93,10 +90,12 @@ def heartbeat_timeout_ms() -> int:
     return int(float(os.environ.get("HERON_HEARTBEAT_TIMEOUT", "120")) * 1000)
 
 
-class SqlStore(SqlRegistryMixin, Store):
+class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, Store):
     """Metadata in a SQL database (``sqlite:///…`` or ``postgresql://…``).
 
-    The model-registry methods come from :class:`SqlRegistryMixin` (``registry.py``).
+    The model-registry methods come from :class:`SqlRegistryMixin` (``registry.py``), the
+    artifact-version and lineage-link methods from :class:`SqlArtifactsMixin`
+    (``artifacts.py``).
     """
 
     def __init__(self, uri: str) -> None:
@@ -517,14 +516,14 @@ class SqlStore(SqlRegistryMixin, Store):
                 f"got {max_results!r}."
             )
         search = RunSearch(experiment_ids, filter_string, order_by, view)
-        offset = _decode_page_token(page_token, search.fingerprint)
+        offset = decode_page_token(page_token, search.fingerprint)
         if now_ms() - self._last_sweep > _STALE_SWEEP_INTERVAL_MS:
             self.fail_stale_runs(heartbeat_timeout_ms())
         with self._read() as conn:
             ids = search.run_ids(conn, max_results + 1, offset)
             more = len(ids) > max_results
             runs = self._load_runs(conn, ids[:max_results])
-        token = _encode_page_token(offset + max_results, search.fingerprint) if more else None
+        token = encode_page_token(offset + max_results, search.fingerprint) if more else None
         return PagedList(runs, token)
 
     def log_batch(
@@ -539,7 +538,7 @@ class SqlStore(SqlRegistryMixin, Store):
         links: Sequence[tuple[str, str, str]] = (),
     ) -> None:
         for _artifact_id, direction, link_name in links:
-            _check_link(direction, link_name)
+            check_link(direction, link_name)
         params = {
             validation.check_key(k, "Param"): validation.param_value(k, v)
             for k, v in (params or {}).items()
@@ -729,184 +728,6 @@ class SqlStore(SqlRegistryMixin, Store):
         points.sort(key=_step_and_time)
         return points
 
-    # --- artifacts and lineage --------------------------------------------------------
-    def create_artifact_version(
-        self,
-        name: str,
-        *,
-        content_hash: str,
-        type: str,
-        materializer: str,
-        size: int,
-        uri: str,
-        producer_run_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        materializer_version: str = "1",
-        link_name: str | None = None,
-    ) -> ArtifactVersion:
-        validation.check_name(name, "Artifact")
-        _check_artifact_fields(content_hash, type, materializer, materializer_version, size)
-        art = ArtifactVersion(
-            id=new_id(),
-            name=name,
-            version=0,
-            content_hash=content_hash,
-            type=type,
-            materializer=materializer,
-            materializer_version=materializer_version,
-            size=size,
-            uri=uri,
-            producer_run_id=producer_run_id,
-            created_at=now_ms(),
-            metadata=dict(metadata or {}),
-        )
-        try:
-            metadata_json = orjson.dumps(art.metadata, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-        except TypeError as e:
-            raise InvalidArgument(
-                f"Metadata of artifact {name!r} is not JSON-serializable: {e}."
-            ) from e
-
-        row = {
-            "id": art.id,
-            "name": name,
-            "content_hash": content_hash,
-            "type": type,
-            "materializer": materializer,
-            "materializer_version": materializer_version,
-            "size": size,
-            "uri": uri,
-            "metadata": metadata_json,
-            "producer_run_id": producer_run_id,
-            "created_at": art.created_at,
-            "lifecycle": ACTIVE,
-        }
-
-        def body(cur: Any) -> int:
-            if (
-                producer_run_id is not None
-                and self._raw_run_exists.execute(cur, {"run_id": producer_run_id}).fetchone()
-                is None
-            ):
-                raise NotFound(f"No run with id {producer_run_id!r} to link the artifact to.")
-            if self._dialect == "postgresql":  # one numberer per name at a time
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%(name)s))", {"name": name})
-            latest = self._raw_latest_version.execute(cur, {"name": name}).fetchone()[0]
-            version = (latest or 0) + 1
-            self._raw_insert_artifact.execute(cur, {**row, "version": version})
-            if producer_run_id is not None:
-                self._raw_upsert_links.execute(
-                    cur,
-                    {
-                        "run_id": producer_run_id,
-                        "artifact_id": art.id,
-                        "direction": OUTPUT,
-                        "name": link_name or name,
-                    },
-                )
-            return version
-
-        integrity_error = self.engine.dialect.loaded_dbapi.IntegrityError
-        for attempt in range(8):
-            try:
-                art.version = run_raw_write(self.engine, body)
-                return art
-            except integrity_error:  # a concurrent writer took this version number
-                if attempt == 7:
-                    raise
-        raise AssertionError("unreachable")
-
-    def link_artifact(self, run_id: str, artifact_id: str, direction: str, name: str) -> None:
-        _check_link(direction, name)
-
-        def body(cur: Any) -> None:
-            if self._raw_run_exists.execute(cur, {"run_id": run_id}).fetchone() is None:
-                raise NotFound(f"No run with id {run_id!r}.")
-            if self._raw_artifact_exists.execute(cur, {"id": artifact_id}).fetchone() is None:
-                raise NotFound(f"No artifact version with id {artifact_id!r}.")
-            self._raw_upsert_links.execute(
-                cur,
-                {
-                    "run_id": run_id,
-                    "artifact_id": artifact_id,
-                    "direction": direction,
-                    "name": name,
-                },
-            )
-
-        run_raw_write(self.engine, body)
-
-    def _artifacts(self, conn: Connection, query: Any) -> list[ArtifactVersion]:
-        return [
-            ArtifactVersion(
-                id=r.id,
-                name=r.name,
-                version=r.version,
-                content_hash=r.content_hash,
-                type=r.type,
-                materializer=r.materializer,
-                materializer_version=r.materializer_version,
-                size=r.size,
-                uri=r.uri,
-                producer_run_id=r.producer_run_id,
-                created_at=r.created_at,
-                metadata=orjson.loads(r.metadata),
-                lifecycle=r.lifecycle,
-            )
-            for r in conn.execute(query)
-        ]
-
-    def get_artifact_version(self, artifact_id: str) -> ArtifactVersion:
-        av = t.artifact_versions
-        with self._read() as conn:
-            found = self._artifacts(conn, select(av).where(av.c.id == artifact_id))
-        if not found:
-            raise NotFound(f"No artifact version with id {artifact_id!r}.")
-        return found[0]
-
-    def get_artifact_version_by_name(
-        self, name: str, version: int | None = None
-    ) -> ArtifactVersion:
-        av = t.artifact_versions
-        query = select(av).where(av.c.name == name, av.c.lifecycle == ACTIVE)
-        query = query.where(av.c.version == version) if version is not None else query
-        with self._read() as conn:
-            found = self._artifacts(conn, query.order_by(av.c.version.desc()).limit(1))
-        if not found:
-            which = f"version {version} of " if version is not None else ""
-            raise NotFound(
-                f"No {which}artifact named {name!r}. List them with `heron artifacts list`."
-            )
-        return found[0]
-
-    def list_artifact_versions(
-        self, name: str | None = None, run_id: str | None = None, max_results: int = 1000
-    ) -> list[ArtifactVersion]:
-        av = t.artifact_versions
-        query = select(av).where(av.c.lifecycle == ACTIVE)
-        if name is not None:
-            query = query.where(av.c.name == name)
-        if run_id is not None:
-            linked = select(t.run_artifacts.c.artifact_id).where(t.run_artifacts.c.run_id == run_id)
-            query = query.where(av.c.id.in_(linked))
-        query = query.order_by(av.c.created_at.desc(), av.c.version.desc()).limit(max_results)
-        with self._read() as conn:
-            return self._artifacts(conn, query)
-
-    def list_artifact_links(
-        self, run_id: str | None = None, artifact_id: str | None = None
-    ) -> list[ArtifactLink]:
-        ra = t.run_artifacts
-        query = select(ra.c.run_id, ra.c.artifact_id, ra.c.direction, ra.c.name)
-        if run_id is not None:
-            query = query.where(ra.c.run_id == run_id)
-        if artifact_id is not None:
-            query = query.where(ra.c.artifact_id == artifact_id)
-        with self._read() as conn:
-            return [
-                ArtifactLink(*r) for r in conn.execute(query.order_by(ra.c.direction, ra.c.name))
-            ]
-
 
 def _metric_rows(
     run_id: str, metrics: Iterable[Metric]
@@ -951,33 +772,6 @@ def _step_and_time(metric: Metric) -> tuple[int, int]:
     return metric.step, metric.timestamp
 
 
-def _check_link(direction: str, name: str) -> None:
-    if direction not in (INPUT, OUTPUT):
-        raise InvalidArgument(f"direction must be 'input' or 'output', got {direction!r}.")
-    validation.check_name(name, "Link")
-
-
-def _check_artifact_fields(
-    content_hash: str, type_: str, materializer: str, materializer_version: str, size: int
-) -> None:
-    if (
-        not isinstance(content_hash, str)
-        or len(content_hash) != 64
-        or any(c not in "0123456789abcdef" for c in content_hash)
-    ):
-        raise InvalidArgument(f"content_hash must be a sha256 hex digest, got {content_hash!r}.")
-    validation.check_text(validation.check_length(type_, 256, "Artifact type"), "Artifact type")
-    validation.check_text(
-        validation.check_length(materializer, 128, "Materializer name"), "Materializer name"
-    )
-    validation.check_text(
-        validation.check_length(materializer_version, 32, "Materializer version"),
-        "Materializer version",
-    )
-    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**63:
-        raise InvalidArgument(f"Artifact size must be an integer from 0 to 2**63-1, got {size!r}.")
-
-
 def _status_values(
     status: str | None, status_reason: str | None, end_time: int | None
 ) -> dict[str, Any]:
@@ -1007,33 +801,3 @@ def _lifecycle_clause(table: Any, view: str) -> Any:
 
 def _default_run_name(run_id: str) -> str:
     return f"run-{run_id[:8]}"
-
-
-def _encode_page_token(offset: int, query: str) -> str:
-    """A page token: where the next page starts, bound to the search (``query``: its
-    fingerprint) that it continues."""
-    return base64.urlsafe_b64encode(orjson.dumps({"offset": offset, "query": query})).decode()
-
-
-def _decode_page_token(token: str | None, query: str) -> int:
-    if not token:
-        return 0
-    try:
-        payload: Any = orjson.loads(base64.urlsafe_b64decode(token.encode()))
-    except Exception:
-        payload = None
-    if isinstance(payload, dict):
-        offset = payload.get("offset")
-        bound = payload.get("query")
-        if isinstance(offset, int) and 0 <= offset < 2**62 and isinstance(bound, str):
-            if bound == query:
-                return offset
-            raise InvalidArgument(
-                "This page token belongs to a different search: pass the same experiments, "
-                "filter, order_by and view with page_token as in the search that returned it."
-            )
-    shown = repr(token) if len(repr(token)) <= 80 else repr(token)[:80] + "..."
-    raise InvalidArgument(
-        f"Invalid page token {shown}: pass the `token` of the previous page unchanged, "
-        "with the same search."
-    )
