@@ -17,6 +17,7 @@ from heron._version import __version__ as __version__
 _LAZY = {
     "Client": "heron.tracking.client",
     "HeronError": "heron.core.errors",
+    "PipelineRunFailed": "heron.core.errors",
     "active_run": "heron.tracking.fluent",
     "autolog": "heron.autologging",
     "delete_tag": "heron.tracking.fluent",
@@ -43,6 +44,7 @@ _LAZY = {
 __all__ = [
     "Client",
     "HeronError",
+    "PipelineRunFailed",
     "active_run",
     "autolog",
     "delete_tag",
@@ -87,7 +89,7 @@ def __dir__() -> list[str]:
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from heron.autologging import autolog
-    from heron.core.errors import HeronError
+    from heron.core.errors import HeronError, PipelineRunFailed
     from heron.models.loading import load_model
     from heron.models.saving import log_model
     from heron.pipelines.pipeline import pipeline

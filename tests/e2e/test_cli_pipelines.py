@@ -232,6 +232,40 @@ def test_a_failing_step_fails_the_run_and_names_the_step(h: Heron) -> None:
     assert data["steps"]["load"]["error"].startswith("ValueError: n must be >= 0")
 
 
+def test_a_parameter_not_fitting_its_annotation_is_refused_before_the_run(h: Heron) -> None:
+    refused = h("run", "pipe.py:demo", "-p", "n=abc")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "Error: Invalid value for -p/--param: parameter 'n' of pipeline 'demo' expects int, "
+        "got 'abc'."
+    )
+    assert h("run", "pipe.py:typed", "-p", "names=a,b").returncode == 2  # list | None
+    assert h.json("runs", "list") == []  # nothing ran
+    # text stays text for a `str` parameter, even when it reads as a number
+    data = _run_json(h, "pipe.py:typed", "-p", "label=1.10", "-p", "flag=yes")
+    logs = h.ok("runs", "logs", data["steps"]["describe"]["run_id"]).splitlines()
+    assert "label='1.10' str" in logs and "flag=True bool" in logs
+
+
+def test_a_file_alone_runs_its_one_pipeline_or_lists_them(h: Heron) -> None:
+    several = h("run", "pipe.py")
+    assert several.returncode == 2 and "Traceback" not in several.stderr
+    assert several.stderr.strip().splitlines()[-1] == (
+        "Error: pipe.py defines 2 pipelines: demo, typed. Name one: pipe.py:demo."
+    )
+    (h.tmp_path / "single.py").write_text(
+        "from pipe import demo\n"  # imported, not defined here: not a candidate
+        + "from heron import pipeline, step\n\n"
+        + "@step\ndef hello(n: int) -> int:\n    print('hello', n)\n    return n\n\n"
+        + "@pipeline\ndef greet(n: int = 1):\n    hello(n)\n"
+    )
+    data = _run_json(h, "single.py", "-p", "n=3")
+    assert data["pipeline"] == "greet" and data["status"] == "completed"
+    [run] = h.json("runs", "list", "-f", "kind = 'pipeline'")
+    assert run["tags"]["heron.pipeline.source"] == f"{h.tmp_path.resolve() / 'single.py'}:greet"
+    assert h("run", "single.py", "-p", "n=x").returncode == 2
+
+
 # --- heron runs resume / logs --------------------------------------------------------------
 def test_resume_after_fixing_the_failure_reuses_the_steps_that_succeeded(h: Heron) -> None:
     marker = h.tmp_path / "fail.marker"
@@ -304,7 +338,7 @@ def test_resume_a_run_of_a_pipeline_loaded_from_a_file_by_the_python_api(h: Hero
         textwrap.dedent(
             """
             from heron.pipelines.loader import load_pipeline
-            demo = load_pipeline("pipe.py:demo")
+            demo = load_pipeline("pipe.py:demo").with_options(raise_on_failure=False)
             print(demo(n=4).id)
             """
         )
@@ -336,6 +370,44 @@ def test_runs_logs_of_a_failed_pipeline_names_the_error(h: Heron) -> None:
     out = h.ok("runs", "logs", failed["id"])
     assert "total" in out and "failed" in out
     assert "ValueError: fail.marker is present" in out
+
+
+def test_runs_logs_of_a_failed_step_shows_its_output_then_its_traceback(h: Heron) -> None:
+    failed = json.loads(h("run", "pipe.py:demo", "-p", "n=-1", "--json").stdout)
+    out = h.ok("runs", "logs", failed["steps"]["load"]["run_id"])
+    assert out.splitlines() == [
+        "Traceback (most recent call last):",
+        f'  File "{h.tmp_path.resolve() / "pipe.py"}", line 12, in load',
+        '    raise ValueError(f"n must be >= 0, got {n}")',
+        "ValueError: n must be >= 0, got -1",
+    ]
+    (h.tmp_path / "fail.marker").touch()
+    failed = json.loads(h("run", "pipe.py:demo", "--parallelism", "2", "--json").stdout)
+    out = h.ok("runs", "logs", failed["steps"]["total"]["run_id"])
+    assert out.startswith("Traceback (most recent call last):\n")  # total printed nothing
+    assert f'File "{h.tmp_path.resolve() / "pipe.py"}", line ' in out  # not <dynamic-code>
+    assert 'raise ValueError("fail.marker is present")' in out
+    assert "heron/execution" not in out
+
+
+def test_runs_logs_of_a_failed_run_without_stored_traceback_shows_its_error(h: Heron) -> None:
+    run_id = h.python(
+        textwrap.dedent(
+            """
+            import heron
+            try:
+                with heron.start_run(name="broken") as run:
+                    print(run.id)
+                    raise RuntimeError("tracked failure")
+            except RuntimeError:
+                pass
+            """
+        )
+    ).split()[-1]
+    result = h("runs", "logs", run_id)
+    assert result.returncode == 0 and "captured no output" in result.stderr
+    assert result.stdout.startswith(f"Run {run_id} (broken) failed:\nRuntimeError: tracked failure")
+    assert 'File "<string>", line 6, in <module>' in result.stdout  # the traceback (python -c)
 
 
 # --- heron pipelines -------------------------------------------------------------------------
@@ -493,7 +565,7 @@ def test_bad_targets_are_one_clear_line(h: Heron) -> None:
         "pipe:missing": "pipe has no attribute 'missing'",
         "no_such_module_xyz:demo": "Cannot import module 'no_such_module_xyz'",
         "pipe.py:not_a_pipeline": "is a int, not a pipeline: decorate it with @pipeline",
-        "pipe.py": "is not a pipeline reference",
+        "pipe.py:": "is not a pipeline reference",
         "broken.py:demo": "Could not load broken.py:demo: RuntimeError: boom at import",
     }
     for target, expected in cases.items():

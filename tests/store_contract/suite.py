@@ -775,19 +775,21 @@ def test_log_batch_can_close_the_run_with_its_last_points(store):
     assert got.end_time is not None and got.end_time >= got.start_time
 
 
-def test_log_batch_with_a_refused_status_writes_nothing(store):
+def test_log_batch_with_a_refused_status_keeps_the_data_and_says_so(store):
+    # Points are never dropped because of a status conflict: the data lands, the status
+    # change is refused.
     run = new_run(store, status="pending")
     store.update_run(run.id, status="skipped")
 
-    with pytest.raises(InvalidState):
+    with pytest.raises(InvalidState, match="cannot move from status 'skipped' to 'running'"):
         store.log_batch(
             run.id, metrics=[Metric("m", 1.0, 0, 0)], params={"p": "1"}, status="running"
         )
-    with pytest.raises(InvalidArgument):
-        store.log_batch(run.id, params={"p": "1"}, status="finished")
+    with pytest.raises(InvalidArgument):  # an unknown status: nothing is written
+        store.log_batch(run.id, params={"q": "1"}, status="finished")
 
     got = store.get_run(run.id)
-    assert (got.status, got.params, got.metrics) == ("skipped", {}, {})
+    assert (got.status, got.params, got.metrics) == ("skipped", {"p": "1"}, {"m": 1.0})
 
 
 _TEXT_WRITES = {

@@ -12,6 +12,7 @@ import heron
 IMPLEMENTED = {
     "Client",
     "HeronError",
+    "PipelineRunFailed",
     "active_run",
     "autolog",
     "delete_tag",

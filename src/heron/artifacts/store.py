@@ -12,13 +12,14 @@ import contextlib
 import contextvars
 import functools
 import os
+import posixpath
 import shutil
 import tempfile
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, TypeVar
 
-from heron.core import hashing
+from heron.core import hashing, validation
 from heron.core.errors import InvalidArgument, NotFound, os_fault
 from heron.core.ids import new_id
 
@@ -212,7 +213,7 @@ class ArtifactStore:
         """A binary file object of an object (or of ``member``, a path inside a folder object)."""
         path = self._object_path(content_hash)
         if member is not None:
-            path = f"{path}/{safe_relative(member)}"
+            path = path_under(path, member, "Member", local=self.local)
         if not self.fs.exists(path):
             raise NotFound(f"Artifact object {content_hash[:12]}… is missing from {self.root_uri}.")
         return self.fs.open(path, "rb")
@@ -257,15 +258,28 @@ def open_artifact_store(root: str) -> ArtifactStore:
     return ArtifactStore(root)
 
 
-def safe_relative(path: str) -> str:
-    """``path`` as a relative posix path that cannot escape its root, else InvalidArgument."""
-    pure = PurePosixPath(str(path).replace("\\", "/"))
-    if pure.is_absolute() or ".." in pure.parts or not pure.parts or "\0" in str(path):
+def safe_relative(path: str, what: str = "Artifact", *, folder: bool = False) -> str:
+    """``path`` as a relative posix path that cannot escape its root, else InvalidArgument
+    (the checks of :func:`heron.core.validation.check_artifact_name`)."""
+    return validation.check_artifact_name(path, what, folder=folder)
+
+
+def path_under(
+    root: str | os.PathLike[str], name: str, what: str = "Artifact", *, local: bool = True
+) -> str:
+    """``root`` joined with the artifact name ``name``, refused (InvalidArgument) unless the
+    normalized result stays inside ``root``. ``local=False``: ``root`` is a path of a remote
+    fsspec file system (always ``/``-separated)."""
+    rel = safe_relative(name, what)
+    paths: Any = os.path if local else posixpath
+    base = os.path.abspath(root) if local else posixpath.normpath(os.fspath(root))
+    joined = paths.normpath(paths.join(base, *rel.split("/")))
+    if joined == base or paths.commonpath([base, joined]) != base:
         raise InvalidArgument(
-            f"Artifact path {path!r} must be relative and stay inside the run's artifacts "
-            "(no leading '/', no '..')."
+            f"{what} name {name!r} would be written outside {os.fspath(root)}; use a relative "
+            "name such as 'plots/loss.png'."
         )
-    return pure.as_posix()
+    return joined
 
 
 def _remove_local(path: str) -> None:

@@ -84,7 +84,7 @@ def list_(name: str | None, run_id: str | None, limit: int, as_json: bool) -> No
     if run_id is None:
         found = client.list_artifacts(name=name, max_results=limit + 1)
     else:
-        run = resolve_run(client, run_id)
+        run = resolve_run(client, run_id, param_hint="'--run'")
         found = _run_artifacts(client, run, name, limit + 1)
     more = len(found) > limit
     found = found[:limit]
@@ -249,7 +249,7 @@ def lineage(reference: str, direction: str, depth: int | None, as_json: bool) ->
 
         try:
             root = resolve_run(client, reference).id
-        except NotFound:
+        except (NotFound, click.BadParameter):  # too short for a run id: no artifact either
             raise NotFound(
                 f"No artifact named {reference!r} and no artifact version or run with that id. "
                 "Name an artifact as NAME, NAME:VERSION or by its id."

@@ -5,8 +5,11 @@ To add a sub-command, write it in its own module and add one line to :data:`COMM
 
 from __future__ import annotations
 
+import ast
 import errno
 import logging
+import re
+import shlex
 import sys
 import traceback
 from typing import Any, NoReturn
@@ -62,10 +65,57 @@ class HeronGroup(LazyGroup):
             fault = os_fault(e, e.filename or "the path given", "files")
             _fail(ctx, e, fault.message if fault else f"{type(e).__name__}: {e}")
         except HeronError as e:
-            _fail(ctx, e, e.message)
+            _fail(ctx, e, cli_wording(e.message))
         except Exception as e:
             hint = "" if _debug(ctx) else " (run with --debug for the traceback)"
             _fail(ctx, e, f"unexpected {type(e).__name__}: {e}{hint}")
+
+
+#: Python calls that library messages suggest -> the command a CLI user types instead; the
+#: call's arguments fill the command's slots (a literal as itself, a name such as ``source``
+#: as SOURCE, a missing one as the slot's name)
+CLI_COMMANDS: dict[str, tuple[str, ...]] = {
+    "register_model": ("heron models register", "NAME", "SOURCE"),
+    "set_model_alias": ("heron models set-alias", "NAME", "ALIAS", "VERSION"),
+}
+_STRING = r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\""
+_PYTHON_CALL = re.compile(
+    r"`?(?:heron\.Client\(\)\.|(?:client|store)\.)?\b(?P<func>"
+    + "|".join(CLI_COMMANDS)
+    + rf")\b(?:\((?P<args>(?:{_STRING}|[^()'\"\n])*)\))?`?"
+)
+
+
+def cli_wording(message: str) -> str:
+    """``message`` with the Python calls it suggests (``set_model_alias('iris', 'champion',
+    version)``) replaced by the commands that do the same (```heron models set-alias iris
+    champion VERSION```): what the CLI shows of a library error."""
+    return _PYTHON_CALL.sub(_command_for, message)
+
+
+def _command_for(match: re.Match[str]) -> str:
+    command, *slots = CLI_COMMANDS[match["func"]]
+    values = list(slots)
+    if match["args"] is not None:
+        try:
+            call = ast.parse(f"f({match['args']})", mode="eval").body
+        except SyntaxError:
+            return match[0]
+        assert isinstance(call, ast.Call)
+        given = [*call.args, *(k.value for k in call.keywords)]
+        names = [None] * len(call.args) + [k.arg for k in call.keywords]
+        for i, (node, name) in enumerate(zip(given, names, strict=True)):
+            if i < len(values):
+                values[i] = _cli_argument(node, name or slots[i])
+    return f"`{' '.join([command, *values])}`"
+
+
+def _cli_argument(node: ast.expr, slot: str) -> str:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, int)):
+        return shlex.quote(str(node.value))
+    if isinstance(node, ast.Name):
+        return node.id.upper()
+    return slot.upper()
 
 
 def _debug(ctx: click.Context) -> bool:

@@ -234,6 +234,8 @@ def rollback(name: str, alias: str) -> None:
     try:
         before = f"version {client.get_model_version_by_alias(name, alias).version}"
     except NotFound:
+        if not client.alias_history(name, alias):
+            raise  # never set: the error names the model, its aliases and how to set one
         before = "unset"  # its version was deleted: a rollback restores the one before
     mv = client.rollback_model_alias(name, alias)
     echo(f"{name}@{alias}: {before} -> {mv.version} (rolled back).")

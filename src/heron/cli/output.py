@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -47,9 +48,30 @@ def console() -> Console:
     if _console is None:
         from rich.console import Console
 
-        piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-        _console = Console(highlight=False, soft_wrap=False, width=PIPED_WIDTH if piped else None)
+        tty = sys.stdout.isatty()
+        piped = not tty and "COLUMNS" not in os.environ
+        _console = Console(
+            file=None if tty else _Stdout(),
+            highlight=False,
+            soft_wrap=False,
+            width=PIPED_WIDTH if piped else None,
+        )
     return _console
+
+
+#: blanks that end a line (before any closing style codes), as rich pads table cells
+_TRAILING_BLANKS = re.compile(r"[ \t]+(?=(?:\x1b\[[0-9;]*m)*\n)")
+
+
+class _Stdout:
+    """The current ``sys.stdout`` without the blanks rich leaves at the end of table lines,
+    so that piped output (``| grep``, ``| diff``, files) has no trailing whitespace."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(_TRAILING_BLANKS.sub("", text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys.stdout, name)
 
 
 def print_json(data: Any) -> None:

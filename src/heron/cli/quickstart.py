@@ -106,33 +106,32 @@ def _summary(client: Client, result: PipelineRun, root: Path) -> None:
         params = ", ".join(f"{k}={v}" for k, v in variant.items() if k != "kind")
         rows.append(
             [
-                "★" if i == champion["variant"] else "",
-                variant["kind"],
+                variant["kind"] + (" ★" if i == champion["variant"] else ""),
                 params,
                 f"{scores['accuracy']:.3f}",
                 f"{scores['f1_macro']:.3f}",
                 "yes" if result.steps[train_step].cached else "no",
             ]
         )
-    print_table(["", "variant", "params", "accuracy", "f1 (macro)", "cached"], rows)
+    # 80 columns wide: the champion is starred in the variant column, not in one of its own
+    print_table(["variant", "params", "accuracy", "macro F1", "cached"], rows)
     scored = result.steps["batch_score"].outputs["output"].load()
     holdout_accuracy = float((scored.prediction == scored.target).mean())
     cached = sum(1 for s in result.steps.values() if s.cached)
     echo()
     echo(
-        f"Pipeline run {result.id}: {result.status} in {format_duration(run.duration_ms)}, "
+        f"Pipeline run {result.id}: {result.status} in {format_duration(run.duration_ms)},\n"
         f"{cached} of {len(result.steps)} steps reused from the cache.",
         fg="green",
     )
     echo(
         f"Registered models:/{MODEL_NAME}/{champion['version']} as "
-        f"models:/{MODEL_NAME}@{ALIAS}; it scored {len(scored)} hold-out wines with "
-        f"accuracy {holdout_accuracy:.3f}."
+        f"models:/{MODEL_NAME}@{ALIAS};\n"
+        f"it scored {len(scored)} hold-out wines with accuracy {holdout_accuracy:.3f}."
     )
     if not cached:
         echo(
-            "Run `heron quickstart` again: the unchanged steps are then reused from the cache.",
-            dim=True,
+            "Run `heron quickstart` again: the unchanged steps then come from the cache.", dim=True
         )
     where = os.path.relpath(root) if not os.path.relpath(root).startswith("..") else str(root)
     echo("\nNext:", bold=True)

@@ -56,6 +56,131 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
     return params
 
 
+def typed_params(pipeline: Any, pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``-p key=value`` pairs as the parameters of ``pipeline``, each checked against (and
+    where the text says more, converted to) its annotation before anything runs: ``n=abc``
+    for ``n: int`` is a usage error naming the parameter, the type and the value; ``v=1.10``
+    for ``v: str`` stays the text ``"1.10"``; ``flag=yes`` for ``flag: bool`` is ``True``.
+    Parameters without annotation (or of types other than JSON's) are taken as parsed."""
+    values = parse_params(pairs)
+    texts = {key.strip(): text for key, _, text in (pair.partition("=") for pair in pairs)}
+    hints = _annotations(pipeline)
+    for key, value in values.items():
+        hint = hints.get(key, Any)
+        ok, converted = _coerce(texts[key], value, hint)
+        if not ok:
+            raise click.BadParameter(
+                f"parameter {key!r} of pipeline {pipeline.name!r} expects {_type_name(hint)}, "
+                f"got {texts[key]!r}.",
+                param_hint="-p/--param",
+            )
+        values[key] = converted
+    return values
+
+
+def _annotations(pipeline: Any) -> dict[str, Any]:
+    """The pipeline function's parameter annotations, resolved; those that cannot be (a
+    forward reference to nothing) are left out, and not checked."""
+    import inspect
+    import typing
+
+    try:
+        return typing.get_type_hints(pipeline.fn)
+    except Exception:
+        hints = {}
+        for name, parameter in pipeline.signature.parameters.items():
+            annotation = parameter.annotation
+            if annotation is not inspect.Parameter.empty and not isinstance(annotation, str):
+                hints[name] = annotation
+        return hints
+
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def _coerce(text: str | None, value: Any, hint: Any) -> tuple[bool, Any]:
+    """Whether ``value`` (parsed from ``text``, when it came from the command line) fits the
+    annotation ``hint``, and the value the parameter gets. Types other than JSON's pass."""
+    import types
+    import typing
+    from collections import abc
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or hint is object:
+        return True, value
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        for option in sorted(args, key=lambda a: a is not type(None) if value is None else 0):
+            ok, converted = _coerce(text, value, option)
+            if ok:
+                return True, converted
+        return False, value
+    if origin is typing.Literal:
+        for option in args:
+            if value == option and type(value) is type(option):
+                return True, value
+            if text is not None and isinstance(option, str) and text == option:
+                return True, text
+        return False, value
+    if origin is typing.Annotated:
+        return _coerce(text, value, args[0])
+    if hint is type(None) or hint is None:
+        if value is None or (text is not None and text.strip().lower() in ("none", "null")):
+            return True, None
+        return False, value
+    if hint is bool:
+        if isinstance(value, bool):
+            return True, value
+        word = (text if text is not None else str(value)).strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return True, word in _TRUE
+        return False, value
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True, value  # an int where a float is expected, as Python itself allows
+        return False, value
+    if hint is str:
+        if text is not None:
+            return True, text  # as typed: `-p version=1.10` is "1.10", not 1.1
+        return isinstance(value, str), value
+    container = origin or hint
+    if container in (list, tuple, set, frozenset, abc.Sequence):
+        if not isinstance(value, list):
+            return False, value
+        if not args or (container is tuple and len(args) == 2 and args[1] is Ellipsis):
+            element = args[0] if args else Any
+            checked = [_coerce(None, item, element) for item in value]
+        elif container is tuple:
+            if len(args) != len(value):
+                return False, value
+            checked = [_coerce(None, item, a) for item, a in zip(value, args)]
+        else:
+            checked = [_coerce(None, item, args[0]) for item in value]
+        return all(ok for ok, _ in checked), [item for _, item in checked]
+    if container in (dict, abc.Mapping):
+        if not isinstance(value, dict):
+            return False, value
+        element = args[1] if len(args) == 2 else Any
+        checked = {k: _coerce(None, v, element) for k, v in value.items()}
+        return all(ok for ok, _ in checked.values()), {k: v for k, (_, v) in checked.items()}
+    return True, value  # not a JSON type: the pipeline gets the value as parsed
+
+
+def _type_name(hint: Any) -> str:
+    import types
+    import typing
+
+    if typing.get_origin(hint) is typing.Union or type(hint) is getattr(types, "UnionType", ()):
+        return " | ".join(_type_name(option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return "None"
+    if isinstance(hint, type) and not hasattr(hint, "__origin__"):
+        return hint.__name__
+    return str(hint).replace("typing.", "").replace("NoneType", "None")
+
+
 def _value(text: str) -> Any:
     def no_constants(name: str) -> Any:
         raise ValueError(name)  # NaN, Infinity: keep the text
@@ -309,12 +434,31 @@ def source_reference(target: str) -> str:
 
 def load_target(target: str) -> Any:
     """The pipeline ``target`` names; an error in the user's code becomes one clear line."""
-    from heron.core.errors import HeronError, InvalidArgument
     from heron.pipelines.loader import load_pipeline
+
+    with _loading(target):
+        return load_pipeline(target)
+
+
+def complete_target(target: str) -> str:
+    """``target`` with its ``:pipeline_name``: a file (or module) given alone names the one
+    pipeline it defines; when it defines several (or none) they are listed, a usage error."""
+    from heron.pipelines.loader import AmbiguousReference, complete_reference
+
+    try:
+        with _loading(target):
+            return complete_reference(target)
+    except AmbiguousReference as e:
+        raise click.UsageError(e.message) from None
+
+
+@contextlib.contextmanager
+def _loading(target: str) -> Iterator[None]:
+    from heron.core.errors import HeronError, InvalidArgument
 
     _import_path()
     try:
-        return load_pipeline(target)
+        yield
     except HeronError:
         raise
     except Exception as e:
@@ -332,7 +476,7 @@ def load_target(target: str) -> Any:
     multiple=True,
     metavar="KEY=VALUE",
     help="A pipeline parameter (repeatable). VALUE is read as JSON when it parses (5, 0.1, "
-    'true, \'["a","b"]\'), else as text.',
+    'true, \'["a","b"]\'), else as text, and must fit the parameter\'s annotation.',
 )
 @click.option("--no-cache", is_flag=True, help="Run every step, even unchanged ones.")
 @click.option(
@@ -357,7 +501,9 @@ def run(
 ) -> None:
     """Run the pipeline TARGET and show each step as it runs.
 
-    TARGET is path/to/file.py:pipeline_name or package.module:pipeline_name. Unchanged
+    TARGET is path/to/file.py:pipeline_name or package.module:pipeline_name; the file (or
+    module) alone runs the one pipeline it defines (if it defines several, they are listed).
+    Parameters are checked against the pipeline's annotations before anything runs. Unchanged
     steps are reused from earlier runs (cached) unless --no-cache is given. Exits with
     code 1 when a step fails, after the table of steps; resume the run with
     `heron runs resume RUN_ID` once the failure is fixed.
@@ -365,8 +511,10 @@ def run(
     from heron.pipelines.runner import SOURCE_TAG
     from heron.tracking.client import Client
 
-    values = parse_params(params)
+    parse_params(params)  # malformed pairs are refused before any user code is imported
+    target = complete_target(target)
     pipeline = load_target(target)
+    values = typed_params(pipeline, params)
     options: dict[str, Any] = {}
     if no_cache:
         options["cache"] = False

@@ -36,19 +36,28 @@ if TYPE_CHECKING:
 #: metric columns shown in `runs list` besides those the filter and order-by name
 EXTRA_METRIC_COLUMNS = 4
 _DEFAULT_ATTRIBUTES = {"run_id", "name", "status", "kind", "start_time"}
-_ID_PREFIX = re.compile(r"[0-9a-f]{4,31}")
+#: the fewest characters of a run id that name a run by prefix
+MIN_ID_PREFIX = 4
+_ID_PREFIX = re.compile(rf"[0-9a-f]{{{MIN_ID_PREFIX},31}}")
 _PREFIXES = {"metric": "metrics", "param": "params", "tag": "tags", "attribute": "attributes"}
 _HEADER_STYLES = {"metric": "magenta", "param": "cyan", "tag": "yellow", "attribute": "bold"}
 
 
-def resolve_run(client: Client, run_id: str) -> Run:
-    """The run with id ``run_id``, or the one run whose id starts with it (as `runs list` shows)."""
+def resolve_run(client: Client, run_id: str, param_hint: str = "RUN_ID") -> Run:
+    """The run with id ``run_id``, or the one run whose id starts with it (as `runs list` shows);
+    a prefix shorter than 4 characters is refused as a bad ``param_hint`` (exit code 2)."""
     from heron.core.errors import InvalidArgument, NotFound
 
     try:
         return client.get_run(run_id)
     except NotFound:
         prefix = run_id.lower()
+        if len(prefix) < MIN_ID_PREFIX:
+            raise click.BadParameter(
+                f"{run_id!r} is too short for a run id: type at least {MIN_ID_PREFIX} "
+                f"characters of it (`heron runs list` shows the first {SHORT_ID}).",
+                param_hint=param_hint,
+            ) from None
         if not _ID_PREFIX.fullmatch(prefix):
             raise
         found = client.search_runs(
@@ -351,11 +360,20 @@ def restore(run_id: str) -> None:
 @runs.command()
 @click.argument("run_id")
 def logs(run_id: str) -> None:
-    """Print what a step run printed (its captured stdout and stderr).
+    """Print what a step run printed (its captured stdout and stderr) and, when it failed,
+    its error and traceback.
 
     For a pipeline run, the output of each of its steps, in the pipeline's order, each under
     a header naming the step.
     """
+
+    def unshown_error(step: Run, text: str) -> str | None:
+        # steps that failed with this Heron already have the traceback at the end of their logs
+        reason = (step.status_reason or "").strip()
+        if step.status not in ("failed", "cancelled", "skipped") or not reason:
+            return None
+        return None if reason.splitlines()[0] in text else reason
+
     client = open_client()
     run = resolve_run(client, run_id)
     if run.kind != "pipeline":
@@ -364,6 +382,10 @@ def logs(run_id: str) -> None:
             click.echo(text, nl=not text.endswith("\n"))
         else:
             echo(f"Run {run.id} ({run.name}) captured no output.", dim=True, err=True)
+        error = unshown_error(run, text)
+        if error:
+            echo(f"Run {run.id} ({run.name}) {run.status}:", bold=True)
+            echo(error, fg="red")
         return
     for step in _steps_in_order(client, run):
         text = client.get_logs(step.id)
@@ -372,8 +394,9 @@ def logs(run_id: str) -> None:
         echo(f"── {step.name}  ({short_id(step.id)}, {step.status}, {state}) ──", bold=True)
         if text:
             click.echo(text, nl=not text.endswith("\n"))
-        if step.status == "failed" and step.status_reason:
-            echo(step.status_reason.strip().splitlines()[0], fg="red")
+        error = unshown_error(step, text) if step.status == "failed" else None
+        if error:
+            echo(error.splitlines()[0], fg="red")
 
 
 def child_runs(client: Client, run_id: str, order_by: list[str] | None = None) -> list[Run]:

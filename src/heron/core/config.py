@@ -92,13 +92,21 @@ def get_tracking_uri() -> str:
 def require_existing_store(uri: str) -> None:
     """Refuse a SQLite tracking URI whose database file does not exist (a typo would otherwise
     silently get a new, empty store). Other URIs are left to their store to check."""
-    from heron.core.errors import StoreNotFound
+    from heron.core.errors import StoreNotFound, StoreNotWritable
 
     if uris.tracking_uri_kind(uri) != uris.SQLITE:
         return
     path = uris.sqlite_path(uri)
-    if path is None or path.exists():
+    if path is None:
         return
+    try:
+        if path.exists():
+            return
+    except PermissionError as e:
+        raise StoreNotWritable(
+            f"The Heron store at {path} cannot be read: a folder on its path does not let "
+            f"this user in ({e.strerror}). Fix the permissions, or use another tracking URI."
+        ) from e
     if path.name == DB_FILE and path.parent.name == WORKSPACE_DIR:
         create = f"create it with `heron init {path.parent.parent}`"
     else:

@@ -82,6 +82,8 @@ class Run:
     lifecycle: str = ACTIVE
     pipeline_version_id: str | None = None
     cache_key: str | None = None
+    owner: str | None = None  # "pid:start@machine" of the process running it (heron.core.owner)
+    heartbeat_timeout: int | None = None  # ms without a heartbeat after which it reads as dead
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import Any
 
 
 class HeronError(Exception):
@@ -109,6 +110,25 @@ class StoreNotWritable(StoreError):
     read-only file system)."""
 
     code = "STORE_NOT_WRITABLE"
+
+
+class PipelineRunFailed(HeronError):
+    """A pipeline called from Python ended ``failed`` (or ``cancelled``): its message names each
+    failed step and its error, and ``run`` is the :class:`~heron.pipelines.result.PipelineRun`
+    (steps, outputs of the steps that succeeded, ids to look up). Everything was stored first.
+
+    ``pipeline.with_options(raise_on_failure=False)`` returns the failed run instead.
+    """
+
+    code = "PIPELINE_RUN_FAILED"
+    http_status = 409
+
+    def __init__(self, message: str, run: Any = None) -> None:
+        super().__init__(message)
+        self.run = run
+
+    def __reduce__(self) -> tuple[object, ...]:  # the run (and its store) stays behind
+        return (type(self), (self.message,))
 
 
 def os_fault(error: OSError, path: os.PathLike[str] | str, what: str) -> HeronError | None:

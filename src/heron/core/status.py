@@ -35,16 +35,44 @@ def validate_status(status: str) -> str:
     return status
 
 
+def may_move(current: str, new: str) -> bool:
+    """Whether a run may move from ``current`` to ``new`` (the same status always may)."""
+    validate_status(new)
+    return current == new or new in TRANSITIONS.get(current, frozenset())
+
+
+def transition_error(current: str, new: str, run_id: str = "") -> InvalidState:
+    """The error for a refused move from ``current`` to ``new``."""
+    allowed = ", ".join(sorted(TRANSITIONS.get(current, ()))) or "none (it is final)"
+    return InvalidState(
+        f"Run {run_id or ''} cannot move from status {current!r} to {new!r}; "
+        f"allowed next statuses: {allowed}."
+    )
+
+
 def check_transition(current: str, new: str, run_id: str = "") -> None:
     """Raise :class:`InvalidState` unless a run may move from ``current`` to ``new``.
 
     Setting the status a run already has is always allowed (a no-op).
     """
-    validate_status(new)
-    if current == new or new in TRANSITIONS.get(current, frozenset()):
-        return
-    allowed = ", ".join(sorted(TRANSITIONS.get(current, ()))) or "none (it is final)"
-    raise InvalidState(
-        f"Run {run_id or ''} cannot move from status {current!r} to {new!r}; "
-        f"allowed next statuses: {allowed}."
+    if not may_move(current, new):
+        raise transition_error(current, new, run_id)
+
+
+MAX_REASON_LENGTH = 4000
+# The reason of a run failed because its process stopped sending heartbeats: the only failed
+# runs that come back when their process writes again.
+HEARTBEAT_LOST = "Heartbeat lost:"
+
+
+def bounded_reason(reason: str | None) -> str | None:
+    """``reason`` cut to :data:`MAX_REASON_LENGTH` characters, keeping its head and its tail
+    (where a traceback names the error) and saying how much was cut."""
+    if reason is None or len(reason) <= MAX_REASON_LENGTH:
+        return reason
+    keep = (MAX_REASON_LENGTH - 100) // 2
+    cut = len(reason) - 2 * keep
+    return (
+        f"{reason[:keep]}\n[... {cut:,} characters cut; the run's logs have the full text ...]\n"
+        f"{reason[-keep:]}"
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 
 from heron.core.errors import Conflict, InvalidArgument
 
@@ -10,6 +12,11 @@ MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
 MAX_NAME_LENGTH = 256
+#: the longest file name most file systems take (ext4, APFS, NTFS: 255 bytes or units)
+MAX_SEGMENT_BYTES = 255
+#: the longest artifact name, in UTF-8 bytes (far below PATH_MAX once joined to a folder)
+MAX_ARTIFACT_NAME_BYTES = 1024
+_DRIVE = re.compile(r"^[A-Za-z]:")
 _STEP_LIMIT = 2**63
 
 
@@ -24,11 +31,18 @@ def check_text(text: str, what: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
-        raise InvalidArgument(
-            f"{what} contains a character that cannot be stored ({e.reason}: "
-            f"{text[e.start : e.end]!r} at position {e.start}); remove or replace it."
-        ) from None
+        raise not_utf8(e, what) from None
     return text
+
+
+def not_utf8(error: UnicodeEncodeError, what: str = "A value") -> InvalidArgument:
+    """The error for text that is not valid UTF-8 (a lone surrogate such as ``'\\ud800'``,
+    typically from a file name decoded with ``surrogateescape``)."""
+    bad = error.object[error.start : error.end] if isinstance(error.object, str) else ""
+    return InvalidArgument(
+        f"{what} is not valid UTF-8 text, so it cannot be stored or looked up ({error.reason}: "
+        f"{bad!r} at position {error.start}); remove or replace that character."
+    )
 
 
 def storable_text(text: str | None, limit: int | None = None) -> str | None:
@@ -115,6 +129,64 @@ def check_name(name: object, what: str) -> str:
             f"{what} name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}."
         )
     return check_text(name, f"{what} name")
+
+
+def check_artifact_name(name: object, what: str = "Artifact", *, folder: bool = False) -> str:
+    """An artifact (or model) name, checked before any byte is stored: it becomes a relative
+    path when the artifact is downloaded, so it must stay inside the folder it is joined to.
+
+    A name is 1 to 256 characters of valid UTF-8 text, at most 1024 UTF-8 bytes, made of
+    ``/``-separated segments of at most 255 bytes each; no segment is empty, ``.`` or ``..``;
+    no leading ``/``, no drive (``C:``), no backslash, no NUL or other control character.
+    With ``folder`` (an ``artifact_path`` folder), one trailing ``/`` is allowed and dropped.
+    """
+    label = what if folder else f"{what} name"
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidArgument(f"{label} must be a non-empty string, got {name!r}.")
+    check_text(name.replace("\0", ""), f"{label} {name[:60]!r}")
+    shown = name if len(name) <= 60 else name[:60] + "..."
+    for i, char in enumerate(name):
+        if unicodedata.category(char) == "Cc":
+            raise InvalidArgument(
+                f"{label} {shown!r} contains the control character U+{ord(char):04X} at "
+                f"position {i}; names are used as file paths, so remove it."
+            )
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidArgument(
+            f"{label} is {len(name)} characters; the limit is {MAX_NAME_LENGTH}. "
+            "Choose a shorter name."
+        )
+    size = len(name.encode("utf-8"))
+    if size > MAX_ARTIFACT_NAME_BYTES:
+        raise InvalidArgument(
+            f"{label} {shown!r} is {size} bytes in UTF-8; the limit is "
+            f"{MAX_ARTIFACT_NAME_BYTES}. Choose a shorter name."
+        )
+    if "\\" in name:
+        raise InvalidArgument(
+            f"{label} {shown!r} contains a backslash; separate folders with '/' "
+            "(for example 'plots/loss.png')."
+        )
+    if name.startswith("/") or _DRIVE.match(name):
+        raise InvalidArgument(
+            f"{label} {shown!r} must be relative and stay inside the run's artifacts: no "
+            "leading '/' and no drive such as 'C:' (for example 'plots/loss.png')."
+        )
+    body = name[:-1] if folder and name.endswith("/") else name
+    for segment in body.split("/"):
+        if segment in ("", ".", ".."):
+            raise InvalidArgument(
+                f"{label} {shown!r} must be relative and stay inside the run's artifacts: "
+                "no '..' or '.' segments and no empty segments ('a//b' or a trailing '/')."
+            )
+        seg_bytes = len(segment.encode("utf-8"))
+        if seg_bytes > MAX_SEGMENT_BYTES:
+            raise InvalidArgument(
+                f"{label} {shown!r} has a part of {seg_bytes} bytes in UTF-8 "
+                f"({segment[:20]!r}...); file systems take at most {MAX_SEGMENT_BYTES} bytes "
+                "per file name. Shorten it, or split it into folders with '/'."
+            )
+    return body
 
 
 def param_value(key: str, value: object) -> str:

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
 import time
+import traceback
+from types import TracebackType
 from typing import Any
 
 from heron.artifacts.store import ArtifactStore, open_artifact_store
 from heron.core import status as run_status
+from heron.core import validation
 from heron.core.entities import INPUT, OUTPUT, ArtifactVersion, Run
 from heron.core.errors import HeronError, InvalidArgument
 from heron.execution.cache_key import cache_key
 from heron.execution.capture import captured_output
 from heron.execution.plan import StepOutcome, StepPlan
-from heron.store.active_run import ActiveRun, activate, describe_error, run_stack
+from heron.store.active_run import ActiveRun, activate, run_stack
 from heron.store.base import LOGS_TAG, Store
 from heron.store.registry import get_store
 
@@ -36,6 +40,12 @@ class StepTimeout(HeronError):
     """A step ran longer than its ``timeout``."""
 
     code = "STEP_TIMEOUT"
+
+
+class StepExited(HeronError):
+    """A step function called ``sys.exit()`` (or raised ``SystemExit``): the step fails."""
+
+    code = "STEP_EXITED"
 
 
 def execute_step(
@@ -74,11 +84,15 @@ def execute_step(
             for name, value in outputs.items()
         }
     except BaseException as e:
-        _store_logs(blobs, active, getattr(e, "heron_logs", None))
-        status = run_status.CANCELLED if isinstance(e, KeyboardInterrupt) else run_status.FAILED
-        reason = describe_error(e)
+        interrupted = isinstance(e, KeyboardInterrupt)
+        status = run_status.CANCELLED if interrupted else run_status.FAILED
+        reason, trace = describe_step_error(plan, e)
+        logs = getattr(e, "heron_logs", None) or ""
+        if not interrupted:  # the logs read as a terminal would show them: output, traceback
+            logs += ("\n" if logs and not logs.endswith("\n") else "") + trace
+        _store_logs(blobs, active, logs)
         active.end(status, reason, input_links)
-        if isinstance(e, KeyboardInterrupt):
+        if interrupted:
             raise
         return StepOutcome(run.id, plan.node_id, status, error=reason)
     _store_logs(blobs, active, logs)
@@ -90,6 +104,76 @@ def execute_step(
         outputs=stored,
         values=outputs if keep_values else None,
     )
+
+
+_EXECUTION_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def describe_step_error(plan: StepPlan, error: BaseException) -> tuple[str, str]:
+    """How a failed step run stores its error: the status reason (``Type: message`` and the
+    traceback) and the traceback alone (appended to the step's logs).
+
+    The traceback starts at the step function's frame (the executor's own frames above it
+    are noise to the user), unless the error arose in the executor itself (then its frames
+    say where).
+    """
+    original = error.__traceback__
+    tb = original
+    while tb is not None and _in_executor(tb):
+        tb = tb.tb_next
+    if tb is None:
+        tb = original  # no user frame: an executor error, shown whole
+    shown = error
+    if isinstance(error, SystemExit):  # `sys.exit()` in a step is not a success
+        shown = StepExited(
+            f"The step called sys.exit({error.code!r}); a step that exits fails. Return the "
+            "step's value, or raise an exception to fail it."
+        )
+        shown.__context__ = error.__context__
+    try:
+        shown.__traceback__ = tb
+        report = traceback.TracebackException.from_exception(shown)
+    finally:
+        error.__traceback__ = original  # it may be re-raised (KeyboardInterrupt)
+    if plan.source_file:
+        _name_dynamic_code(report, plan.source_file)
+    trace = "".join(report.format())
+    return describe_error_text(shown, trace), trace
+
+
+#: the file name cloudpickle gives the code of functions it sends by value
+_DYNAMIC_CODE = "<dynamic-code>"
+
+
+def _name_dynamic_code(report: traceback.TracebackException, source_file: str) -> None:
+    """Frames of functions that reached this worker by value (the steps of a file ``heron
+    run`` loaded) lost their file name: give them the step's file, and its source lines."""
+    seen: set[int] = set()
+    pending = [report]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for frame in current.stack:
+            if frame.filename == _DYNAMIC_CODE:
+                frame.filename = source_file
+                for cached in ("_line", "_lines", "_lines_dedented"):  # read again from the file
+                    if hasattr(frame, cached):
+                        setattr(frame, cached, None)
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        pending += list(getattr(current, "exceptions", None) or [])
+
+
+def describe_error_text(error: BaseException, trace: str) -> str:
+    """The stored status reason of ``error`` (as :func:`describe_error` writes it) around an
+    already formatted ``trace``."""
+    return validation.storable_text(f"{type(error).__name__}: {error}\n\n{trace}") or ""
+
+
+def _in_executor(tb: TracebackType) -> bool:
+    filename = tb.tb_frame.f_code.co_filename
+    return os.path.dirname(os.path.abspath(filename)) == _EXECUTION_DIR
 
 
 def _input_links(plan: StepPlan) -> list[tuple[str, str, str]]:
@@ -230,8 +314,9 @@ def _call_with_retries(plan: StepPlan, arguments: dict[str, Any], active: Any) -
             if attempt > 1:
                 active.buffer.add_tags(active.id, {ATTEMPTS_TAG: str(attempt)})
             return result, "".join(all_logs)
-        except Exception as e:
-            if attempt > plan.retries:
+        except BaseException as e:
+            # KeyboardInterrupt, SystemExit (`sys.exit()` in the step): not retried
+            if attempt > plan.retries or not isinstance(e, Exception):
                 e.heron_logs = "".join(all_logs)  # type: ignore[attr-defined]
                 active.buffer.add_tags(active.id, {ATTEMPTS_TAG: str(attempt)})
                 raise
@@ -320,11 +405,12 @@ def _store_output(
 ) -> ArtifactVersion:
     from heron.artifacts.materializers import get_materializer, materializer_for
 
+    artifact_name = validation.check_artifact_name(plan.artifact_name(name))  # before bytes
     chosen = plan.materializers.get(name)
     materializer = get_materializer(chosen) if chosen else materializer_for(value)
     stored, metadata = blobs.write_object(lambda fs, path: materializer.save(value, fs, path))
     return store.create_artifact_version(
-        plan.artifact_name(name),
+        artifact_name,
         content_hash=stored.content_hash,
         type=materializer.type_name(value),
         materializer=materializer.name,

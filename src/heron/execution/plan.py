@@ -41,6 +41,9 @@ class StepPlan:
     timeout: float | None = None
     tracking_uri: str = ""
     artifact_uri: str = ""
+    #: the file defining ``function``: a function sent to a worker by value has lost it, and
+    #: the tracebacks of its failures name it again
+    source_file: str = ""
 
     def artifact_name(self, output: str) -> str:
         """The artifact name of an output: ``<step>.<output>`` unless overridden."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from heron.core import validation
 from heron.core.entities import ArtifactVersion
 from heron.core.errors import InvalidArgument
 from heron.models import flavors
@@ -57,11 +58,13 @@ def save_model(
     signature: Signature | dict[str, Any] | None = None,
 ) -> ModelInfo:
     """:func:`log_model` with an explicit store and producing run."""
-    if not isinstance(name, str) or not name.strip() or name.startswith("/"):
+    if not isinstance(name, str) or not name.strip():
         raise InvalidArgument(
             f"log_model needs a name such as 'iris-model'; got {name!r}. The model is stored "
             "as the artifact of that name, addressable as runs:/<run_id>/<name>."
         )
+    # Checked before any byte is written, so that a refused name leaves no object behind.
+    name = validation.check_artifact_name(name.strip(), "Model")
     flavor = flavors.detect_flavor(model)
     chosen = _signature(model, flavor, input_example, signature)
     facts = {
@@ -103,7 +106,7 @@ def _store_artifact(
     metadata = dict(metadata or {})
     metadata[MODEL_KEY] = facts
     return store.create_artifact_version(
-        name.strip(),
+        name,
         content_hash=stored.content_hash,
         type=facts["class"],
         materializer=materializer.name,
@@ -112,7 +115,7 @@ def _store_artifact(
         uri=stored.uri,
         producer_run_id=run_id,
         metadata=metadata,
-        link_name=name.strip() if run_id else None,
+        link_name=name if run_id else None,
     )
 
 

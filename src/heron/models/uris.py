@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from heron.core import validation
 from heron.core.entities import OUTPUT, ArtifactVersion, ModelVersion
 from heron.core.errors import InvalidArgument, NotFound
 from heron.store.base import Store
@@ -37,7 +38,7 @@ def resolve(store: Store, uri: str) -> ResolvedModel:
     :class:`InvalidArgument` with the accepted forms otherwise."""
     if not isinstance(uri, str) or not uri.strip():
         raise InvalidArgument(f"A model URI is a non-empty string: {FORMS}.")
-    uri = uri.strip()
+    uri = validation.check_text(uri.strip(), "Model URI")
     if uri.startswith("models:/"):
         version = model_version_of(store, uri)
         return ResolvedModel(store.get_artifact_version(version.artifact_id), version)

@@ -14,17 +14,13 @@ from heron.pipelines.pipeline import Pipeline
 
 
 def load_pipeline(reference: str) -> Pipeline:
-    """Import the pipeline ``reference`` names.
+    """Import the pipeline ``reference`` names; a file or module alone (no ``:name``) names
+    the one pipeline it defines.
 
     >>> load_pipeline("examples/iris_pipeline.py:training")  # doctest: +SKIP
     """
-    target, sep, name = reference.rpartition(":")
-    if not sep or not target or not name:
-        raise InvalidArgument(
-            f"{reference!r} is not a pipeline reference: write path/to/file.py:pipeline_name "
-            "or package.module:pipeline_name."
-        )
-    module = _import_file(Path(target)) if target.endswith(".py") else _import_module(target)
+    target, _, name = complete_reference(reference).rpartition(":")
+    module = _import(target)
     obj = module
     for part in name.split("."):
         obj = getattr(obj, part, None)
@@ -35,6 +31,60 @@ def load_pipeline(reference: str) -> Pipeline:
             f"{reference} is a {type(obj).__name__}, not a pipeline: decorate it with @pipeline."
         )
     return obj
+
+
+def complete_reference(reference: str) -> str:
+    """``reference`` with its ``:name`` part: as given when it has one, else the name of the
+    one pipeline the file (or module) defines. Several pipelines, or none, are an
+    :class:`AmbiguousReference` error that lists them."""
+    target, sep, name = reference.rpartition(":")
+    if sep and target and name:
+        return reference
+    if sep or not reference:
+        raise InvalidArgument(
+            f"{reference!r} is not a pipeline reference: write path/to/file.py:pipeline_name "
+            "or package.module:pipeline_name."
+        )
+    found = pipelines_in(reference)
+    if len(found) == 1:
+        return f"{reference}:{next(iter(found))}"
+    if not found:
+        raise AmbiguousReference(
+            f"{reference} defines no pipeline (a function decorated with @pipeline); name one "
+            f"as {reference}:pipeline_name.",
+            [],
+        )
+    names = ", ".join(found)
+    raise AmbiguousReference(
+        f"{reference} defines {len(found)} pipelines: {names}. Name one: "
+        f"{reference}:{next(iter(found))}.",
+        list(found),
+    )
+
+
+def pipelines_in(target: str) -> dict[str, Pipeline]:
+    """The pipelines a file or module defines, by attribute name, in definition order; those
+    it only imports count when it defines none itself."""
+    module = _import(target)
+    everything: dict[str, Pipeline] = {}
+    for attribute, value in vars(module).items():
+        if isinstance(value, Pipeline) and value not in everything.values():
+            everything[attribute] = value
+    own = {a: p for a, p in everything.items() if p.fn.__module__ == module.__name__}
+    return own or everything
+
+
+class AmbiguousReference(InvalidArgument):
+    """A pipeline reference without ``:name`` whose file defines several pipelines or none;
+    ``names`` lists the ones it defines."""
+
+    def __init__(self, message: str, names: list[str]) -> None:
+        super().__init__(message)
+        self.names = names
+
+
+def _import(target: str):  # type: ignore[no-untyped-def]
+    return _import_file(Path(target)) if target.endswith(".py") else _import_module(target)
 
 
 def _import_module(name: str):  # type: ignore[no-untyped-def]

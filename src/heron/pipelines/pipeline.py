@@ -7,13 +7,22 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from heron.core import status as run_status
 from heron.core import validation
 from heron.core.errors import InvalidArgument
 from heron.execution.plan import FILE_MODULE_PREFIX
 from heron.pipelines.result import PipelineRun
 from heron.pipelines.trace import Trace, canonical_json, tracing
 
-_RUN_OPTIONS = ("orchestrator", "parallelism", "cache", "run_name", "experiment", "tags")
+_RUN_OPTIONS = (
+    "orchestrator",
+    "parallelism",
+    "cache",
+    "run_name",
+    "experiment",
+    "tags",
+    "raise_on_failure",
+)
 
 
 class Pipeline:
@@ -30,6 +39,7 @@ class Pipeline:
         orchestrator: str = "local",
         parallelism: int = 1,
         run_name: str | None = None,
+        raise_on_failure: bool = True,
     ) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
@@ -41,6 +51,7 @@ class Pipeline:
         self.orchestrator = orchestrator
         self.parallelism = parallelism
         self.run_name = run_name
+        self.raise_on_failure = bool(raise_on_failure)
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"
@@ -54,11 +65,14 @@ class Pipeline:
             "orchestrator": self.orchestrator,
             "parallelism": self.parallelism,
             "run_name": self.run_name,
+            "raise_on_failure": self.raise_on_failure,
         }
 
     def with_options(self, **options: Any) -> Pipeline:
         """A copy that runs with other options: ``orchestrator``, ``parallelism``, ``cache``,
-        ``run_name``, ``experiment``, ``tags``.
+        ``run_name``, ``experiment``, ``tags``, ``raise_on_failure`` (``False``: a call whose
+        run fails returns the failed :class:`PipelineRun` instead of raising
+        :class:`~heron.core.errors.PipelineRunFailed`).
 
         >>> demo.with_options(parallelism=4, cache=False)(n=5)  # doctest: +SKIP
         """
@@ -100,8 +114,17 @@ class Pipeline:
         return trace
 
     def __call__(self, *args: Any, on_event: Any = None, **kwargs: Any) -> PipelineRun:
-        """Run the pipeline now on the active stack and return its :class:`PipelineRun`."""
-        return self.run(self.bind(*args, **kwargs), on_event=on_event)
+        """Run the pipeline now on the active stack and return its :class:`PipelineRun`.
+
+        When a step fails (after its retries) the run is stored as ``failed`` and this raises
+        :class:`~heron.core.errors.PipelineRunFailed`, naming the failed steps, with the
+        :class:`PipelineRun` as its ``.run``; with ``with_options(raise_on_failure=False)``
+        the failed run is returned instead.
+        """
+        result = self.run(self.bind(*args, **kwargs), on_event=on_event)
+        if self.raise_on_failure and result.status != run_status.COMPLETED:
+            raise result.failure()
+        return result
 
     def run(
         self,
@@ -111,8 +134,9 @@ class Pipeline:
         reuse: dict[str, dict[str, Any]] | None = None,
         extra_tags: dict[str, str] | None = None,
     ) -> PipelineRun:
-        """Run with bound ``params``; steps named in ``reuse`` take those outputs instead of
-        running (how a failed run is resumed)."""
+        """Run with bound ``params`` and return the :class:`PipelineRun` whatever its status
+        (it never raises for a failed step; calling the pipeline does). Steps named in
+        ``reuse`` take those outputs instead of running (how a failed run is resumed)."""
         from heron.pipelines.runner import PARAMS_TAG, SOURCE_TAG, run_trace
         from heron.store.registry import get_store
         from heron.tracking.fluent import experiment_id_for
@@ -154,6 +178,7 @@ def pipeline(
     experiment: str | None = None,
     cache: bool = True,
     tags: Mapping[str, Any] | None = None,
+    raise_on_failure: bool = True,
 ) -> Any:
     """Make a function a pipeline: its step calls build a DAG; calling it runs the DAG.
 
@@ -165,8 +190,16 @@ def pipeline(
     10
 
     Its runs go to the experiment named after the pipeline unless ``experiment`` is given.
+    A call whose run fails raises :class:`~heron.core.errors.PipelineRunFailed` unless
+    ``raise_on_failure=False`` (here or in :meth:`Pipeline.with_options`).
     """
-    options = {"name": name, "experiment": experiment, "cache": cache, "tags": tags}
+    options = {
+        "name": name,
+        "experiment": experiment,
+        "cache": cache,
+        "tags": tags,
+        "raise_on_failure": raise_on_failure,
+    }
     if fn is None:
         return lambda f: Pipeline(f, **options)
     return Pipeline(fn, **options)

@@ -83,6 +83,11 @@ def run_trace(
     return PipelineRun(run.id, trace.pipeline_name, status, scheduler.steps, store, reason)
 
 
+def _source_file(function: Any) -> str:
+    code = getattr(function, "__code__", None)
+    return code.co_filename if code is not None else ""
+
+
 class _Scheduler:
     """Keeps the DAG moving: submits each step once all it waits for succeeded."""
 
@@ -205,6 +210,7 @@ class _Scheduler:
             timeout=step.timeout,
             tracking_uri=self.tracking_uri,
             artifact_uri=self.artifact_uri,
+            source_file=_source_file(step.fn),
         )
 
     def _finish(self, future: Future[StepOutcome], plan: StepPlan, engine: Orchestrator) -> None:
@@ -239,7 +245,8 @@ class _Scheduler:
 
         try:
             current = self.store.get_run(plan.run_id)
-            if current.status in (run_status.RUNNING, run_status.PENDING):
+            reaped = (current.status_reason or "").startswith(run_status.HEARTBEAT_LOST)
+            if current.status in (run_status.RUNNING, run_status.PENDING) or reaped:
                 self.store.update_run(plan.run_id, status=status, status_reason=reason)
         except NotFound:
             self.store.create_run(

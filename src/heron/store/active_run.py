@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from heron.core import status as run_status
@@ -49,6 +49,9 @@ class ActiveRun:
         self.params: dict[str, str] = dict(run.params)  # write-once check without a query
         self.ended = False
         self._stack: list[ActiveRun] | None = None  # the stack of the thread that started it
+        # Called with an error's full text when it is longer than a status reason keeps
+        # (the tracking layer stores it as the run's logs).
+        self.keep_full_error: Callable[[ActiveRun, str], None] | None = None
 
     @property
     def info(self) -> Run:
@@ -85,7 +88,10 @@ class ActiveRun:
         elif isinstance(exc, KeyboardInterrupt):
             self.end(run_status.CANCELLED, "Interrupted (KeyboardInterrupt).")
         else:
-            self.end(run_status.FAILED, describe_error(exc))
+            reason = describe_error(exc)
+            if len(reason) > run_status.MAX_REASON_LENGTH and self.keep_full_error is not None:
+                self.keep_full_error(self, reason)
+            self.end(run_status.FAILED, reason)
 
     def __enter__(self) -> ActiveRun:
         return self

@@ -22,6 +22,7 @@ def rollback_target(
     events: Sequence[AliasEvent],
     is_active: Callable[[int], bool],
     what: str = "The alias",
+    set_call: str = "set_model_alias",
 ) -> int:
     """The version a rollback moves the alias to: the one it pointed at before the current
     version was set, skipping deleted versions; each rollback goes one step further back.
@@ -30,7 +31,7 @@ def rollback_target(
 
     The history is replayed as a stack: a move pushes, a rollback pops, deleting the alias
     clears it, and a deleted version drops out of it. ``what`` names the alias in errors
-    (``Alias 'champion' of model 'iris'``).
+    (``Alias 'champion' of model 'iris'``), ``set_call`` the call that points it instead.
     """
     stack: list[int] = []
     is_set = False
@@ -60,6 +61,6 @@ def rollback_target(
         now = f"version {stack[-1]}" if is_set and stack else "its deleted version"
         raise InvalidState(
             f"{what} has pointed at no other (still existing) version before {now}: "
-            "nothing to roll back to. Point it with set_model_alias instead."
+            f"nothing to roll back to. Point it with {set_call} instead."
         )
     return previous[-1]

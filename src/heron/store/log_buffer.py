@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from heron.core.errors import HeronError
+from heron.core.errors import HeronError, InvalidState
 from heron.store.base import Store
 
 log = logging.getLogger("heron.store.log_buffer")
@@ -40,7 +40,10 @@ class LogBuffer:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.flush_interval = _env_seconds("HERON_FLUSH_INTERVAL", 1.0)
-        self.heartbeat_interval = _env_seconds("HERON_HEARTBEAT_INTERVAL", 15.0)
+        # at least four heartbeats per timeout, so that a shortened timeout does not reap
+        # this process's own live runs
+        timeout = _env_seconds("HERON_HEARTBEAT_TIMEOUT", 120.0)
+        self.heartbeat_interval = min(_env_seconds("HERON_HEARTBEAT_INTERVAL", 15.0), timeout / 4)
         self._lock = threading.Lock()  # guards the pending data
         self._flush_lock = threading.Lock()  # one flush at a time, in order
         self._metrics: list[tuple[str, str, float, int, int]] = []
@@ -159,7 +162,9 @@ class LogBuffer:
                 else:
                     log.exception("Could not log to run %s", run_id)
                 self._errors.append(e)
-                if status is not None:  # the data was refused; the run still ends
+                # The data was refused (a param conflict, say): the run still ends. A refused
+                # status (InvalidState) was the only part not written: nothing to retry.
+                if status is not None and not isinstance(e, InvalidState):
                     try:
                         self.store.update_run(run_id, status=status, status_reason=reason)
                     except Exception:

@@ -229,17 +229,40 @@ class Client(RegistryMethods):
     def download_artifact(
         self, run_id: str, path: str, dst: str | os.PathLike[str] | None = None
     ) -> str:
-        """Copy the artifact a run logged as ``path`` to ``dst`` (default: a new temp folder)."""
+        """Copy the artifact a run logged as ``path`` out of the store; returns where it went.
+
+        - ``dst=None``: into a new temporary folder, as ``<tmp>/<path>``;
+        - ``dst`` an existing folder: into it, as ``dst/<path>`` (the folders ``path``
+          names are created, as with ``path='plots/loss.png'``);
+        - any other ``dst``: the file (or, for a folder artifact, the folder) is written
+          at ``dst`` itself; missing parent folders are created.
+
+        ``path`` is an artifact name, a relative path inside the run's artifacts: a name
+        that could leave the destination folder (``..``, a leading ``/``, a drive, a
+        backslash) is refused with :class:`~heron.core.errors.InvalidArgument` before
+        anything is written.
+        """
         import tempfile
 
         from heron.artifacts.loading import store_holding
+        from heron.artifacts.store import path_under
 
+        into_folder = dst is None or os.path.isdir(dst)
+        if into_folder:
+            validation.check_artifact_name(path, "Artifact")  # it becomes a local path
+        else:
+            validation.check_name(path, "Artifact")  # checked as text: it is only looked up
         links = [link for link in self.list_run_artifacts(run_id) if link.name == path]
         if not links:
             raise NotFound(f"Run {run_id} has no artifact {path!r}.")
         artifact = self.store.get_artifact_version(links[0].artifact_id)
         blobs, content_hash = store_holding(artifact.uri)
-        target = os.fspath(dst) if dst else os.path.join(tempfile.mkdtemp(prefix="heron-"), path)
+        if dst is None:
+            target = path_under(tempfile.mkdtemp(prefix="heron-"), path)
+        elif into_folder:
+            target = path_under(dst, path)
+        else:
+            target = os.fspath(dst)
         return str(blobs.download(content_hash, target))
 
     # --- lineage, pipelines, storage ------------------------------------------------------

@@ -141,7 +141,22 @@ def start_run(
         except (NotFound, InvalidState):
             # the remembered experiment was deleted or renamed meanwhile: look it up again
             run = store.create_run(experiment_id_for(store, exp_name), **fields)
-    return activate(run, store)
+    active = activate(run, store)
+    active.keep_full_error = _keep_full_error
+    return active
+
+
+def _keep_full_error(active: ActiveRun, text: str) -> None:
+    """Store an error too long for the status reason as the run's logs (heron runs logs)."""
+    from heron.store.base import LOGS_TAG
+    from heron.tracking.run_artifacts import artifact_store_for
+
+    try:
+        stored = artifact_store_for(active.store).put_bytes(text.encode("utf-8", "replace"))
+    except Exception as e:  # the run must still end with its (shortened) reason
+        log.warning("Could not store the full error of run %s: %s", active.id, e)
+        return
+    active.buffer.add_tags(active.id, {LOGS_TAG: stored.uri})
 
 
 def _resume(store: Store, run_id: str) -> Run:

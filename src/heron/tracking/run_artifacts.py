@@ -52,9 +52,12 @@ def log_path(
 ) -> ArtifactVersion:
     """Log a local file or folder as an artifact of ``run_id``."""
     path = Path(local_path)
+    if artifact_path is not None and not isinstance(artifact_path, str):
+        artifact_path = os.fspath(artifact_path)
+    folder = safe_relative(artifact_path, "artifact_path", folder=True) if artifact_path else None
     if not path.exists():
         raise NotFound(f"Cannot log {path}: no such file or folder.")
-    name = safe_relative(f"{artifact_path.strip('/')}/{path.name}" if artifact_path else path.name)
+    name = safe_relative(f"{folder}/{path.name}" if folder else path.name)
     blobs = artifact_store_for(store)
     if path.is_dir():
         obj = blobs.put_dir(path)

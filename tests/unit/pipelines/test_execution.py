@@ -240,7 +240,7 @@ def test_failing_step_fails_the_run_skips_dependants_and_keeps_independent_steps
         square(add(boom(start), k=1))  # add and square depend on the failure
         add(start, k=10)  # add_2 does not
 
-    run = broken()
+    run = broken.with_options(raise_on_failure=False)()
     assert run.status == "failed"
     assert run.failed_steps == ["boom"]
     assert {n: s.status for n, s in run.steps.items()} == {
@@ -304,7 +304,7 @@ def test_step_fails_when_its_retries_are_exhausted(client, tmp_path):
     def exhausted():
         once(str(counter))
 
-    run = exhausted()
+    run = exhausted.with_options(raise_on_failure=False)()
     assert run.status == "failed"
     step_run = client.get_run(run.steps["flaky"].id)
     assert step_run.status == "failed"
@@ -358,7 +358,7 @@ def test_step_running_past_its_timeout_fails(parallelism, other_alarm, client):
 
     started = time.monotonic()
     with nullcontext() if other_alarm else no_other_alarm():
-        run = slow.with_options(parallelism=parallelism)()
+        run = slow.with_options(parallelism=parallelism, raise_on_failure=False)()
     assert time.monotonic() - started < 4  # stopped, not waited for
     assert run.status == "failed"
     assert run.steps["source"].status == "completed"
@@ -422,7 +422,7 @@ def test_wrong_number_of_returned_values_fails_the_step(how_many, got, client):
     def mismatched():
         pair(how_many)
 
-    run = mismatched()
+    run = mismatched.with_options(raise_on_failure=False)()
     assert run.status == "failed"
     reason = client.get_run(run.steps["pair"].id).status_reason
     assert "declares 2 outputs ['a', 'b']" in reason
@@ -452,7 +452,7 @@ def test_unpicklable_return_value_fails_naming_the_type_and_the_fix(client):
     def locked():
         make_lock()
 
-    run = locked()
+    run = locked.with_options(raise_on_failure=False)()
     assert run.status == "failed"
     reason = client.get_run(run.steps["make_lock"].id).status_reason
     lock_type = type(threading.Lock())
@@ -517,7 +517,7 @@ def test_killed_worker_fails_its_step_and_the_run_while_independent_steps_finish
     killed: list[int] = []
     killer = kill_when(pid_file, independent_done, killed)
     started = time.monotonic()
-    run = doomed.with_options(parallelism=2)(on_event=on_event)
+    run = doomed.with_options(parallelism=2, raise_on_failure=False)(on_event=on_event)
     killer.join(5)
     assert killed, "the victim never started"
     assert time.monotonic() - started < 15
@@ -560,7 +560,9 @@ def test_killed_worker_does_not_fail_a_step_running_beside_it(client, tmp_path):
 
     killed: list[int] = []
     killer = kill_when(victim_pid, neighbour_started, killed)
-    run = crowded.with_options(parallelism=2)()
+    with pytest.raises(heron.PipelineRunFailed) as failure:
+        crowded.with_options(parallelism=2)()
+    run = failure.value.run
     killer.join(5)
     assert killed, "the victim never started"
 

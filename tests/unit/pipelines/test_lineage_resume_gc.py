@@ -117,7 +117,9 @@ def test_resume_reuses_succeeded_steps_and_runs_the_rest(workspace):
     from heron.pipelines.loader import load_pipeline
 
     flaky = load_pipeline(f"{module}:flaky").with_options(cache=False)
-    failed = flaky(n=4)
+    with pytest.raises(heron.PipelineRunFailed) as failure:
+        flaky(n=4)
+    failed = failure.value.run
     assert failed.status == "failed"
     assert failed.steps["second"].status == "failed"
     (workspace.path / "broken").unlink()

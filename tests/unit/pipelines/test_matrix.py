@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from heron.core.entities import INPUT, OUTPUT
+from heron.core.errors import PipelineRunFailed
 from heron.pipelines.pipeline import Pipeline, pipeline
 from heron.pipelines.step import step
 
@@ -243,6 +244,19 @@ def check_run(shape: Shape, run, client, *, version: int) -> None:
         assert consumed == expected
 
 
+def call(shape: Shape, **options: Any):
+    """Run the shape's pipeline; a failing shape raises PipelineRunFailed (naming its failed
+    steps) whose ``.run`` is what the call would return."""
+    runnable = shape.pipeline.with_options(**options) if options else shape.pipeline
+    if shape.status == "completed":
+        return runnable()
+    with pytest.raises(PipelineRunFailed) as failure:
+        runnable()
+    for step_name in shape.failed:
+        assert f"step {step_name!r} failed: ValueError: boom on 3" in str(failure.value)
+    return failure.value.run
+
+
 def output_ids(run) -> dict[str, dict[str, str]]:
     return {name: {o: av.id for o, av in s.outputs.items()} for name, s in run.steps.items()}
 
@@ -255,17 +269,17 @@ def output_ids(run) -> dict[str, dict[str, str]]:
 def test_shape_runs_and_records(shape_name, mode, client, workspace):
     shape = SHAPES[shape_name]
     if mode == "sequential":
-        check_run(shape, shape.pipeline(), client, version=1)
+        check_run(shape, call(shape), client, version=1)
         return
     if mode == "parallel":
-        check_run(shape, shape.pipeline.with_options(parallelism=2)(), client, version=1)
+        check_run(shape, call(shape, parallelism=2), client, version=1)
         return
 
-    first = shape.pipeline()
+    first = call(shape)
     check_run(shape, first, client, version=1)
     objects, files = workspace.stored_objects(), workspace.stored_files()
     if mode == "cached_rerun":
-        again = shape.pipeline()
+        again = call(shape)
         check_run(shape, again, client, version=1)
         for step_name in shape.values:
             assert again.steps[step_name].cached, step_name
@@ -277,7 +291,7 @@ def test_shape_runs_and_records(shape_name, mode, client, workspace):
         assert output_ids(again) == output_ids(first)
         assert (workspace.stored_objects(), workspace.stored_files()) == (objects, files)
     else:
-        again = shape.pipeline.with_options(cache=False)()
+        again = call(shape, cache=False)
         check_run(shape, again, client, version=2)
         for step_name, outputs in shape.values.items():
             assert again.steps[step_name].status == "completed"

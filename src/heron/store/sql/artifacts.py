@@ -41,7 +41,9 @@ class SqlArtifactsMixin:
         materializer_version: str = "1",
         link_name: str | None = None,
     ) -> ArtifactVersion:
-        validation.check_name(name, "Artifact")
+        validation.check_artifact_name(name, "Artifact")
+        if link_name is not None:
+            validation.check_artifact_name(link_name, "Link")
         check_artifact_fields(content_hash, type, materializer, materializer_version, size)
         art = ArtifactVersion(
             id=new_id(),
@@ -209,7 +211,7 @@ def check_link(direction: str, name: str) -> None:
     """A run-artifact link's direction and name, checked."""
     if direction not in (INPUT, OUTPUT):
         raise InvalidArgument(f"direction must be 'input' or 'output', got {direction!r}.")
-    validation.check_name(name, "Link")
+    validation.check_artifact_name(name, "Link")
 
 
 def check_artifact_fields(

@@ -21,11 +21,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc, select
 from sqlalchemy.pool import StaticPool
 
-from heron.core import uris
+from heron.core import uris, validation
 from heron.core.errors import (
     ConfigError,
     HeronError,
@@ -96,8 +97,13 @@ def create_engine_for(uri: str) -> Engine:
             except OSError as e:
                 fault = os_fault(e, e.filename or path.parent, "the metadata database")
                 raise fault or ConfigError(f"Cannot create the SQLite database {path}: {e}.") from e
+            url = f"sqlite:///{path}"
+            if _read_only_wal(path):
+                # SQLite cannot open a WAL database it may not write (nor create its -shm
+                # file beside): read it as immutable, as nobody can be writing it either.
+                url = f"sqlite:///file:{quote(str(path))}?immutable=1&uri=true"
             engine = create_engine(
-                f"sqlite:///{path}",
+                url,
                 connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
                 pool_size=8,
                 max_overflow=16,
@@ -118,6 +124,14 @@ def create_engine_for(uri: str) -> Engine:
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _read_only_wal(path: Path) -> bool:
+    """A database whose folder this process cannot write and that no writer has open (no
+    shared-memory file beside it)."""
+    return (
+        path.exists() and not os.access(path.parent, os.W_OK) and not os.path.exists(f"{path}-shm")
+    )
 
 
 def check_sqlite_file(path: os.PathLike[str] | str) -> None:
@@ -265,6 +279,12 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _not_utf8(error: UnicodeEncodeError) -> HeronError:
+    # The driver could not encode a bound parameter: a lone surrogate such as "\ud800" in
+    # a name or id the caller passed (never stored, so the lookup can only fail).
+    return validation.not_utf8(error, "A name or id passed to the store")
+
+
 def is_locked(error: BaseException) -> bool:
     """Whether a database error means SQLite was locked by another writer (worth a retry)."""
     text = str(getattr(error, "orig", None) or error).lower()
@@ -298,6 +318,8 @@ def run_write(engine: Engine, body: Callable[[Connection], T]) -> T:
                 conn.execution_options(heron_write=True)
                 with conn.begin():
                     return body(conn)
+        except UnicodeEncodeError as e:  # a lone surrogate bound as a parameter
+            raise _not_utf8(e) from e
         except exc.DBAPIError as e:
             if not isinstance(e, exc.OperationalError) or not is_locked(e):
                 raise_store_fault(engine, e)
@@ -314,6 +336,8 @@ def read(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.connect() as conn, conn.begin():
             yield conn
+    except UnicodeEncodeError as e:  # a lone surrogate bound as a parameter
+        raise _not_utf8(e) from e
     except exc.DBAPIError as e:
         raise_store_fault(engine, e)
         raise
@@ -321,6 +345,21 @@ def read(engine: Engine) -> Iterator[Connection]:
 
 def ensure_schema(engine: Engine) -> None:
     """Create the schema in an empty database; refuse one at another revision."""
+    try:
+        revision = _schema_revision(engine)
+    except StoreNotWritable:
+        with read(engine) as conn:  # a store this process may only read
+            revision = conn.execute(select(schema.alembic_version.c.version_num)).scalar()
+    if revision != schema.SCHEMA_REVISION:
+        raise SchemaVersionError(
+            f"The metadata database is at schema revision {revision!r} and this Heron needs "
+            f"{schema.SCHEMA_REVISION!r}. Run `heron db upgrade` (back up the database first), "
+            "or install the Heron version that wrote it."
+        )
+
+
+def _schema_revision(engine: Engine) -> str | None:
+    """The schema revision, after creating the schema in an empty database."""
     try:
         with write_once(engine) as conn:
             if not engine.dialect.has_table(conn, "alembic_version"):
@@ -333,19 +372,13 @@ def ensure_schema(engine: Engine) -> None:
                 conn.execute(
                     schema.alembic_version.insert().values(version_num=schema.SCHEMA_REVISION)
                 )
-                return
-            revision = conn.execute(select(schema.alembic_version.c.version_num)).scalar()
+                return schema.SCHEMA_REVISION
+            return conn.execute(select(schema.alembic_version.c.version_num)).scalar()
     except exc.DBAPIError as e:
         raise_store_fault(engine, e)
         if not isinstance(e, exc.OperationalError):
             raise
         raise StoreError(f"Cannot open the metadata database {_where(engine)}: {e.orig}.") from e
-    if revision != schema.SCHEMA_REVISION:
-        raise SchemaVersionError(
-            f"The metadata database is at schema revision {revision!r} and this Heron needs "
-            f"{schema.SCHEMA_REVISION!r}. Run `heron db upgrade` (back up the database first), "
-            "or install the Heron version that wrote it."
-        )
 
 
 def _has_other_tables(engine: Engine, conn: Connection) -> bool:

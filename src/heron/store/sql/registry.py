@@ -504,7 +504,8 @@ class SqlRegistryMixin:
                     ).scalars()
                 )
             what = f"Alias {alias!r} of model {name!r}"
-            target = rollback_target(events, active.__contains__, what)
+            point = f"set_model_alias({name!r}, {alias!r}, version)"
+            target = rollback_target(events, active.__contains__, what, point)
             return _move_alias(conn, model_id, name, alias, target, ALIAS_ROLLBACK, user)
 
         return self._write(body)
@@ -559,7 +560,7 @@ class SqlRegistryMixin:
 def _no_model(name: str) -> NotFound:
     return NotFound(
         f"No registered model named {name!r} (names are case-sensitive). Check the name, or "
-        "register a first version with heron.Client().register_model(name, source=...)."
+        f"register a first version with heron.Client().register_model({name!r}, source)."
     )
 
 
@@ -571,7 +572,7 @@ def _model_exists(name: str, renaming: str | None = None) -> AlreadyExists:
         )
     return AlreadyExists(
         f"A registered model named {name!r} exists already. Add versions to it "
-        "(create_model_version), or pick another name."
+        f"(register_model({name!r}, source)), or pick another name."
     )
 
 
@@ -602,7 +603,8 @@ def _no_alias(conn: Connection, model_id: str, name: str, alias: str) -> NotFoun
     )
     known = f"its aliases are {', '.join(aliases)}" if aliases else "it has no aliases"
     return NotFound(
-        f"Model {name!r} has no alias {alias!r} ({known}). Set it with set_model_alias."
+        f"Model {name!r} has no alias {alias!r} ({known}). Set it with "
+        f"set_model_alias({name!r}, {alias!r}, version)."
     )
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 ID = String(32)
 KEY = String(250)
@@ -70,6 +70,10 @@ runs = Table(
     # cache key (the lookup of reusable executions).
     Column("pipeline_version_id", ID),
     Column("cache_key", String(64)),
+    # Liveness: the process running it ("pid:start@machine", heron.core.owner) and the
+    # heartbeat timeout (ms) of that writer, which decides when the run reads as stale.
+    Column("owner", String(512)),
+    Column("heartbeat_timeout", BigInteger),
     Index("ix_runs_experiment_start", "experiment_id", "lifecycle", "start_time"),
     Index("ix_runs_parent", "parent_id"),
     Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),

@@ -30,9 +30,11 @@ from heron.core.errors import AlreadyExists, InvalidArgument, InvalidState, NotF
 from heron.core.ids import new_id, now_ms
 from heron.store.base import LOGS_TAG, MAX_RESULTS_LIMIT, Store
 from heron.store.sql import engine as sql_engine
+from heron.store.sql import liveness
 from heron.store.sql import schema as t
 from heron.store.sql.artifacts import SqlArtifactsMixin, check_link
 from heron.store.sql.chunks import pack_series, unpack_series
+from heron.store.sql.liveness import SqlLivenessMixin
 from heron.store.sql.page_tokens import decode_page_token, encode_page_token
 from heron.store.sql.raw import RawStatement, run_raw_write
 from heron.store.sql.registry import SqlRegistryMixin
@@ -56,8 +58,9 @@ _RUN_COLUMNS = (
     t.runs.c.lifecycle,
     t.runs.c.pipeline_version_id,
     t.runs.c.cache_key,
+    t.runs.c.owner,
+    t.runs.c.heartbeat_timeout,
 )
-_STALE_SWEEP_INTERVAL_MS = 1000
 _CHUNK_COLUMNS = ("run_id", "key", "count", "min_step", "max_step", "steps", "timestamps", "values")
 _LATEST_COLUMNS = ("run_id", "key", "value", "is_nan", "step", "timestamp")
 
@@ -67,7 +70,9 @@ _EXPERIMENT_LIFECYCLE = select(t.experiments.c.lifecycle).where(
     t.experiments.c.id == _p("experiment_id")
 )
 _RUN_EXISTS = select(t.runs.c.id).where(t.runs.c.id == _p("run_id"))
-_RUN_STATE = select(t.runs.c.status, t.runs.c.lifecycle).where(t.runs.c.id == _p("run_id"))
+_RUN_STATE = select(
+    t.runs.c.status, t.runs.c.lifecycle, t.runs.c.status_reason, t.runs.c.owner
+).where(t.runs.c.id == _p("run_id"))
 _RUN_ROWS = select(*_RUN_COLUMNS).where(t.runs.c.id.in_(_p("ids", expanding=True)))
 _PARAM_ROWS = select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(
     t.params.c.run_id.in_(_p("ids", expanding=True))
@@ -85,17 +90,13 @@ _PARAMS_OF_RUN = select(t.params.c.key, t.params.c.value).where(t.params.c.run_i
 _UPDATE_RUN = t.runs.update().where(t.runs.c.id == _p("target_run_id"))
 
 
-def heartbeat_timeout_ms() -> int:
-    """How long a running run may go without a heartbeat before it reads as failed."""
-    return int(float(os.environ.get("HERON_HEARTBEAT_TIMEOUT", "120")) * 1000)
-
-
-class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, Store):
+class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, SqlLivenessMixin, Store):
     """Metadata in a SQL database (``sqlite:///…`` or ``postgresql://…``).
 
     The model-registry methods come from :class:`SqlRegistryMixin` (``registry.py``), the
     artifact-version and lineage-link methods from :class:`SqlArtifactsMixin`
-    (``artifacts.py``).
+    (``artifacts.py``), heartbeats and reaping from :class:`SqlLivenessMixin`
+    (``liveness.py``).
     """
 
     def __init__(self, uri: str) -> None:
@@ -328,12 +329,12 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, Store):
             git_commit=git_commit,
             python_version=python_version,
             parent_id=parent_id,
-            heartbeat_at=now,
             tags=tags,
             pipeline_version_id=validation.optional_text(
                 pipeline_version_id, 32, "pipeline_version_id"
             ),
             cache_key=validation.optional_text(cache_key, 64, "cache_key"),
+            **liveness.owner_values(now),
         )
 
         row = {
@@ -348,10 +349,10 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, Store):
             "git_commit": git_commit,
             "python_version": python_version,
             "start_time": start,
-            "heartbeat_at": now,
             "lifecycle": ACTIVE,
             "pipeline_version_id": run.pipeline_version_id,
             "cache_key": run.cache_key,
+            **liveness.owner_values(now),
         }
 
         def body(cur: Any) -> None:
@@ -387,13 +388,10 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, Store):
         if not runs:
             raise NotFound(f"No run with id {run_id!r}.")
         run = runs[0]
-        if run.status == run_status.RUNNING and self._is_stale(run.heartbeat_at):
-            self.fail_stale_runs(heartbeat_timeout_ms())
-            return self.get_run(run_id)
+        if self._reap_if_dead(run):
+            with self._read() as conn:
+                run = self._load_runs(conn, [run_id])[0]
         return run
-
-    def _is_stale(self, heartbeat_at: int | None) -> bool:
-        return heartbeat_at is not None and heartbeat_at < now_ms() - heartbeat_timeout_ms()
 
     def _load_runs(self, conn: Connection, run_ids: Sequence[str]) -> list[Run]:
         """Runs in the order of ``run_ids``, with params, latest metrics and tags."""
@@ -429,46 +427,18 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, Store):
             state = conn.execute(_RUN_STATE, {"run_id": run_id}).first()
             if state is None:
                 raise NotFound(f"No run with id {run_id!r}.")
-            if status is not None:
-                run_status.check_transition(state.status, status, run_id)
-            if values:
-                conn.execute(_UPDATE_RUN, {"target_run_id": run_id, **values})
+            changes = values
+            if status is not None and not run_status.may_move(state.status, status):
+                if not liveness.may_revive(state.status, state.status_reason, state.owner):
+                    raise run_status.transition_error(state.status, status, run_id)
+                reason = values["status_reason"]
+                self.revive(conn, run_id, state.status_reason, status, reason, now_ms())
+                changes = {"name": values["name"]} if "name" in values else {}
+            if changes:
+                conn.execute(_UPDATE_RUN, {"target_run_id": run_id, **changes})
 
         self._write(body)
         return self.get_run(run_id)
-
-    def heartbeat(self, run_ids: Sequence[str], now: int | None = None) -> None:
-        if not run_ids:
-            return
-        now = now if now is not None else now_ms()
-        self._write(
-            lambda conn: conn.execute(
-                update(t.runs)
-                .where(t.runs.c.id.in_(list(run_ids)), t.runs.c.status == run_status.RUNNING)
-                .values(heartbeat_at=now)
-            )
-        )
-
-    def fail_stale_runs(self, timeout_ms: int, now: int | None = None) -> int:
-        now = now if now is not None else now_ms()
-        self._last_sweep = now
-        cutoff = now - timeout_ms
-        reason = (
-            f"Heartbeat lost: the process running this run sent no heartbeat for "
-            f"{timeout_ms / 1000:g} s (it was killed or the machine stopped)."
-        )
-        r = t.runs
-        return self._write(
-            lambda conn: (
-                conn.execute(
-                    update(r)
-                    .where(r.c.status == run_status.RUNNING, r.c.heartbeat_at < cutoff)
-                    .values(
-                        status=run_status.FAILED, status_reason=reason, end_time=r.c.heartbeat_at
-                    )
-                ).rowcount
-            )
-        )
 
     def _set_run_lifecycle(self, run_id: str, lifecycle: str) -> None:
         now = now_ms()
@@ -517,8 +487,8 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, Store):
             )
         search = RunSearch(experiment_ids, filter_string, order_by, view)
         offset = decode_page_token(page_token, search.fingerprint)
-        if now_ms() - self._last_sweep > _STALE_SWEEP_INTERVAL_MS:
-            self.fail_stale_runs(heartbeat_timeout_ms())
+        if now_ms() - self._last_sweep > liveness.SWEEP_INTERVAL_MS:
+            self.reap_dead_runs()
         with self._read() as conn:
             ids = search.run_ids(conn, max_results + 1, offset)
             more = len(ids) > max_results
@@ -551,11 +521,18 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, Store):
             state = self._raw_run_state.execute(cur, {"run_id": run_id}).fetchone()
             if state is None:
                 raise NotFound(f"No run with id {run_id!r}; nothing was logged.")
-            current_status, lifecycle = state
+            refused.clear()
+            current_status, lifecycle, current_reason, owner = state
             if lifecycle != ACTIVE:
                 raise InvalidState(f"Run {run_id!r} is deleted; restore it before logging to it.")
-            if status is not None:
-                run_status.check_transition(current_status, status, run_id)
+            update = values
+            if liveness.may_revive(current_status, current_reason, owner):
+                update = liveness.revived_values(status, values.get("status_reason"), now_ms())
+                tags.update(liveness.interrupted_tag(current_reason, now_ms()))
+            elif status is not None and not run_status.may_move(current_status, status):
+                # the data is kept; only the status change is refused (raised after commit)
+                refused.append(run_status.transition_error(current_status, status, run_id))
+                update = {}
             if params:
                 self._insert_params(cur, run_id, params)
             if tags:
@@ -573,13 +550,16 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, Store):
                         for a, d, n in links
                     ],
                 )
-            if values:
-                self._raw_update_run(cur, run_id, values)
+            if update:
+                self._raw_update_run(cur, run_id, update)
 
+        refused: list[InvalidState] = []
         try:
             run_raw_write(self.engine, body)
         except self.engine.dialect.loaded_dbapi.IntegrityError as e:
             raise NotFound(f"Run {run_id}: a linked artifact version does not exist ({e}).") from e
+        if refused:
+            raise refused[-1]
 
     def _insert_params(self, cur: Any, run_id: str, params: dict[str, str]) -> None:
         existing = dict(self._raw_params_of_run.execute(cur, {"run_id": run_id}).fetchall())
@@ -780,12 +760,14 @@ def _status_values(
     if status is not None:
         run_status.validate_status(status)
         values["status"] = status
-        values["status_reason"] = validation.optional_text(status_reason, None, "status_reason")
+        values["status_reason"] = run_status.bounded_reason(
+            validation.optional_text(status_reason, None, "status_reason")
+        )
         if status in run_status.TERMINAL:
             values["end_time"] = end_time if end_time is not None else now_ms()
         elif status == run_status.RUNNING:
             values["end_time"] = None
-            values["heartbeat_at"] = now_ms()
+            values.update(liveness.owner_values(now_ms()))
     elif end_time is not None:
         values["end_time"] = end_time
     return values
