@@ -263,20 +263,35 @@ READER = textwrap.dedent(
 )
 
 
+def _drop_write_access(path: Path, folder_writable: bool) -> list[str]:
+    """The command prefix that runs a command unable to write the database ``path`` (and,
+    unless ``folder_writable``, its folder): as root, whom permissions do not stop, a
+    read-only bind mount or another user; otherwise permissions do it."""
+    if os.geteuid() != 0:
+        return []
+    unshare, setpriv = shutil.which("unshare"), shutil.which("setpriv")
+    if unshare:
+        target = path if folder_writable else path.parent
+        mount = f"mount --bind -o ro {target} {target}"
+        prefix = [unshare, "-m", "sh", "-c", f'{mount} && exec "$@"', "sh"]
+        if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
+            return prefix
+    if setpriv:
+        prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+        probe = [*prefix, sys.executable, "-c", "import heron"]
+        if subprocess.run(probe, capture_output=True, env=_env(HOME="/tmp")).returncode == 0:
+            return prefix
+    pytest.skip("root without a way to drop write access (no mount namespace, no other user)")
+
+
 def _as_reader_who_cannot_write(
     args: list[str], path: Path, folder_writable: bool
 ) -> subprocess.CompletedProcess:
-    """Run ``args`` unable to write ``path`` (and, unless ``folder_writable``, its folder),
-    as another user when this is root (whom permissions do not stop)."""
+    """Run ``args`` unable to write ``path`` (and, unless ``folder_writable``, its folder)."""
     path.chmod(0o444)
     path.parent.chmod(0o777 if folder_writable else 0o555)
-    prefix = []
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv: cannot drop write access")
-        prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
     try:
+        prefix = _drop_write_access(path, folder_writable)
         return subprocess.run(
             prefix + args, capture_output=True, text=True, env=_env(HOME="/tmp"), timeout=120
         )
