@@ -240,3 +240,35 @@ def postgres_database(postgres_server):
     uri = postgres_server.create_database()
     yield uri
     postgres_server.drop_database(uri)
+
+
+# --- S3 (moto's standalone server; see tests/support/s3.py) ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3 endpoint on 127.0.0.1 for the whole session: ``endpoint_url``, ``env`` (the
+    variables a process needs to use it through s3fs), ``subprocess_env()``,
+    ``create_bucket()``, ``keys(bucket)``."""
+    from tests.support.s3 import start_s3_server, stop_s3_server
+
+    process, server, home = start_s3_server()
+    try:
+        yield server
+    finally:
+        stop_s3_server(process)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def s3_bucket(s3_server, monkeypatch):
+    """A fresh bucket for this test (``name``, ``uri`` = ``s3://<name>/heron``, ``keys()``,
+    ``objects()``), with this process pointed at the endpoint; emptied and deleted after."""
+    from tests.support.s3 import Bucket, forget_s3_instances
+
+    forget_s3_instances()
+    s3_server.use_in_process(monkeypatch)
+    bucket = Bucket(s3_server, s3_server.create_bucket())
+    yield bucket
+    forget_s3_instances()
+    s3_server.delete_bucket(bucket.name)

@@ -77,6 +77,13 @@ class ArtifactStore:
         self.root_uri = root
         self.fs, path = fsspec.core.url_to_fs(root)
         self.local = isinstance(self.fs, LocalFileSystem)
+        if not self.local:
+            # Object stores (s3fs, gcsfs, …) cache directory listings forever by default, and
+            # `exists` answers from them: a long-lived process (the server, a scheduler) would
+            # then miss objects other processes wrote, or see ones gc deleted. Objects are
+            # looked up by their hash, so nothing here needs those listings.
+            with contextlib.suppress(TypeError):  # a file system that takes no such option
+                self.fs, path = fsspec.core.url_to_fs(root, use_listings_cache=False)
         self.root = os.path.abspath(os.path.expanduser(path)) if self.local else path.rstrip("/")
 
     def __repr__(self) -> str:
@@ -130,7 +137,7 @@ class ArtifactStore:
             raise NotFound(f"No folder at {path}.")
         manifest = hashing.directory_manifest(path)
         content_hash = hashing.hash_manifest(manifest)
-        if not self.exists(content_hash):
+        if self.local and not self.exists(content_hash):
             tmp = self._tmp_path()
             self.fs.makedirs(tmp, exist_ok=True)
             for rel, _sha, _size in manifest:
@@ -138,6 +145,14 @@ class ArtifactStore:
                 self.fs.makedirs(os.path.dirname(target), exist_ok=True)
                 self.fs.put_file(str(path / rel), target)
             self._commit(tmp, content_hash)
+        elif not self.local and not self._holds_folder(content_hash, manifest):
+            tmp = self._tmp_path()
+            # one call with both lists: an async file system (s3fs) uploads them concurrently
+            self.fs.put(
+                [str(path / rel) for rel, _sha, _size in manifest],
+                [f"{tmp}/{rel}" for rel, _sha, _size in manifest],
+            )
+            self._commit(tmp, content_hash, manifest)
         size = sum(size for _rel, _sha, size in manifest)
         return StoredObject(content_hash, size, self.uri_of(content_hash), True)
 
@@ -162,10 +177,10 @@ class ArtifactStore:
             )
             content_hash = hashing.hash_manifest(manifest)
             size = sum(size for _rel, _sha, size in manifest)
-            if self.exists(content_hash):
+            if self.local and self.exists(content_hash):
                 self.fs.rm(tmp, recursive=True)
             else:
-                self._commit(tmp, content_hash)
+                self._commit(tmp, content_hash, None if self.local else manifest)
         except BaseException:
             if self.fs.exists(tmp):
                 self.fs.rm(tmp, recursive=True)
@@ -176,14 +191,28 @@ class ArtifactStore:
         import hashlib
 
         entries = []
-        for path in sorted(self.fs.find(folder)):
+        for path, info in sorted(self.fs.find(folder, detail=True).items()):
             digest = hashlib.sha256()
             with self.fs.open(path, "rb") as f:
                 while chunk := f.read(1 << 20):
                     digest.update(chunk)
             rel = path[len(folder) :].lstrip("/")
-            entries.append((rel, digest.hexdigest(), self.fs.size(path)))
+            entries.append((rel, digest.hexdigest(), int(info["size"])))
         return entries
+
+    def _holds_folder(self, content_hash: str, manifest: list[tuple[str, str, int]]) -> bool:
+        """Whether a remote store holds every file of the folder object ``content_hash``.
+
+        On an object store a folder is only a key prefix, present as soon as its first file
+        is: a writer that crashed while copying one into place (or one still copying) leaves
+        a part of it, which must not pass for the whole object."""
+        final = self._object_path(content_hash)
+        try:
+            found = self.fs.find(final, detail=True)
+        except FileNotFoundError:
+            return False
+        sizes = {name[len(final) :].lstrip("/"): info.get("size") for name, info in found.items()}
+        return bool(found) and all(sizes.get(rel) == size for rel, _sha, size in manifest)
 
     def object_path(self, content_hash: str) -> str:
         """The path of an object within this store's file system."""
@@ -192,7 +221,11 @@ class ArtifactStore:
     def _tmp_path(self) -> str:
         return f"{self.root}/tmp/{new_id()}"
 
-    def _commit(self, tmp: str, content_hash: str) -> None:
+    def _commit(
+        self, tmp: str, content_hash: str, manifest: list[tuple[str, str, int]] | None = None
+    ) -> None:
+        """Move ``tmp`` into place as object ``content_hash``. On a remote store, pass the
+        ``manifest`` of a folder object (``tmp`` is then a folder)."""
         final = self._object_path(content_hash)
         self.fs.makedirs(os.path.dirname(final), exist_ok=True)
         if self.local:
@@ -203,10 +236,26 @@ class ArtifactStore:
                     raise
                 _remove_local(tmp)
             return
-        if self.fs.exists(final):
-            self.fs.rm(tmp, recursive=True)
-        else:
-            self.fs.mv(tmp, final, recursive=True)
+        if manifest is None:  # one file: copying an object makes it appear whole (S3)
+            if not self.fs.exists(final):
+                self.fs.mv(tmp, final)
+            else:
+                self.fs.rm(tmp)
+            return
+        # A folder: object stores cannot rename one (fsspec's recursive `mv` fails on S3, on
+        # the prefix itself), so its files are copied one by one. Files already in place
+        # hold the same bytes (same content hash, same relative path), so copying only the
+        # missing ones lets concurrent writers, and a writer after a crash, finish one object.
+        if not self._holds_folder(content_hash, manifest):
+            present = set()
+            with contextlib.suppress(FileNotFoundError):
+                present = {name[len(final) :].lstrip("/") for name in self.fs.find(final)}
+            missing = [rel for rel, _sha, _size in manifest if rel not in present]
+            if missing:
+                self.fs.copy(
+                    [f"{tmp}/{rel}" for rel in missing], [f"{final}/{rel}" for rel in missing]
+                )
+        self.fs.rm(tmp, recursive=True)
 
     # --- reading ----------------------------------------------------------------------
     def open(self, content_hash: str, member: str | None = None) -> Any:
@@ -252,9 +301,42 @@ class ArtifactStore:
             self.fs.rm(path, recursive=True)
 
 
+# Artifact roots this process reaches through a tracking server (the server's root URI ->
+# the server's URL), registered by the server's client when it connects.
+_served_roots: dict[str, str] = {}
+
+
+def serve_root_through(root: str, server_url: str) -> None:
+    """Read and write the objects under ``root`` through the tracking server at
+    ``server_url`` (its artifacts are proxied); :func:`open_artifact_store` then answers
+    the server's proxied store for ``root``."""
+    root = root.rstrip("/")
+    if _served_roots.get(root) != server_url:
+        _served_roots[root] = server_url
+        open_artifact_store.cache_clear()
+
+
+def forget_served_roots() -> None:
+    """Forget the roots reached through servers (tests, and after changing servers)."""
+    _served_roots.clear()
+    open_artifact_store.cache_clear()
+
+
 @functools.lru_cache(maxsize=32)
 def open_artifact_store(root: str) -> ArtifactStore:
-    """The artifact store of ``root``, opened once per process."""
+    """The artifact store of ``root``, opened once per process: an ``http(s)://`` root (a
+    tracking server) or a root reached through one is a proxied store."""
+    from heron.core import config
+
+    override = config.artifact_uri_override()
+    reached = override is not None and override.rstrip("/") == root.rstrip("/")
+    server = None if reached else _served_roots.get(root.rstrip("/"))
+    if server is None and root.split("://", 1)[0].lower() in ("http", "https"):
+        server = root
+    if server is not None:
+        from heron.artifacts.proxied import open_proxied_store
+
+        return open_proxied_store(server)
     return ArtifactStore(root)
 
 

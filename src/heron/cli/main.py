@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("heron.cli.run:run", "Run a pipeline (file.py:name or module:name) step by step."),
     "runs": ("heron.cli.runs:runs", "Search, show, delete and restore runs."),
     "serve": ("heron.cli.serve:serve", "Serve a model over HTTP (MLflow's scoring formats)."),
+    "server": ("heron.cli.server:server", "Serve the tracking store to a team over HTTP."),
 }
 
 
@@ -138,8 +139,8 @@ def _fail(ctx: click.Context, error: BaseException, message: str) -> NoReturn:
 @click.option(
     "--tracking-uri",
     metavar="URI",
-    help="Where to read and write tracking data: sqlite:///path/heron.db, postgresql://…, or a "
-    "folder. Default: $HERON_TRACKING_URI, else the nearest .heron/ upward, else ~/.heron.",
+    help="Where to read and write tracking data: sqlite:///path/heron.db, postgresql://…, "
+    "http(s)://host:5151 (a heron server) or a folder. Default: $HERON_TRACKING_URI, else the nearest .heron/ upward, else ~/.heron.",
 )
 @click.option("--debug", is_flag=True, help="Show the full traceback of errors, and debug logs.")
 def cli(tracking_uri: str | None, debug: bool) -> None:

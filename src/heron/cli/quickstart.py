@@ -33,16 +33,25 @@ DEFAULT_DIR = "heron-quickstart"
     "store is never touched.",
 )
 @click.option("--no-cache", is_flag=True, help="Run every step, even unchanged ones.")
-def quickstart(directory: Path, no_cache: bool) -> None:
+@click.option(
+    "--tracking-uri",
+    "store_uri",
+    metavar="URI",
+    help="Run against this store instead of the workspace's own: a heron server "
+    "(http://host:5151) or a database. Only then is a store of yours written to.",
+)
+def quickstart(directory: Path, no_cache: bool, store_uri: str | None) -> None:
     """Run the quickstart pipeline: train, compare, register and batch-score wine models.
 
     Run it twice to see the unchanged steps reused from the cache.
     """
     _check_requirements()
     from heron.core import config, uris
-    from heron.tracking.client import Client
 
     root = directory.expanduser().resolve()
+    if store_uri is not None:
+        _run(config.normalize_tracking_uri(store_uri), root, no_cache, own_workspace=False)
+        return
     workspace = root / config.WORKSPACE_DIR
     try:
         (workspace / config.ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
@@ -56,10 +65,17 @@ def quickstart(directory: Path, no_cache: bool) -> None:
     ignore = workspace / ".gitignore"
     if not ignore.exists():
         ignore.write_text("# Heron's local data: not for version control.\n*\n")
-    tracking_uri = uris.sqlite_uri(workspace / config.DB_FILE)
-    config.set_tracking_uri(tracking_uri)
     config.set_artifact_uri(str(workspace / config.ARTIFACTS_DIR))
-    echo(f"Heron quickstart in {root}", bold=True)
+    _run(uris.sqlite_uri(workspace / config.DB_FILE), root, no_cache, own_workspace=True)
+
+
+def _run(tracking_uri: str, root: Path, no_cache: bool, own_workspace: bool) -> None:
+    from heron.core import config, uris
+    from heron.tracking.client import Client
+
+    config.set_tracking_uri(tracking_uri)
+    where = root if own_workspace else uris.redact(tracking_uri)
+    echo(f"Heron quickstart in {where}", bold=True)
     echo("Wine data -> validate -> split -> 4 variants -> register the best -> batch-score\n")
 
     from heron.cli.run import StepProgress, progress_console
@@ -76,7 +92,7 @@ def quickstart(directory: Path, no_cache: bool) -> None:
 
         report_pipeline_run(client, result, as_json=False)  # the table, then exit code 1
         return
-    _summary(client, result, root)
+    _summary(client, result, root if own_workspace else None)
 
 
 def _check_requirements() -> None:
@@ -92,7 +108,7 @@ def _check_requirements() -> None:
         )
 
 
-def _summary(client: Client, result: PipelineRun, root: Path) -> None:
+def _summary(client: Client, result: PipelineRun, root: Path | None) -> None:
     from heron.quickstart.pipeline import ALIAS, MODEL_NAME, VARIANTS
 
     run = client.get_run(result.id)
@@ -133,10 +149,14 @@ def _summary(client: Client, result: PipelineRun, root: Path) -> None:
         echo(
             "Run `heron quickstart` again: the unchanged steps then come from the cache.", dim=True
         )
-    where = os.path.relpath(root) if not os.path.relpath(root).startswith("..") else str(root)
     echo("\nNext:", bold=True)
+    if root is not None:
+        where = os.path.relpath(root) if not os.path.relpath(root).startswith("..") else str(root)
+        first = f"cd {where}"
+    else:
+        first = f"export HERON_TRACKING_URI={client.store.uri}"
     for command in (
-        f"cd {where}",
+        first,
         "heron runs list -e quickstart",
         f"heron models show {MODEL_NAME}@{ALIAS}",
         "heron artifacts lineage batch_score.output",

@@ -117,15 +117,27 @@ def require_existing_store(uri: str) -> None:
     )
 
 
-def get_artifact_uri(tracking_uri: str | None = None) -> str:
-    """The artifact root in force for ``tracking_uri`` (default: the active tracking URI)."""
+def artifact_uri_override() -> str | None:
+    """The artifact root this process was given (:func:`set_artifact_uri` or
+    ``HERON_ARTIFACT_URI``), or ``None``."""
     if _artifact_uri is not None:
         return _artifact_uri
-    env = os.environ.get(ARTIFACT_URI_ENV)
-    if env:
-        return env
+    return os.environ.get(ARTIFACT_URI_ENV) or None
+
+
+def get_artifact_uri(tracking_uri: str | None = None) -> str:
+    """The artifact root in force for ``tracking_uri`` (default: the active tracking URI).
+
+    For a tracking server (``http(s)://``) without an override it is the server's URL: the
+    artifacts go through the server (proxied)."""
+    override = artifact_uri_override()
+    if override is not None:
+        return override
     tracking_uri = tracking_uri or get_tracking_uri()
-    if uris.tracking_uri_kind(tracking_uri) == uris.SQLITE:
+    kind = uris.tracking_uri_kind(tracking_uri)
+    if kind == uris.HTTP:
+        return tracking_uri.rstrip("/")
+    if kind == uris.SQLITE:
         db = uris.sqlite_path(tracking_uri)
         if db is not None:
             return str(db.resolve().parent / ARTIFACTS_DIR)

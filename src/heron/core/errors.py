@@ -32,6 +32,14 @@ class InvalidArgument(HeronError):
     code = "INVALID_ARGUMENT"
 
 
+class RequestInvalid(InvalidArgument):
+    """A request to the tracking server whose fields do not validate (the message names
+    them); the server answers 422."""
+
+    code = "INVALID_REQUEST"
+    http_status = 422
+
+
 class FilterError(InvalidArgument):
     """A filter or order-by string does not follow the search grammar."""
 
@@ -90,6 +98,13 @@ class StoreNotFound(NotFound):
     """The tracking URI names a database that does not exist (a typo, or not created yet)."""
 
     code = "STORE_NOT_FOUND"
+
+
+class StoreUnavailable(StoreError):
+    """The tracking server cannot be reached, or answered that it cannot serve now (it is
+    starting, restarting or overloaded). Writes that met it can be sent again unchanged."""
+
+    code = "STORE_UNAVAILABLE"
 
 
 class StoreCorrupt(StoreError):

@@ -10,9 +10,12 @@ timeout decides for it.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
 import socket
+from collections.abc import Iterator
 
 
 def _read(path: str) -> str:
@@ -56,9 +59,48 @@ def machine() -> str:
 
 _owner: tuple[int, str] | None = None
 
+# Set by the tracking server while it serves one client's request: the runs it writes then
+# belong to the client's process (with the client's heartbeat timeout), not to the server.
+_acting: contextvars.ContextVar[tuple[str, int | None] | None] = contextvars.ContextVar(
+    "heron_acting_owner", default=None
+)
+
+
+@contextlib.contextmanager
+def acting_for(owner: str | None, heartbeat_timeout_ms: int | None) -> Iterator[None]:
+    """Within the block, :func:`current_owner` is ``owner`` (a client's owner string) and
+    :func:`acting_timeout` its heartbeat timeout. ``owner=None`` changes nothing."""
+    if not owner:
+        yield
+        return
+    token = _acting.set((owner, heartbeat_timeout_ms))
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+def acting_timeout() -> int | None:
+    """The heartbeat timeout (ms) of the client being served, or ``None``."""
+    acting = _acting.get()
+    return acting[1] if acting is not None else None
+
+
+def heartbeat_timeout_ms() -> int:
+    """This process's heartbeat timeout (``HERON_HEARTBEAT_TIMEOUT`` seconds, default 120),
+    recorded on the runs it writes (on a server: the timeout of the client being served)."""
+    acting = acting_timeout()
+    if acting is not None:
+        return acting
+    return int(float(os.environ.get("HERON_HEARTBEAT_TIMEOUT", "120")) * 1000)
+
 
 def current_owner() -> str:
-    """The owner string of this process (recomputed after a fork)."""
+    """The owner string of this process (recomputed after a fork), or of the client the
+    server is serving (:func:`acting_for`)."""
+    acting = _acting.get()
+    if acting is not None:
+        return acting[0]
     global _owner
     pid = os.getpid()
     if _owner is None or _owner[0] != pid:

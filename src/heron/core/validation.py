@@ -93,6 +93,19 @@ def check_run_id(run_id: object) -> str:
     return run_id
 
 
+def check_request_id(request_id: object) -> str:
+    """A client-chosen id of one write: 1 to 64 letters, digits, '-' or '_'."""
+    if (
+        not isinstance(request_id, str)
+        or not 0 < len(request_id) <= 64
+        or not all(c.isascii() and (c.isalnum() or c in "-_") for c in request_id)
+    ):
+        raise InvalidArgument(
+            f"Invalid request id {request_id!r}: use 1 to 64 letters, digits, '-' or '_'."
+        )
+    return request_id
+
+
 def check_timestamp(value: object, what: str) -> int:
     """A time in ms since the epoch: an integer that fits in 64 bits."""
     if isinstance(value, bool) or not isinstance(value, int):

@@ -144,6 +144,7 @@ class Store(ABC):
         status: str | None = None,
         status_reason: str | None = None,
         links: Sequence[tuple[str, str, str]] = (),
+        request_id: str | None = None,
     ) -> None:
         """The one write path of params, metrics and tags: all of it or nothing.
 
@@ -151,6 +152,9 @@ class Store(ABC):
         With ``status`` the run also moves to that status in the same transaction (how a
         run is closed together with its last points). ``links`` are ``(artifact_id,
         direction, name)`` uses of artifact versions recorded in the same transaction.
+        A batch with a ``request_id`` (1 to 64 characters, unique per batch) is applied once:
+        the same id sent again is accepted and changes nothing, so a client that lost the
+        answer can safely send the batch again.
         """
 
     @abstractmethod

@@ -31,10 +31,11 @@ def _open(uri: str) -> Store:
         from heron.store.sql.store import SqlStore
 
         return SqlStore(uri)
-    raise ConfigError(
-        f"{uris.redact(uri)}: this Heron release talks to its metadata database directly and has "
-        "no tracking server client yet. Use a sqlite:///… or postgresql://… tracking URI."
-    )
+    if kind == uris.HTTP:
+        from heron.store.rest.store import RestStore
+
+        return RestStore(uri)
+    raise ConfigError(f"{uris.redact(uri)} is not a tracking URI Heron can open.")
 
 
 def forget_stores() -> None:
@@ -44,3 +45,6 @@ def forget_stores() -> None:
     with _lock:
         _stores.clear()
     engine.dispose_engines()
+    from heron.artifacts import store as artifact_stores
+
+    artifact_stores.forget_served_roots()

@@ -309,8 +309,11 @@ class Client(RegistryMethods):
 
     def gc(self, dry_run: bool = False, min_age: float = 3600.0) -> Any:
         """Delete stored artifact bytes nothing live refers to; returns a report."""
-        from heron.tracking.gc import collect
+        from heron.tracking.gc import GcReport, collect
         from heron.tracking.run_artifacts import artifact_store_for
 
         self._flush()
+        on_server = getattr(self.store, "collect_garbage", None)
+        if on_server is not None:  # a tracking server collects its own artifact store
+            return GcReport(**on_server(dry_run=dry_run, min_age=min_age))
         return collect(self.store, artifact_store_for(self.store), dry_run=dry_run, min_age=min_age)

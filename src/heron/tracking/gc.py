@@ -58,12 +58,31 @@ def collect(
 def _modified(fs, path: str) -> float:  # type: ignore[no-untyped-def]
     try:
         modified = fs.modified(path)
+    except IsADirectoryError:
+        # A folder object on an object store (s3fs) is a key prefix with no time of its
+        # own: it is as young as its newest file (else min_age would not protect it).
+        return max((_file_time(fs, p, info) for p, info in _files(fs, path)), default=0.0)
     except (NotImplementedError, FileNotFoundError, OSError):
         return 0.0
     return modified.timestamp()
 
 
+def _file_time(fs, path: str, info: dict) -> float:  # type: ignore[no-untyped-def]
+    """A file's modification time, from its listing entry when that has one (saves a
+    request per file on object stores)."""
+    stamp = info.get("LastModified", info.get("mtime"))
+    if isinstance(stamp, (int, float)):
+        return float(stamp)
+    if hasattr(stamp, "timestamp"):
+        return stamp.timestamp()
+    return _modified(fs, path)
+
+
+def _files(fs, path: str) -> list[tuple[str, dict]]:  # type: ignore[no-untyped-def]
+    return list(fs.find(path, detail=True).items())
+
+
 def _size(fs, path: str) -> int:  # type: ignore[no-untyped-def]
     if fs.isdir(path):
-        return sum(fs.size(p) for p in fs.find(path))
+        return sum(int(info.get("size") or 0) for _p, info in _files(fs, path))
     return fs.size(path)

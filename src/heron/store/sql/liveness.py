@@ -11,7 +11,6 @@ status wins, and the interruption is recorded in the ``heron.interrupted`` tag.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -50,10 +49,7 @@ _REAP = (
 )
 
 
-def heartbeat_timeout_ms() -> int:
-    """This process's heartbeat timeout (``HERON_HEARTBEAT_TIMEOUT`` seconds, default 120),
-    recorded on the runs it writes."""
-    return int(float(os.environ.get("HERON_HEARTBEAT_TIMEOUT", "120")) * 1000)
+heartbeat_timeout_ms = owners.heartbeat_timeout_ms
 
 
 def owner_values(now: int) -> dict[str, Any]:
@@ -68,6 +64,11 @@ def owner_values(now: int) -> dict[str, Any]:
 def _stale(heartbeat_at: int | None, timeout: int | None, now: int) -> bool:
     limit = timeout if timeout is not None else heartbeat_timeout_ms()
     return heartbeat_at is not None and heartbeat_at < now - limit
+
+
+def stale(run: Run, now: int) -> bool:
+    """Whether a running run's heartbeat is older than its timeout."""
+    return _stale(run.heartbeat_at, run.heartbeat_timeout, now)
 
 
 def death_reason(owner: str | None, heartbeat_at: int | None, timeout: int | None, now: int):
@@ -192,6 +193,17 @@ class SqlLivenessMixin:
                 ).rowcount
             ),
         )
+
+    def count_running_runs(self) -> int:
+        """How many active runs are ``running`` now (the server's ``/metrics``)."""
+        with sql_engine.read(self.engine) as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(_r)
+                    .where(_r.c.status == run_status.RUNNING, _r.c.lifecycle == "active")
+                ).scalar_one()
+            )
 
     def reap_dead_runs(self, now: int | None = None) -> int:
         """Fail the running runs that are dead: stale by their own heartbeat timeout, or

@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 ID = String(32)
 KEY = String(250)
@@ -167,6 +167,17 @@ run_artifacts = Table(
     Column("name", String(256), primary_key=True),
     Column("artifact_id", ID, ForeignKey("artifact_versions.id"), nullable=False),
     Index("ix_run_artifacts_artifact", "artifact_id"),
+)
+
+# Batches already applied, by the id their client gave them: a batch sent again (its answer
+# was lost to a network fault or a server restart) is recognised and not applied twice.
+applied_requests = Table(
+    "applied_requests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("run_id", ID, nullable=False),
+    Column("applied_at", BigInteger, nullable=False),
+    Index("ix_applied_requests_applied_at", "applied_at"),
 )
 
 pipeline_versions = Table(

@@ -10,7 +10,7 @@ from itertools import repeat
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from heron.core import status as run_status
@@ -151,6 +151,9 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, SqlLivenessMixin, Store):
                 set_={"artifact_id": links_upsert.excluded.artifact_id},
             )
         )
+        self._raw_claim_request = raw(
+            upsert_insert(t.applied_requests).on_conflict_do_nothing(index_elements=["id"])
+        )
         self._raw_latest_version = raw(
             select(func.max(t.artifact_versions.c.version)).where(
                 t.artifact_versions.c.name == bindparam("name")
@@ -173,6 +176,11 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, SqlLivenessMixin, Store):
         params = {f"new_{c}": v for c, v in values.items()}
         params["target_run_id"] = run_id
         statement.execute(cursor, params)
+
+    def ping(self) -> None:
+        """Raise a :class:`StoreError` unless the database answers (``/health``)."""
+        with self._read() as conn:
+            conn.execute(select(literal(1))).scalar_one()
 
     def __repr__(self) -> str:
         from heron.core.uris import redact
@@ -493,6 +501,14 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, SqlLivenessMixin, Store):
             ids = search.run_ids(conn, max_results + 1, offset)
             more = len(ids) > max_results
             runs = self._load_runs(conn, ids[:max_results])
+        # between sweeps, a run on this page may have gone stale by its own timeout: read it
+        # as it is (the sweep reads only once a second, a server keeps its store for days)
+        now = now_ms()
+        stale = [r for r in runs if r.status == run_status.RUNNING and liveness.stale(r, now)]
+        if stale and any([self._reap_if_dead(run) for run in stale]):
+            with self._read() as conn:
+                fresh = {r.id: r for r in self._load_runs(conn, [r.id for r in stale])}
+            runs = [fresh.get(r.id, r) for r in runs]
         token = encode_page_token(offset + max_results, search.fingerprint) if more else None
         return PagedList(runs, token)
 
@@ -506,7 +522,10 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, SqlLivenessMixin, Store):
         status: str | None = None,
         status_reason: str | None = None,
         links: Sequence[tuple[str, str, str]] = (),
+        request_id: str | None = None,
     ) -> None:
+        if request_id is not None:
+            request_id = validation.check_request_id(request_id)
         for _artifact_id, direction, link_name in links:
             check_link(direction, link_name)
         params = {
@@ -522,6 +541,12 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, SqlLivenessMixin, Store):
             if state is None:
                 raise NotFound(f"No run with id {run_id!r}; nothing was logged.")
             refused.clear()
+            if request_id is not None:
+                claimed = self._raw_claim_request.execute(
+                    cur, {"id": request_id, "run_id": run_id, "applied_at": now_ms()}
+                )
+                if claimed.rowcount == 0:
+                    return  # this batch was applied already: its answer was lost, not its data
             current_status, lifecycle, current_reason, owner = state
             if lifecycle != ACTIVE:
                 raise InvalidState(f"Run {run_id!r} is deleted; restore it before logging to it.")

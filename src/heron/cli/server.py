@@ -1,0 +1,134 @@
+"""``heron server``: the team tracking server (see docs/server.md)."""
+
+from __future__ import annotations
+
+import click
+
+from heron.cli.output import echo
+
+
+@click.command()
+@click.option(
+    "--backend-store-uri",
+    metavar="URI",
+    help="The metadata database: sqlite:///path/heron.db or postgresql://user@host/db. "
+    "Default: the local store (the tracking URI in force when it names a database, else the "
+    "nearest .heron/ workspace, else ~/.heron).",
+)
+@click.option(
+    "--artifacts-uri",
+    metavar="URI",
+    help="Where artifact bytes go: a folder or any fsspec URL (s3://bucket/heron, gs://…). "
+    "Default: the artifacts/ folder beside a SQLite database, else $HERON_ARTIFACT_URI.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 makes the server reachable from other machines.",
+)
+@click.option(
+    "--port",
+    "-p",
+    default=5151,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: a free one).",
+)
+@click.option(
+    "--workers",
+    "-w",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes answering requests (about one per core).",
+)
+@click.option(
+    "--max-body-mb",
+    default=64.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Largest JSON request body taken (413 beyond); artifact uploads stream and are "
+    "not limited by it.",
+)
+@click.option(
+    "--reap-interval",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="How often to mark failed the running runs whose heartbeats stopped (0: never).",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="One JSON line per request on stderr.",
+)
+def server(
+    backend_store_uri: str | None,
+    artifacts_uri: str | None,
+    host: str,
+    port: int,
+    workers: int,
+    max_body_mb: float,
+    reap_interval: float,
+    access_log: bool,
+) -> None:
+    """Serve the tracking store to a team over HTTP until SIGTERM or Ctrl-C.
+
+    Clients set HERON_TRACKING_URI=http://HOST:PORT and work as on the local store:
+    tracking, pipelines, artifacts (proxied through the server unless the client sets
+    HERON_ARTIFACT_URI to a store it can reach), the registry and every heron command.
+    The REST API is under /api/v1 (OpenAPI at /docs), GET /health answers once the database
+    does, GET /metrics is Prometheus text. Pending migrations are applied at start.
+
+    \b
+      heron server
+      heron server --backend-store-uri postgresql://heron@db/heron \\
+        --artifacts-uri s3://bucket/heron --host 0.0.0.0 --workers 4
+    """
+    from heron.core import config, uris
+    from heron.core.errors import ConfigError
+    from heron.server import runner
+    from heron.server.settings import ServerSettings
+    from heron.serving.server import listen
+
+    if backend_store_uri is None:
+        backend_store_uri = config.get_tracking_uri()
+        if uris.tracking_uri_kind(backend_store_uri) == uris.HTTP:
+            backend_store_uri = uris.sqlite_uri(config.default_workspace() / config.DB_FILE)
+    backend_store_uri = config.normalize_tracking_uri(backend_store_uri)
+    if uris.tracking_uri_kind(backend_store_uri) == uris.HTTP:
+        raise ConfigError(
+            f"--backend-store-uri {uris.redact(backend_store_uri)} is another server; give the "
+            "database itself (sqlite:///… or postgresql://…)."
+        )
+    if artifacts_uri is None:
+        artifacts_uri = config.get_artifact_uri(backend_store_uri)
+    if "://" not in artifacts_uri:
+        from pathlib import Path
+
+        artifacts_uri = str(Path(artifacts_uri).expanduser().resolve())
+    settings = ServerSettings(
+        backend_store_uri=backend_store_uri,
+        artifacts_uri=artifacts_uri,
+        host=host,
+        port=port,
+        workers=workers,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        reap_interval=reap_interval,
+        access_log=access_log,
+    )
+    before, after = runner.prepare(settings)
+    listener = listen(host, port)
+    settings.port = listener.port
+    migrated = f", migrated {before} -> {after}" if before and before != after else ""
+    echo(
+        f"Heron server on {listener.url} (store {uris.redact(backend_store_uri)}, artifacts "
+        f"{artifacts_uri}{migrated}): {workers} worker{'s' if workers > 1 else ''}. "
+        "Ctrl+C stops.",
+        fg="green",
+        err=True,
+    )
+    runner.serve_forever(settings, listener.sock)

@@ -1,0 +1,399 @@
+"""The tracking server's ASGI app: the REST API over one ``SqlStore`` and artifact store.
+
+- ``/api/v1/...``: every Store method (:mod:`heron.store.rest.protocol`, answered by
+  :mod:`heron.server.api`), the artifact bytes (:mod:`heron.server.artifact_routes`),
+  ``GET /api/v1/info`` (version, artifact root) and ``POST /api/v1/gc``;
+- ``GET /health``: 200 ``{"status": "ok"}`` when the database answers, else 503;
+- ``GET /metrics``: Prometheus text (:mod:`heron.server.observability`);
+- ``GET /docs`` and ``GET /openapi.json``: the OpenAPI description (:mod:`heron.server.openapi`).
+
+Like the scoring server, :class:`TrackingApp` is a plain ASGI callable: the hot routes (log a
+batch, create a run, heartbeat) go from uvicorn to pydantic-core, the store and orjson with
+no framework between, on the event loop when their body is small (:data:`INLINE_ROUTES`);
+other store calls run in a thread pool. FastAPI is loaded only to
+render ``/docs``. Bodies are limited to ``max_body_bytes`` (413); unknown paths are 404,
+wrong methods 405; a 500 is a bug and is logged with its traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import orjson
+
+from heron._version import __version__
+from heron.core.errors import HeronError
+from heron.server import api
+from heron.server.artifact_routes import ArtifactRoutes
+from heron.server.observability import ServerMetrics, log_access
+from heron.server.routing import Router
+from heron.server.settings import ServerSettings
+from heron.store.rest import protocol
+
+log = logging.getLogger("heron.server")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_JSON = [(b"content-type", b"application/json")]
+
+# The hot routes with small bodies are answered on the event loop itself: a hop to a worker
+# thread and back costs more than the store call (2.5x fewer requests/s measured on 2 cores),
+# and these calls are one short transaction each. Everything else, and large batches, runs
+# in the thread pool so that the loop keeps answering while it works.
+INLINE_ROUTES = frozenset(
+    {"create_run", "log_batch", "heartbeat", "update_run", "get_run", "get_experiment"}
+)
+INLINE_BYTES = 64 * 1024
+_ARTIFACTS = protocol.API_PREFIX + "/artifacts/"
+
+
+class BodyTooLarge(HeronError):
+    code = "BODY_TOO_LARGE"
+    http_status = 413
+
+
+class NoRoute(HeronError):
+    code = "NOT_FOUND"
+    http_status = 404
+
+
+class WrongMethod(HeronError):
+    code = "METHOD_NOT_ALLOWED"
+    http_status = 405
+
+
+class TrackingApp:
+    """``heron server``'s app; build it with :func:`create_app`."""
+
+    def __init__(self, settings: ServerSettings, store: Any, blobs: Any) -> None:
+        self.settings = settings
+        self.store = store
+        self.blobs = blobs
+        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="heron-server")
+        self.metrics = ServerMetrics(self._active_runs)
+        self.router: Router[protocol.Route] = Router()
+        for route in protocol.ROUTES:
+            self.router.add(route.method, route.full_path, route)
+        self.artifacts = ArtifactRoutes(blobs, self.pool, self._count_bytes)
+        self.artifact_root = blobs.uri_of("0" * 64).rsplit("/objects/", 1)[0]
+        self._reaper: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._docs_app: Any = None
+
+    # --- the ASGI entry point -----------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if kind != "http":
+            return
+        started = time.perf_counter()
+        method = scope["method"]
+        path = scope["path"]
+        label = path
+        status = 500
+        size = 0
+        sender = _Counting(send)
+        try:
+            label, status = await self._dispatch(scope, receive, sender, method, path)
+        except HeronError as e:
+            status = e.http_status
+            await _send(sender, status, orjson.dumps(e.to_dict()))
+        except Exception:
+            log.exception(
+                "Unexpected error answering %s %s (a bug: please report it)", method, path
+            )
+            status = 500
+            if not sender.started:
+                body = {
+                    "error": {
+                        "code": "INTERNAL_ERROR",
+                        "message": "The server met an unexpected error (a bug; its log has the "
+                        "traceback). Nothing of this request was recorded unless it said so.",
+                    }
+                }
+                await _send(sender, 500, orjson.dumps(body))
+        finally:
+            status = sender.status or status
+            size = sender.size
+            self.metrics.observe(label, method, status, time.perf_counter() - started)
+            if self.settings.access_log:
+                log_access(method, path, status, started, size, scope.get("client"))
+
+    async def _dispatch(
+        self, scope: Scope, receive: Receive, send: Send, method: str, path: str
+    ) -> tuple[str, int]:
+        raw_path = scope.get("raw_path") or path.encode()
+        raw = raw_path.decode("latin-1").split("?", 1)[0]
+        if path.startswith(_ARTIFACTS):
+            return await self._artifacts(scope, receive, send, method, raw)
+        match = self.router.match(method, raw)
+        if match is None:
+            return await self._other(scope, receive, send, method, path)
+        if match is False:
+            raise WrongMethod(f"{method} is not allowed on {path}; see /docs for the routes.")
+        route, values = match
+        body = await self._read_body(scope, receive)
+        headers = dict(scope["headers"])
+        arguments = (
+            self.store,
+            route,
+            values,
+            scope.get("query_string", b""),
+            body,
+            headers,
+            self._store_timing,
+        )
+        if route.name in INLINE_ROUTES and len(body) <= INLINE_BYTES:
+            status, payload = api.handle(*arguments)
+        else:
+            status, payload = await asyncio.get_running_loop().run_in_executor(
+                self.pool, api.handle, *arguments
+            )
+        await _send(send, status, payload)
+        return route.full_path, status
+
+    async def _other(
+        self, scope: Scope, receive: Receive, send: Send, method: str, path: str
+    ) -> tuple[str, int]:
+        if path == "/health" and method in ("GET", "HEAD"):
+            ok, detail = await asyncio.get_running_loop().run_in_executor(self.pool, self._health)
+            body = {"status": "ok" if ok else "unavailable", "version": __version__}
+            if not ok:
+                body["detail"] = detail
+            await _send(send, 200 if ok else 503, orjson.dumps(body))
+            return path, 200 if ok else 503
+        if path == "/metrics" and method == "GET":
+            text, content_type = await asyncio.get_running_loop().run_in_executor(
+                self.pool, self.metrics.render
+            )
+            await _send(send, 200, text, [(b"content-type", content_type.encode())])
+            return path, 200
+        if path == protocol.API_PREFIX + "/info" and method == "GET":
+            await _send(send, 200, orjson.dumps({"result": self.info()}))
+            return path, 200
+        if path == protocol.API_PREFIX + "/gc" and method == "POST":
+            body = await self._read_body(scope, receive)
+            result = await asyncio.get_running_loop().run_in_executor(self.pool, self._gc, body)
+            await _send(send, 200, orjson.dumps({"result": result}))
+            return path, 200
+        if path in ("/docs", "/docs/oauth2-redirect", "/openapi.json", "/"):
+            if path == "/":
+                await _send(send, 307, b"", [(b"location", b"/docs")])
+                return path, 307
+            await self._docs(scope, receive, send)
+            return path, 200
+        if path in ("/health", "/metrics", protocol.API_PREFIX + "/info"):
+            raise WrongMethod(f"{method} is not allowed on {path}.")
+        raise NoRoute(
+            f"No route {method} {path}. The REST API is under {protocol.API_PREFIX} "
+            "(see /docs); the server also answers /health and /metrics."
+        )
+
+    async def _artifacts(
+        self, scope: Scope, receive: Receive, send: Send, method: str, raw: str
+    ) -> tuple[str, int]:
+        from urllib.parse import unquote
+
+        rest = raw[len(_ARTIFACTS) :].strip("/").split("/")
+        query = scope.get("query_string", b"")
+        headers = dict(scope["headers"])
+        if len(rest) == 2 and rest[0] == "objects":
+            content_hash = unquote(rest[1])
+            label = protocol.API_PREFIX + "/artifacts/objects/{hash}"
+            if method == "HEAD":
+                await self.artifacts.head(content_hash, send)
+            elif method == "GET":
+                await self.artifacts.get(content_hash, query, headers, send)
+            elif method == "PUT":
+                await self.artifacts.put_object(content_hash, receive, send)
+            else:
+                raise WrongMethod(f"{method} is not allowed on artifact objects.")
+            return label, 200
+        if len(rest) in (2, 3) and rest[0] == "uploads":
+            upload_id = unquote(rest[1])
+            if len(rest) == 2 and method == "PUT":
+                await self.artifacts.put_member(upload_id, query, receive, send)
+                return protocol.API_PREFIX + "/artifacts/uploads/{upload_id}", 201
+            if len(rest) == 3 and rest[2] == "commit" and method == "POST":
+                body = await self._read_body(scope, receive)
+                await self.artifacts.commit_upload(upload_id, body, send)
+                return protocol.API_PREFIX + "/artifacts/uploads/{upload_id}/commit", 201
+            raise WrongMethod(f"{method} is not allowed on {scope['path']}.")
+        raise NoRoute(f"No artifact route {scope['path']}; see /docs.")
+
+    # --- pieces -------------------------------------------------------------------------
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.settings.max_body_bytes
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > limit:
+                    raise BodyTooLarge(
+                        f"The request body ({declared:,} bytes) is larger than the server "
+                        f"accepts ({limit:,}). Send fewer points per batch."
+                    )
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b""
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(
+                    f"The request body is larger than the server accepts ({limit:,} bytes)."
+                )
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "protocol": protocol.PROTOCOL_VERSION,
+            "artifact_root": self.artifact_root,
+            "max_body_bytes": self.settings.max_body_bytes,
+        }
+
+    def _health(self) -> tuple[bool, str]:
+        try:
+            self.store.ping()
+        except Exception as e:
+            return False, f"the metadata database does not answer: {e}"
+        return True, ""
+
+    def _active_runs(self) -> int:
+        return self.store.count_running_runs()
+
+    def _gc(self, body: bytes) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        from heron.tracking.gc import collect
+
+        try:
+            options = orjson.loads(body) if body.strip() else {}
+        except orjson.JSONDecodeError:
+            options = None
+        if not isinstance(options, dict) or set(options) - {"dry_run", "min_age"}:
+            raise api.RequestInvalid('Send {"dry_run": bool, "min_age": seconds}.')
+        dry_run = options.get("dry_run", False)
+        min_age = options.get("min_age", 3600.0)
+        if not isinstance(dry_run, bool) or not isinstance(min_age, (int, float)) or min_age < 0:
+            raise api.RequestInvalid("dry_run must be true or false and min_age seconds >= 0.")
+        return asdict(collect(self.store, self.blobs, dry_run=dry_run, min_age=float(min_age)))
+
+    def _store_timing(self, operation: str, seconds: float) -> None:
+        self.metrics.store_time.labels(operation).observe(seconds)
+
+    def _count_bytes(self, direction: str, size: int) -> None:
+        self.metrics.artifact_bytes.labels(direction).inc(size)
+
+    async def _docs(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._docs_app is None:
+            from heron.server.openapi import docs_app
+
+            self._docs_app = docs_app(self)
+        await self._docs_app(scope, receive, send)
+
+    # --- lifespan: the reaper of runs whose heartbeats stopped ---------------------------
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.start_reaper()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self._stopping.set()
+                self.pool.shutdown(wait=True)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def start_reaper(self) -> None:
+        if self._reaper is not None or self.settings.reap_interval <= 0:
+            return
+        self._reaper = threading.Thread(target=self._reap_loop, name="heron-reaper", daemon=True)
+        self._reaper.start()
+
+    def _reap_loop(self) -> None:
+        while not self._stopping.wait(self.settings.reap_interval):
+            try:
+                reaped = self.store.reap_dead_runs()
+                if reaped:
+                    log.info("Marked %d run(s) failed: their heartbeats stopped.", reaped)
+            except Exception as e:  # the database may be down for a while: try again later
+                log.warning("Could not look for dead runs: %s", e)
+
+
+class _Counting:
+    """Wraps ``send`` to remember the status and body size sent."""
+
+    __slots__ = ("_send", "size", "started", "status")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 0
+        self.size = 0
+        self.started = False
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+        elif message["type"] == "http.response.body":
+            self.size += len(message.get("body", b""))
+        await self._send(message)
+
+
+async def _send(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    response_headers = list(headers if headers is not None else _JSON)
+    response_headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: ServerSettings) -> TrackingApp:
+    """The app over the settings' stores (the database is migrated already)."""
+    from heron.artifacts.store import ArtifactStore
+    from heron.store.sql.store import SqlStore
+
+    return TrackingApp(
+        settings, SqlStore(settings.backend_store_uri), ArtifactStore(settings.artifacts_uri)
+    )
+
+
+def app_from_env() -> TrackingApp:
+    """The app of a uvicorn worker process (settings from the environment)."""
+    settings = ServerSettings.from_env()
+    logging_setup(settings)
+    return create_app(settings)
+
+
+def logging_setup(settings: ServerSettings) -> None:
+    """Access log lines (JSON) and server messages on stderr."""
+    root = logging.getLogger("heron.server")
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        root.propagate = False
+    logging.getLogger("heron.server.access").setLevel(
+        logging.INFO if settings.access_log else logging.WARNING
+    )

@@ -1,0 +1,205 @@
+"""Artifacts through `heron server`: proxied uploads and downloads (a generated 1 GB file
+with constant memory on both sides, measured as peak RSS), uploads skipped when the server
+holds the content, folders, direct access with HERON_ARTIFACT_URI, and `heron gc` run on
+the server's store. One server per module (SQLite)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import httpx
+import pytest
+
+import heron
+from heron.core import config
+from heron.store import log_buffer, registry
+from heron.tracking import fluent
+from tests.support.server import running_server
+from tests.support.stores import sqlite_uri
+
+pytestmark = pytest.mark.integration
+
+MB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("server-artifacts")
+    with running_server(
+        sqlite_uri(folder / "heron.db"),
+        str(folder / "artifacts"),
+        folder / "server.log",
+        extra_args=("--no-access-log",),
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("HERON_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("HERON_ARTIFACT_URI", raising=False)
+    heron.set_tracking_uri(server.url)
+    yield heron.Client()
+    while fluent.active_run() is not None:
+        fluent.end_run()
+    log_buffer.flush_all(raise_errors=False)
+    config.set_tracking_uri(None)
+    config.set_artifact_uri(None)
+    registry.forget_stores()
+
+
+def uploaded_bytes(server) -> float:
+    text = httpx.get(server.url + "/metrics").text
+    for line in text.splitlines():
+        if line.startswith('heron_server_artifact_bytes_total{direction="upload"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def server_objects(server) -> set[str]:
+    root = Path(server.artifacts_uri) / "objects"
+    return {p.parent.name + p.name for p in root.glob("*/*")} if root.exists() else set()
+
+
+def test_a_logged_file_goes_through_the_server_and_comes_back(client, server, tmp_path):
+    source = tmp_path / "weights.bin"
+    source.write_bytes(os.urandom(3 * MB + 17))
+    with heron.start_run() as run:
+        version = heron.log_artifact(source)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    assert version.content_hash == digest
+    assert digest in server_objects(server)
+    assert version.uri.startswith(server.artifacts_uri)  # the server's own URI
+    out = client.download_artifact(run.id, "weights.bin", tmp_path / "back.bin")
+    assert Path(out).read_bytes() == source.read_bytes()
+
+
+def test_content_the_server_holds_is_not_uploaded_again(client, server, tmp_path):
+    source = tmp_path / "same.bin"
+    source.write_bytes(os.urandom(2 * MB))
+    with heron.start_run():
+        heron.log_artifact(source)
+    before = uploaded_bytes(server)
+    with heron.start_run():
+        again = heron.log_artifact(source)
+    assert uploaded_bytes(server) == before
+    assert again.version == 2
+
+
+def test_folders_and_values_round_trip(client, server, tmp_path):
+    folder = tmp_path / "model"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "config.json").write_text('{"depth": 3}')
+    (folder / "nested" / "w.npy").write_bytes(b"\x93NUMPY fake")
+    with heron.start_run() as run:
+        heron.log_artifact(folder)
+        heron.log_dict({"accuracy": 0.93}, "metrics.json")
+        heron.log_text("hello", "notes/readme.txt")
+    got = client.download_artifact(run.id, "model", tmp_path / "model-back")
+    assert (Path(got) / "nested" / "w.npy").read_bytes() == b"\x93NUMPY fake"
+    assert client.get_artifact("metrics.json").load() == {"accuracy": 0.93}
+    assert client.get_artifact("notes/readme.txt").load() == "hello"
+
+
+def test_direct_access_writes_bytes_itself_and_the_server_records_metadata(
+    client, server, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("HERON_ARTIFACT_URI", server.artifacts_uri)
+    registry.forget_stores()
+    before = uploaded_bytes(server)
+    source = tmp_path / "direct.bin"
+    source.write_bytes(os.urandom(MB))
+    with heron.start_run() as run:
+        version = heron.log_artifact(source)
+    assert uploaded_bytes(server) == before
+    assert version.content_hash in server_objects(server)
+    assert heron.Client().get_run(run.id).status == "completed"
+
+
+def test_heron_gc_through_the_server_deletes_objects_nothing_live_uses(client, server, tmp_path):
+    source = tmp_path / "garbage.bin"
+    source.write_bytes(os.urandom(MB))
+    with heron.start_run() as run:
+        version = heron.log_artifact(source)
+    assert version.content_hash in server_objects(server)
+    client.delete_run(run.id)
+    env = {**os.environ, "HERON_TRACKING_URI": server.url, "HERON_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-m", "heron", "gc", "--min-age", "0", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert version.content_hash in done.stdout
+    assert version.content_hash not in server_objects(server)
+
+
+_GIGABYTE_CLIENT = textwrap.dedent(
+    """
+    import hashlib, os, resource, sys, time
+    import heron
+
+    path, back = sys.argv[1], sys.argv[2]
+    with heron.start_run() as run:
+        started = time.perf_counter()
+        heron.log_artifact(path)
+        up = time.perf_counter() - started
+    started = time.perf_counter()
+    heron.Client().download_artifact(run.id, os.path.basename(path), back)
+    down = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{peak_mb:.0f} {up:.2f} {down:.2f}")
+    """
+)
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_a_1_gb_file_streams_both_ways_in_constant_memory(server, tmp_path):
+    size = 1024 * MB
+    source = tmp_path / "big.bin"
+    block = os.urandom(MB)
+    digest = hashlib.sha256()
+    with open(source, "wb") as f:
+        for i in range(size // MB):
+            chunk = i.to_bytes(8, "little") + block[8:]
+            digest.update(chunk)
+            f.write(chunk)
+    server_before = _peak_rss_mb(server.process.pid)
+    back = tmp_path / "back.bin"
+    env = {**os.environ, "HERON_TRACKING_URI": server.url, "HERON_HOME": str(tmp_path / "home")}
+    env.pop("HERON_ARTIFACT_URI", None)
+    done = subprocess.run(
+        [sys.executable, "-c", _GIGABYTE_CLIENT, str(source), str(back)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    client_peak, up, down = (float(v) for v in done.stdout.split())
+    server_peak = _peak_rss_mb(server.process.pid)
+    print(
+        f"1 GB: up {size / MB / up:.0f} MB/s, down {size / MB / down:.0f} MB/s; peak RSS "
+        f"client {client_peak:.0f} MB, server {server_before:.0f} -> {server_peak:.0f} MB"
+    )
+    assert back.stat().st_size == size
+    h = hashlib.sha256()
+    with open(back, "rb") as f:
+        while chunk := f.read(8 * MB):
+            h.update(chunk)
+    assert h.hexdigest() == digest.hexdigest()
+    assert client_peak < 250, client_peak  # the file is 1024 MB: never held in memory
+    assert server_peak - server_before < 150, (server_before, server_peak)
