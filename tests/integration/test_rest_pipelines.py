@@ -1,8 +1,8 @@
 """The pipeline behaviour matrix (tests/unit/pipelines/test_matrix.py) through a live
 `heron server`: every shape in every mode (in process, two worker processes, cached and
 uncached re-runs) records the same statuses, values, runs, links and artifact bytes as on the
-embedded store, with the artifacts proxied by the server. One server per module; each test
-starts with its tables emptied."""
+embedded store, with the artifacts proxied by the server, whose own store is SQLite or
+PostgreSQL. One server per back-end; each test starts with its tables emptied."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import heron
 from heron.core import config
 from heron.store import log_buffer, registry
+from heron.store.sql.engine import dispose_engines
 from heron.tracking import fluent
 from tests.support.server import running_server
 from tests.support.stores import close_store, empty_sql_store, sqlite_uri
@@ -20,16 +21,21 @@ from tests.unit.pipelines.test_matrix import *  # noqa: F403
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("rest-pipelines")
+    if request.param == "sqlite":
+        uri = sqlite_uri(folder / "heron.db")
+    else:
+        postgres = request.getfixturevalue("postgres_server")
+        uri = postgres.create_database()
     with running_server(
-        sqlite_uri(folder / "heron.db"),
-        str(folder / "artifacts"),
-        folder / "server.log",
-        extra_args=("--no-access-log",),
+        uri, str(folder / "artifacts"), folder / "server.log", extra_args=("--no-access-log",)
     ) as running:
         yield running
+    if request.param == "postgresql":
+        dispose_engines()
+        postgres.drop_database(uri)
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import queue
 import shutil
 import tempfile
 import threading
@@ -207,18 +208,14 @@ class ProxiedArtifactStore(ArtifactStore):
         """Stream one file of the server to ``target``; its sha256."""
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
         params = {"member": member} if member is not None else None
-        digest = hashlib.sha256()
         response = self.session.request(
             "GET", _OBJECTS + content_hash, idempotent=True, params=params, stream=True
         )
         try:
             with open(target, "wb") as f:
-                for chunk in response.iter_bytes(CHUNK):
-                    digest.update(chunk)
-                    f.write(chunk)
+                return _hash_and_write(response.iter_raw(), f)
         finally:
             response.close()
-        return digest.hexdigest()
 
     def open(self, content_hash: str, member: str | None = None) -> Any:
         path = self._cached(content_hash)
@@ -262,6 +259,48 @@ class ProxiedArtifactStore(ArtifactStore):
             "Artifact objects on a tracking server are deleted by the server's garbage "
             "collection: run `heron gc` (with the server's tracking URI)."
         )
+
+
+def _hash_and_write(chunks: Iterator[bytes], f: Any) -> str:
+    """Write ``chunks`` to ``f`` and return their sha256. Hashing and writing run in a
+    thread of their own while the next chunks are read (both release the GIL), at most
+    :data:`CHUNK` bytes apart, so memory stays bounded."""
+    digest = hashlib.sha256()
+    batches: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=2)
+    failure: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            while (batch := batches.get()) is not None:
+                for chunk in batch:
+                    digest.update(chunk)
+                    f.write(chunk)
+        except BaseException as e:  # raised below, in the reading thread
+            failure.append(e)
+            while batches.get() is not None:
+                pass
+
+    worker = threading.Thread(target=consume, name="heron-download", daemon=True)
+    worker.start()
+    try:
+        batch: list[bytes] = []
+        size = 0
+        for chunk in chunks:
+            batch.append(chunk)
+            size += len(chunk)
+            if size >= CHUNK:
+                batches.put(batch)
+                batch, size = [], 0
+                if failure:
+                    break
+        if batch:
+            batches.put(batch)
+    finally:
+        batches.put(None)
+        worker.join()
+    if failure:
+        raise failure[0]
+    return digest.hexdigest()
 
 
 def _chunks(path: str | os.PathLike[str]) -> Iterator[bytes]:

@@ -140,7 +140,8 @@ def _fail(ctx: click.Context, error: BaseException, message: str) -> NoReturn:
     "--tracking-uri",
     metavar="URI",
     help="Where to read and write tracking data: sqlite:///path/heron.db, postgresql://…, "
-    "http(s)://host:5151 (a heron server) or a folder. Default: $HERON_TRACKING_URI, else the nearest .heron/ upward, else ~/.heron.",
+    "http(s)://host:5151 (a heron server) or a folder. Default: $HERON_TRACKING_URI, else the "
+    "nearest .heron/ upward, else ~/.heron.",
 )
 @click.option("--debug", is_flag=True, help="Show the full traceback of errors, and debug logs.")
 def cli(tracking_uri: str | None, debug: bool) -> None:

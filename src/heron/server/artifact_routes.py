@@ -1,8 +1,8 @@
 """Artifact bytes through the server: streamed in chunks both ways, checked by content hash.
 
 - ``HEAD /api/v1/artifacts/objects/{hash}``: 200 (header ``x-heron-object: file`` or ``dir``,
-  and the size of a file) when the server holds the object, else 404. Clients ask first and
-  skip uploads of content the server has.
+  and a file's size as its ``content-length``) when the server holds the object, else 404.
+  Clients ask first and skip uploads of content the server has.
 - ``GET /api/v1/artifacts/objects/{hash}``: a file object's bytes (``Range: bytes=a-b`` gives
   206 and that part); for a folder object, its listing ``{"files": [[path, size], ...]}``;
   ``?member=path`` is one file inside a folder object.
@@ -105,8 +105,15 @@ class ArtifactRoutes:
         kind, size = found
         headers = [(OBJECT_HEADER.encode(), kind.encode())]
         if kind == "file":
-            headers.append((b"x-heron-size", str(size).encode()))
-        await _answer(send, 200, b"", headers)
+            # what a GET would send: its length, and that ranges of it can be asked for
+            headers += [
+                (b"x-heron-size", str(size).encode()),
+                (b"content-length", str(size).encode()),
+                (b"accept-ranges", b"bytes"),
+                (b"content-type", b"application/octet-stream"),
+            ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
 
     def _listing(self, content_hash: str) -> bytes:
         fs, root = self.blobs.fs, self.blobs.object_path(content_hash)
@@ -189,27 +196,41 @@ class ArtifactRoutes:
         f = await self._run(fs.open, path, "wb")
         digest = hashlib.sha256()
         size = 0
-        pending = bytearray()
+        pending: list[bytes] = []  # chunks as uvicorn hands them over: no joining, no copies
+        pending_size = 0
 
-        def write(data: bytes) -> None:
-            digest.update(data)
-            f.write(data)
+        def write(chunks: list[bytes]) -> None:
+            for chunk in chunks:
+                digest.update(chunk)
+                f.write(chunk)
 
+        # the bytes received are hashed and written in a thread while the next ones arrive
+        writing: asyncio.Future[None] | None = None
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     raise InvalidArgument("The client went away before the upload was complete.")
-                pending += message.get("body", b"")
+                chunk = message.get("body", b"")
+                if chunk:
+                    pending.append(chunk)
+                    pending_size += len(chunk)
                 more = message.get("more_body", False)
-                if len(pending) >= CHUNK or (not more and pending):
-                    data = bytes(pending)
-                    pending.clear()
-                    size += len(data)
-                    await self._run(write, data)
+                if pending_size >= CHUNK or (not more and pending):
+                    if writing is not None:
+                        await writing
+                    chunks, pending = pending, []
+                    size += pending_size
+                    pending_size = 0
+                    writing = loop.run_in_executor(self.pool, write, chunks)
                 if not more:
                     break
+            if writing is not None:
+                await writing
         finally:
+            if writing is not None and not writing.done():
+                await asyncio.wait([writing])
             await self._run(f.close)
         self.count_bytes("upload", size)
         return digest.hexdigest(), size

@@ -63,7 +63,15 @@ class RestStore(Store):
         """The server's version, protocol and artifact root (asked once)."""
         if self._info is None:
             response = self.session.request("GET", protocol.API_PREFIX + "/info", idempotent=True)
-            self._info = orjson.loads(response.content)["result"]
+            info = orjson.loads(response.content)["result"]
+            if info.get("protocol") != protocol.PROTOCOL_VERSION:
+                raise ConfigError(
+                    f"The Heron server at {self.uri} speaks protocol {info.get('protocol')} "
+                    f"(Heron {info.get('version')}), this client protocol "
+                    f"{protocol.PROTOCOL_VERSION}: install the server's Heron version here, "
+                    "or upgrade the server."
+                )
+            self._info = info
         return self._info
 
     def collect_garbage(self, dry_run: bool = False, min_age: float = 3600.0) -> dict[str, Any]:

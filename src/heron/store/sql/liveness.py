@@ -24,6 +24,7 @@ from heron.core.errors import StoreError
 from heron.core.ids import now_ms
 from heron.store.sql import engine as sql_engine
 from heron.store.sql import schema as t
+from heron.store.sql.raw import RawStatement, run_raw_write
 
 log = logging.getLogger("heron.store.sql.liveness")
 
@@ -127,13 +128,44 @@ class SqlLivenessMixin:
             return
         now = now if now is not None else now_ms()
         ids = list(run_ids)
+        beat, lost_state = self._heartbeat_statements()
+        lost: list[str] = []
+
+        def body(cursor: Any) -> None:  # the common case, on the raw fast path
+            lost.clear()
+            beat.executemany(
+                cursor, [{"beat_id": i, "now": now, "running": run_status.RUNNING} for i in ids]
+            )
+            for run_id in ids:
+                row = lost_state.execute(
+                    cursor, {"beat_id": run_id, "failed": run_status.FAILED}
+                ).fetchone()
+                if row is not None and may_revive(run_status.FAILED, row[0], row[1]):
+                    lost.append(run_id)
+
+        run_raw_write(self.engine, body)
+        if lost:
+            self._revive_lost(lost, now)
+
+    def _heartbeat_statements(self) -> tuple[Any, Any]:
+        statements = self.__dict__.get("_raw_heartbeat")
+        if statements is None:
+            beat = (
+                update(_r)
+                .where(_r.c.id == bindparam("beat_id"), _r.c.status == bindparam("running"))
+                .values(heartbeat_at=bindparam("now"))
+            )
+            state = select(_r.c.status_reason, _r.c.owner).where(
+                _r.c.id == bindparam("beat_id"), _r.c.status == bindparam("failed")
+            )
+            statements = (RawStatement(beat, self.engine), RawStatement(state, self.engine))
+            self.__dict__["_raw_heartbeat"] = statements
+        return statements
+
+    def _revive_lost(self, ids: list[str], now: int) -> None:
+        """Bring back the runs of ``ids`` that were reaped while this process was paused."""
 
         def body(conn: Connection) -> None:
-            conn.execute(
-                update(_r)
-                .where(_r.c.id.in_(ids), _r.c.status == run_status.RUNNING)
-                .values(heartbeat_at=now)
-            )
             reaped = conn.execute(
                 select(_r.c.id, _r.c.status_reason, _r.c.owner).where(
                     _r.c.id.in_(ids),
