@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("heron.cli.runs:runs", "Search, show, delete and restore runs."),
     "serve": ("heron.cli.serve:serve", "Serve a model over HTTP (MLflow's scoring formats)."),
     "server": ("heron.cli.server:server", "Serve the tracking store to a team over HTTP."),
+    "sync": ("heron.cli.sync:sync", "Send the data kept on disk while the server was away."),
 }
 
 

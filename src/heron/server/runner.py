@@ -57,6 +57,7 @@ def serve_forever(settings: ServerSettings, sock: Any) -> None:
     import uvicorn
 
     from heron.server.app import create_app, logging_setup
+    from heron.serving.server import run_workers
 
     logging_setup(settings)
     options = uvicorn_options(settings)
@@ -73,12 +74,6 @@ def serve_forever(settings: ServerSettings, sock: Any) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ[ENV] = settings.to_env()
     try:
-        uvicorn.run(
-            "heron.server.app:app_from_env",
-            factory=True,
-            fd=sock.fileno(),
-            workers=settings.workers,
-            **options,
-        )
+        run_workers("heron.server.app:app_from_env", sock, settings.workers, options)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

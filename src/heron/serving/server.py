@@ -112,13 +112,22 @@ def serve_forever(settings: ServeSettings, listener: Listener, model: Model | No
     # uvicorn starts the workers from an import string; they read the settings (the model
     # resolved) from the environment and share the listening socket, passed by descriptor.
     os.environ[ENV] = replace(settings, port=listener.port).to_env()
-    uvicorn.run(
-        "heron.serving.app:app_from_env",
-        factory=True,
-        fd=listener.sock.fileno(),
-        workers=settings.workers,
-        **options,
-    )
+    run_workers("heron.serving.app:app_from_env", listener.sock, settings.workers, options)
+
+
+def run_workers(factory: str, sock: Any, workers: int, options: dict[str, Any]) -> None:
+    """Serve the app made by the factory at import string ``factory`` from ``workers``
+    uvicorn processes sharing the bound TCP socket ``sock``.
+
+    Not ``uvicorn.run(fd=...)``: uvicorn rebuilds a socket passed by descriptor as a Unix
+    socket, and the event loop then leaves Nagle's algorithm on for every connection, which
+    with the client's delayed ACKs costs each small request about 40 ms."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(factory, factory=True, workers=workers, **options)
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[sock]).run()
 
 
 def _installed(module: str) -> bool:
