@@ -2,7 +2,8 @@
 # Run the peer (MLflow) tracking benchmark in its own virtualenv, created on first use.
 #   benchmarks/run_peers.sh [--quick] [--only NAME] [--search-runs 5000,100000]
 # With --pipelines first, the pipeline peers (Prefect, Dagster) instead; with --serving first,
-# `mlflow models serve` (benchmarks/peers/mlflow_serving.py): see below.
+# `mlflow models serve` (benchmarks/peers/mlflow_serving.py); with --server first, `mlflow
+# server` (benchmarks/peers/mlflow_server.py): see below.
 # MLFLOW_VENV (default .venv-peers/mlflow) and MLFLOW_VERSION (default 3.17.2) override the defaults.
 set -euo pipefail
 
@@ -68,10 +69,17 @@ if [ "${1:-}" = "--serving" ]; then
     exec "$venv/bin/python" "$here/peers/mlflow_serving.py" "$@"
 fi
 
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import mlflow" 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import mlflow, psutil" 2>/dev/null; then
     echo "creating $venv with mlflow==$version" >&2
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet "mlflow==$version" >&2
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "mlflow==$version" psutil >&2
+fi
+
+# --- server: `mlflow server` (benchmarks/peers/mlflow_server.py) ------------------------------
+#   benchmarks/run_peers.sh --server [--quick] [--only NAME] [--workers 1,4]
+if [ "${1:-}" = "--server" ]; then
+    shift
+    exec "$venv/bin/python" "$here/peers/mlflow_server.py" "$@"
 fi
 
 exec "$venv/bin/python" "$here/peers/mlflow_tracking.py" "$@"

@@ -101,10 +101,19 @@ class Client(RegistryMethods):
         kind: str = "run",
     ) -> Run:
         """Record a running run in ``experiment`` (id or name) without making it active."""
-        exp = self.get_experiment(experiment)
-        return self.store.create_run(
-            exp.id, name=name, tags=dict(tags or {}), parent_id=parent_id, kind=kind
-        )
+        kwargs: dict[str, Any] = {
+            "name": name,
+            "tags": dict(tags or {}),
+            "parent_id": parent_id,
+            "kind": kind,
+        }
+        try:  # an id (the common case) needs no lookup first: one request through a server
+            return self.store.create_run(experiment, **kwargs)
+        except NotFound:
+            exp = self.get_experiment(experiment)  # by name, or the NotFound that says so
+            if exp.id == experiment:
+                raise  # the experiment is there: it was the parent run that was not
+        return self.store.create_run(exp.id, **kwargs)
 
     def get_run(self, run_id: str) -> Run:
         """A run with its params, latest metrics and tags."""

@@ -62,6 +62,11 @@ class HttpSession:
         self._transport: Any = None
         self._timeout: dict[str, Any] = {}
         self._agent = f"heron/{__version__}"
+        self._quick: Any = None
+        from heron.store.rest import quick
+
+        if quick.usable(self.base_url):
+            self._quick = quick.QuickConnections(self.base_url, _timeout_seconds())
 
     @property
     def client(self) -> Any:
@@ -89,6 +94,26 @@ class HttpSession:
                     self._pid = os.getpid()
                 client = self._client
         return client
+
+    def _quick_request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes | None
+    ) -> Any:
+        """A request on the quick path, its failures told as httpx's (the same retries)."""
+        import httpx
+
+        from heron.store.rest import quick
+
+        assert self._quick is not None
+        try:
+            return self._quick.request(method, path, headers, body)
+        except quick.QuickConnectTimeout as e:
+            raise httpx.ConnectTimeout(str(e)) from e
+        except quick.QuickLost as e:
+            if e.timed_out:
+                raise httpx.ReadTimeout(str(e)) from e
+            raise httpx.RemoteProtocolError(str(e)) from e
+        except OSError as e:  # nothing was sent: the connection could not be made
+            raise httpx.ConnectError(_reason(e)) from e
 
     def close(self) -> None:
         with self._lock:
@@ -148,6 +173,10 @@ class HttpSession:
                         method, path, content=payload, params=params, headers=all_headers
                     )
                     response = client.send(request, stream=stream)
+                elif self._quick is not None:
+                    # the small JSON calls to a plain http:// server: heron.store.rest.quick
+                    target = path + "?" + urlencode(params) if params else path
+                    response = self._quick_request(method, target, all_headers, payload)
                 else:
                     # the small JSON calls (most of them): straight to the pooled transport,
                     # past the client's redirect, auth and cookie handling (a third faster)

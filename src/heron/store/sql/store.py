@@ -61,6 +61,7 @@ _RUN_COLUMNS = (
     t.runs.c.owner,
     t.runs.c.heartbeat_timeout,
 )
+_RUN_COLUMN_NAMES = tuple(c.key for c in _RUN_COLUMNS)
 _CHUNK_COLUMNS = ("run_id", "key", "count", "min_step", "max_step", "steps", "timestamps", "values")
 _LATEST_COLUMNS = ("run_id", "key", "value", "is_nan", "step", "timestamp")
 
@@ -164,6 +165,33 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, SqlLivenessMixin, Store):
             select(t.artifact_versions.c.id).where(t.artifact_versions.c.id == bindparam("id"))
         )
         self._raw_run_updates: dict[tuple[str, ...], RawStatement] = {}
+        self._raw_run_row = raw(select(*_RUN_COLUMNS).where(t.runs.c.id == _p("run_id")))
+        self._raw_run_parts = tuple(
+            raw(select(*columns).where(table.c.run_id == _p("run_id")))
+            for table, columns in (
+                (t.params, (t.params.c.key, t.params.c.value)),
+                (t.tags, (t.tags.c.key, t.tags.c.value)),
+                (
+                    t.latest_metrics,
+                    (t.latest_metrics.c.key, t.latest_metrics.c.value, t.latest_metrics.c.is_nan),
+                ),
+            )
+        )
+
+    def _raw_load_run(self, cursor: Any, run_id: str) -> Run | None:
+        """One run with its params, tags and latest metrics, in the caller's transaction."""
+        row = self._raw_run_row.execute(cursor, {"run_id": run_id}).fetchone()
+        if row is None:
+            return None
+        run = Run(**dict(zip(_RUN_COLUMN_NAMES, row)))
+        params, tags, metrics = (
+            part.execute(cursor, {"run_id": run_id}).fetchall() for part in self._raw_run_parts
+        )
+        run.params.update(params)
+        run.tags.update(tags)
+        for key, value, is_nan in metrics:
+            run.metrics[key] = math.nan if is_nan else value
+        return run
 
     def _raw_update_run(self, cursor: Any, run_id: str, values: dict[str, Any]) -> None:
         """UPDATE runs SET <values> WHERE id = run_id, compiled once per set of columns."""
@@ -431,22 +459,33 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, SqlLivenessMixin, Store):
         if name is not None:
             values["name"] = validation.check_name(name, "Run")
 
-        def body(conn: Connection) -> None:
-            state = conn.execute(_RUN_STATE, {"run_id": run_id}).first()
+        def body(cur: Any) -> Run | None:
+            state = self._raw_run_state.execute(cur, {"run_id": run_id}).fetchone()
             if state is None:
                 raise NotFound(f"No run with id {run_id!r}.")
+            current_status, _lifecycle, current_reason, owner = state
             changes = values
-            if status is not None and not run_status.may_move(state.status, status):
-                if not liveness.may_revive(state.status, state.status_reason, state.owner):
-                    raise run_status.transition_error(state.status, status, run_id)
-                reason = values["status_reason"]
-                self.revive(conn, run_id, state.status_reason, status, reason, now_ms())
-                changes = {"name": values["name"]} if "name" in values else {}
+            if status is not None and not run_status.may_move(current_status, status):
+                if not liveness.may_revive(current_status, current_reason, owner):
+                    raise run_status.transition_error(current_status, status, run_id)
+                liveness.log.warning(
+                    "Run %s was marked failed (%s); its process is back.", run_id, current_reason
+                )
+                now = now_ms()
+                changes = liveness.revived_values(status, values["status_reason"], now)
+                if "name" in values:
+                    changes["name"] = values["name"]
+                tag = liveness.interrupted_tag(current_reason, now)
+                self._raw_upsert_tags.executemany(
+                    cur, [{"run_id": run_id, "key": k, "value": v} for k, v in tag.items()]
+                )
             if changes:
-                conn.execute(_UPDATE_RUN, {"target_run_id": run_id, **changes})
+                self._raw_update_run(cur, run_id, changes)
+            # a run given a status is read back here; a rename goes through get_run's reaping
+            return self._raw_load_run(cur, run_id) if status is not None else None
 
-        self._write(body)
-        return self.get_run(run_id)
+        run = run_raw_write(self.engine, body)
+        return run if run is not None else self.get_run(run_id)
 
     def _set_run_lifecycle(self, run_id: str, lifecycle: str) -> None:
         now = now_ms()
