@@ -162,7 +162,7 @@ class Client(RegistryMethods):
         self._flush()
         self.store.log_batch(
             run_id,
-            [Metric(*m) for m in metrics],
+            _as_metrics(metrics),
             {k: validation.param_value(k, v) for k, v in (params or {}).items()},
             {k: validation.tag_value(k, v) for k, v in (tags or {}).items()},
         )
@@ -326,3 +326,10 @@ class Client(RegistryMethods):
         if on_server is not None:  # a tracking server collects its own artifact store
             return GcReport(**on_server(dry_run=dry_run, min_age=min_age))
         return collect(self.store, artifact_store_for(self.store), dry_run=dry_run, min_age=min_age)
+
+
+def _as_metrics(metrics: Iterable[Metric | tuple[str, float, int, int]]) -> list[Metric]:
+    points = list(metrics)
+    if set(map(type, points)) <= {Metric}:
+        return points  # type: ignore[return-value]
+    return [m if type(m) is Metric else Metric(*m) for m in points]

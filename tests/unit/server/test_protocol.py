@@ -53,6 +53,28 @@ def test_non_finite_floats_travel_as_names(value):
     assert (math.isnan(back.value) and math.isnan(value)) or back.value == value
 
 
+def test_a_batch_travels_as_plain_arrays_whatever_its_values():
+    import orjson
+
+    finite = [Metric("a", 0.5, 1, 2), Metric("b", 3, 4, 5)]
+    assert orjson.loads(orjson.dumps(protocol.encode_metrics(finite))) == [
+        ["a", 0.5, 1, 2],
+        ["b", 3, 4, 5],
+    ]
+    # one non-finite value among many, finite values whose sum overflows, short tuples
+    mixed = [Metric("a", 1e308, 0, 0), Metric("a", 1e308, 1, 0), Metric("n", math.nan, 2, 0)]
+    mixed += [("s", -math.inf), ("t", 1.0, 7)]
+    rows = orjson.loads(orjson.dumps(protocol.encode_metrics(mixed)))
+    assert rows == [
+        ["a", 1e308, 0, 0],
+        ["a", 1e308, 1, 0],
+        ["n", "NaN", 2, 0],
+        ["s", "-Infinity", 0, 0],
+        ["t", 1.0, 7, 0],
+    ]
+    assert protocol.encode_metrics([]) == []
+
+
 def test_runs_with_non_finite_metrics_are_written_with_names():
     run = Run(id="r", experiment_id="e", name="n", metrics={"a": math.nan, "b": 1.0})
     encoded = protocol.encode_result("get_run", run)

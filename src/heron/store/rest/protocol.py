@@ -24,6 +24,7 @@ import types
 import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Annotated, Any, Literal
 
 from heron.core.entities import Metric, PagedList, Run
@@ -269,8 +270,15 @@ def read_float(value: Any) -> float:
     return float(value)
 
 
-def encode_metrics(metrics: Iterable[Metric | tuple[Any, ...]]) -> list[list[Any]]:
+def encode_metrics(metrics: Iterable[Metric | tuple[Any, ...]]) -> list[Any]:
     """Metric points as ``[key, value, step, timestamp]`` arrays."""
+    points = [tuple(m) for m in metrics]  # orjson writes plain tuples, not named ones
+    if points and set(map(len, points)) == {4}:
+        try:  # a sum is finite only if every value is: then the points go as they are
+            if math.isfinite(sum(map(itemgetter(1), points))):
+                return points
+        except TypeError:
+            pass  # a value that is not a number: the loop below sends it as it is
     rows = []
     for m in metrics:
         key, value = m[0], m[1]

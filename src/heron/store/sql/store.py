@@ -605,7 +605,7 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, SqlLivenessMixin, Store):
                 )
             if chunks:
                 self._raw_insert_chunks.executemany_rows(cur, chunks, _CHUNK_COLUMNS)
-                self._raw_upsert_latest.executemany(cur, latest)
+                self._raw_upsert_latest.executemany_rows(cur, latest, _LATEST_COLUMNS)
             if links:
                 self._raw_upsert_links.executemany(
                     cur,
@@ -775,8 +775,9 @@ class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, SqlLivenessMixin, Store):
 
 def _metric_rows(
     run_id: str, metrics: Iterable[Metric]
-) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
-    """The chunk rows (one per metric key) and latest-value rows of a batch of points."""
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The chunk rows (one per metric key) and latest-value rows (``_LATEST_COLUMNS``) of a
+    batch of points."""
     series: dict[str, tuple[list[int], list[int], list[float]]] = {}
     for key, value, step, timestamp in metrics:
         columns = series.get(key)
@@ -801,14 +802,7 @@ def _metric_rows(
         step, timestamp, i = max(zip(steps, timestamps, range(len(steps))))
         value = values[i]
         is_nan = value != value
-        latest.append(
-            dict(
-                zip(
-                    _LATEST_COLUMNS,
-                    (run_id, key, None if is_nan else value, is_nan, step, timestamp),
-                )
-            )
-        )
+        latest.append((run_id, key, None if is_nan else value, is_nan, step, timestamp))
     return chunks, latest
 
 
