@@ -19,7 +19,8 @@ from heron.cli.output import echo
     "--artifacts-uri",
     metavar="URI",
     help="Where artifact bytes go: a folder or any fsspec URL (s3://bucket/heron, gs://…). "
-    "Default: the artifacts/ folder beside a SQLite database, else $HERON_ARTIFACT_URI.",
+    "Default: $HERON_ARTIFACT_URI, else the artifacts/ folder beside a SQLite database, "
+    "else ~/.heron/artifacts.",
 )
 @click.option(
     "--host",

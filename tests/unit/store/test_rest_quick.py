@@ -174,3 +174,25 @@ def test_the_quick_path_is_for_plain_http_without_a_proxy(monkeypatch, url, env,
         monkeypatch.setenv(name, value)
     assert quick.usable(url) is expected
     assert (HttpSession(url)._quick is not None) is expected
+
+
+def test_a_store_made_while_the_server_is_away_tries_once_and_waits_for_nothing(monkeypatch):
+    import socket
+
+    from heron.store.rest.store import RestStore
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tries = []
+    real = quick.QuickConnections.request
+
+    def counting(self, *args, **kwargs):
+        tries.append(args[1])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(quick.QuickConnections, "request", counting)
+    monkeypatch.setenv("HERON_HTTP_RETRY_SECONDS", "30")
+    store = RestStore(f"http://127.0.0.1:{port}")
+    assert tries == ["/api/v1/info"]  # one try; the artifact routing is asked again later
+    assert store._info is None

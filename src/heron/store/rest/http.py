@@ -140,9 +140,11 @@ class HttpSession:
         headers: dict[str, str] | None = None,
         stream: bool = False,
         ok: tuple[int, ...] = (),
+        retry_seconds: float | None = None,
     ) -> Any:
-        """Send one request (retried as the module says); the httpx response of a 2xx status
-        (or one in ``ok``), else the HeronError the server answered is raised."""
+        """Send one request (retried as the module says, for ``retry_seconds`` if given); the
+        response of a 2xx status (or one in ``ok``), else the HeronError the server answered
+        is raised."""
         import httpx
 
         try:
@@ -157,7 +159,8 @@ class HttpSession:
             all_headers["content-type"] = "application/json"
         if headers:
             all_headers.update(headers)
-        deadline = time.monotonic() + _retry_seconds()
+        window = _retry_seconds() if retry_seconds is None else retry_seconds
+        deadline = time.monotonic() + window
         delay = 0.05
         attempt = 0
         while True:
@@ -222,7 +225,7 @@ class HttpSession:
                 raise StoreUnavailable(
                     f"The Heron server at {uris.redact(self.base_url)} cannot be reached: "
                     f"{failure} (tried {attempt} time{'s' if attempt > 1 else ''} over "
-                    f"{_retry_seconds():g} s). Check that `heron server` is running there and "
+                    f"{window:g} s). Check that `heron server` is running there and "
                     "that HERON_TRACKING_URI names it."
                 )
             log.debug("%s %s: %s; retrying in %.2f s", method, path, failure, delay)

@@ -40,18 +40,19 @@ class RestStore(Store):
         self.uri = uri.rstrip("/")
         self.session: HttpSession = session_for(self.uri)
         self._info: dict[str, Any] | None = None
-        # when the server is down now, the first artifact read or write asks again
+        # one try, no retries: when the server is down now, the first artifact read or write
+        # asks again (and the first call waits for the server as every call does)
         with contextlib.suppress(StoreUnavailable):
-            self.route_artifacts()
+            self.route_artifacts(retry_seconds=0.0)
 
-    def route_artifacts(self) -> None:
+    def route_artifacts(self, retry_seconds: float | None = None) -> None:
         """Unless ``HERON_ARTIFACT_URI`` gives this process a store it reaches itself, read
         and write the objects under the server's artifact root through the server."""
         from heron.artifacts.store import serve_root_through
         from heron.core import config
 
         if config.artifact_uri_override() is None:
-            serve_root_through(self.server_info()["artifact_root"], self.uri)
+            serve_root_through(self.server_info(retry_seconds)["artifact_root"], self.uri)
 
     def __repr__(self) -> str:
         from heron.core import uris
@@ -59,10 +60,12 @@ class RestStore(Store):
         return f"RestStore({uris.redact(self.uri)!r})"
 
     # --- the server itself --------------------------------------------------------------
-    def server_info(self) -> dict[str, Any]:
+    def server_info(self, retry_seconds: float | None = None) -> dict[str, Any]:
         """The server's version, protocol and artifact root (asked once)."""
         if self._info is None:
-            response = self.session.request("GET", protocol.API_PREFIX + "/info", idempotent=True)
+            response = self.session.request(
+                "GET", protocol.API_PREFIX + "/info", idempotent=True, retry_seconds=retry_seconds
+            )
             info = orjson.loads(response.content)["result"]
             if info.get("protocol") != protocol.PROTOCOL_VERSION:
                 raise ConfigError(
