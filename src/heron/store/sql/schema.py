@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 ID = String(32)
 KEY = String(250)
@@ -263,6 +263,70 @@ alias_events = Table(
     Column("user", String(256)),
     Column("timestamp", BigInteger, nullable=False),
     Index("ix_alias_events_model_alias", "model_id", "alias", "id"),
+)
+
+# Schedules (heron.scheduling): what to run and when; ``next_due_at`` (indexed) is how the
+# scheduler finds the due ones without reading every schedule.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("pipeline", Text, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("cron", String(256)),
+    Column("timezone", String(64), nullable=False),
+    Column("on_artifacts", Text),
+    Column("catchup", String(16), nullable=False),
+    Column("max_active_runs", Integer, nullable=False),
+    Column("max_lateness", Float),
+    Column("paused", Boolean, nullable=False),
+    Column("cursor", BigInteger, nullable=False),
+    Column("next_due_at", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_schedules_due", "paused", "next_due_at"),
+)
+
+# One evaluation of a schedule at a logical time. (schedule_id, logical_time) is unique: the
+# store, not a scheduler's memory, is what makes each interval run at most once.
+schedule_ticks = Table(
+    "schedule_ticks",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("schedule_id", ID, ForeignKey("schedules.id"), nullable=False),
+    Column("logical_time", BigInteger, nullable=False),
+    Column("interval_start", BigInteger, nullable=False),
+    Column("interval_end", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+    Column("run_id", ID),
+    Column("attempt", Integer, nullable=False),
+    Column("backfill_id", ID),
+    Column("inputs", Text),
+    Column("evaluated_at", BigInteger, nullable=False),
+    Column("claimed_by", String(128)),
+    Column("claimed_at", BigInteger),
+    UniqueConstraint("schedule_id", "logical_time", name="uq_schedule_ticks_time"),
+    Index("ix_schedule_ticks_status", "status", "logical_time"),
+    Index("ix_schedule_ticks_backfill", "backfill_id", "status"),
+)
+
+backfills = Table(
+    "backfills",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("schedule_id", ID, ForeignKey("schedules.id"), nullable=False),
+    Column("start", BigInteger, nullable=False),
+    Column("end", BigInteger, nullable=False),
+    Column("reprocess", String(16), nullable=False),
+    Column("max_active_runs", Integer, nullable=False),
+    Column("backwards", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("intervals", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 # Bookkeeping of the schema revision, in Alembic's own table so `alembic upgrade` works.
