@@ -296,6 +296,57 @@ def test_a_folder_is_uploaded_file_by_file_and_committed_by_its_manifest(http, t
     assert member.content == b"\x00\x01"
 
 
+def test_a_file_sent_before_its_hash_is_known_is_committed_by_the_hash(http, server):
+    from pathlib import Path
+
+    data = bytes(range(256)) * 8192  # 2 MiB
+    digest = hashlib.sha256(data).hexdigest()
+    tmp = Path(server.artifacts_uri) / "tmp"
+    sent = http.put(f"{API}/artifacts/uploads/upload-0005", content=data)
+    assert sent.status_code == 201 and sent.json()["sha256"] == digest
+    wrong = http.post(
+        f"{API}/artifacts/uploads/upload-0005/commit", json={"content_hash": "1" * 64}
+    )
+    assert wrong.status_code == 400 and error_of(wrong)[0] == "UPLOAD_REJECTED"
+    assert http.head(f"{API}/artifacts/objects/{'1' * 64}").status_code == 404
+    assert not list(tmp.glob("upload-0005*"))  # the bytes and their digest are gone
+    again = http.post(f"{API}/artifacts/uploads/upload-0005/commit", json={"content_hash": digest})
+    assert again.status_code == 404  # nothing left to commit under that upload
+    http.put(f"{API}/artifacts/uploads/upload-0006", content=data)
+    done = http.post(f"{API}/artifacts/uploads/upload-0006/commit", json={"content_hash": digest})
+    assert done.status_code == 201 and done.json()["stored"] is True
+    assert http.get(f"{API}/artifacts/objects/{digest}").content == data
+    retried = http.post(
+        f"{API}/artifacts/uploads/upload-0006/commit", json={"content_hash": digest}
+    )
+    assert retried.status_code == 200 and retried.json()["stored"] is False
+    assert not list(tmp.glob("upload-0006*"))
+
+
+def test_a_file_upload_cut_off_midway_leaves_nothing_behind(server):
+    import socket
+    from pathlib import Path
+
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            b"PUT /api/v1/artifacts/uploads/upload-0007 HTTP/1.1\r\nhost: x\r\n"
+            b"content-type: application/octet-stream\r\ncontent-length: 10000000\r\n\r\n"
+            + b"x"
+            * 3_000_000
+        )
+        time.sleep(0.3)
+    tmp = Path(server.artifacts_uri) / "tmp"
+    deadline = time.monotonic() + 10
+    while list(tmp.glob("upload-0007*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not list(tmp.glob("upload-0007*"))
+    commit = httpx.post(
+        f"{server.url}{API}/artifacts/uploads/upload-0007/commit", json={"content_hash": "2" * 64}
+    )
+    assert commit.status_code == 404
+
+
 # --- liveness and shutdown (servers of their own) ----------------------------------------------
 
 

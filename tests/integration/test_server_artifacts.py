@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import httpx
@@ -89,6 +90,42 @@ def test_content_the_server_holds_is_not_uploaded_again(client, server, tmp_path
         again = heron.log_artifact(source)
     assert uploaded_bytes(server) == before
     assert again.version == 2
+
+
+def test_a_big_file_uploads_while_it_is_hashed_and_stops_if_the_server_has_it(
+    client, server, tmp_path, monkeypatch
+):
+    from heron.artifacts import proxied
+
+    monkeypatch.setattr(proxied, "STREAM_AT", 8 * MB)
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(40 * MB))
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    before = uploaded_bytes(server)
+    with heron.start_run():
+        first = heron.log_artifact(source)
+    assert first.content_hash == digest and digest in server_objects(server)
+    assert uploaded_bytes(server) - before == 40 * MB
+    # the second time the chunks go slowly: the hash is known (and the server asked) long
+    # before the upload would end, so it stops there
+    chunks = proxied._chunks
+
+    def slow_chunks(path):
+        for chunk in chunks(path):
+            time.sleep(0.1)
+            yield chunk
+
+    monkeypatch.setattr(proxied, "_chunks", slow_chunks)
+    before = uploaded_bytes(server)
+    with heron.start_run():
+        again = heron.log_artifact(source)
+    assert again.content_hash == digest and again.version == 2
+    assert uploaded_bytes(server) - before < 40 * MB
+    tmp = Path(server.artifacts_uri) / "tmp"
+    deadline = time.monotonic() + 10
+    while list(tmp.glob("upload-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not list(tmp.glob("upload-*"))
 
 
 def test_folders_and_values_round_trip(client, server, tmp_path):

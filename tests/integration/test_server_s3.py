@@ -163,6 +163,20 @@ def test_files_folders_and_pipeline_outputs_go_through_the_server_into_the_bucke
     }
 
 
+def test_a_big_file_streamed_before_its_hash_is_known_lands_whole_in_the_bucket(
+    server, bucket, workspace, monkeypatch
+):
+    from heron.artifacts import proxied
+
+    monkeypatch.setattr(proxied, "STREAM_AT", 1024 * 1024)
+    big = workspace / "big.bin"
+    big.write_bytes(os.urandom(9 * 1024 * 1024 + 5))
+    with heron.start_run(name="streamed"):
+        version = heron.log_artifact(big)
+    assert bucket.read(_key(version.content_hash)) == big.read_bytes()
+    assert bucket.keys("heron/tmp/") == []
+
+
 def test_ranges_and_hash_checks_are_served_from_the_bucket(server, bucket, workspace):
     data = os.urandom(100_000)
     with heron.start_run():

@@ -5,9 +5,11 @@ Objects keep the URIs the server's own store gives them (``<server root>/objects
 so the same versions read the same whether a process reaches the bytes through the server
 or directly. Writing hashes the content locally, asks the server whether it holds it (and
 skips the upload if so), then streams it up in chunks; the server checks the hash before the
-object exists. Reading downloads an object once into a local cache
-(``<heron home>/cache/<server>/``, verified by hash) and reads it there; a file downloaded to
-a destination is streamed straight to it. Neither direction holds an object in memory.
+object exists. A big file (:data:`STREAM_AT`) starts uploading at once while a thread hashes
+it, and the upload stops as soon as the server turns out to hold the content. Reading
+downloads an object once into a local cache (``<heron home>/cache/<server>/``, verified by
+hash) and reads it there; a file downloaded to a destination is streamed straight to it.
+Neither direction holds an object in memory.
 
 Materializers write into a folder of the local cache (:meth:`write_object`), which is then
 uploaded file by file and committed under its manifest hash.
@@ -37,6 +39,8 @@ from heron.core.ids import new_id
 T = TypeVar("T")
 
 CHUNK = 4 * 1024 * 1024
+# files at least this big are hashed while they upload (below it, asking first is cheaper)
+STREAM_AT = 64 * 1024 * 1024
 _OBJECTS = "/api/v1/artifacts/objects/"
 _UPLOADS = "/api/v1/artifacts/uploads/"
 
@@ -108,6 +112,59 @@ class ProxiedArtifactStore(ArtifactStore):
             json={"content_hash": content_hash},
         )
 
+    def _stream_file(self, path: Path) -> str:
+        """Upload a big file while a thread hashes it; its hash. Once the hash is known the
+        server is asked whether it holds the content: if it does, the upload stops there
+        (the server drops what it received); else the upload is committed under the hash."""
+        upload_id = new_id()
+        hashed: list[str] = []
+        failure: list[BaseException] = []
+        present = threading.Event()
+
+        def hash_and_ask() -> None:
+            try:
+                hashed.append(hashing.hash_file(path))
+                if self._remote_kind(hashed[0]) is not None:
+                    present.set()
+            except BaseException as e:  # raised below, in the uploading thread
+                failure.append(e)
+
+        worker = threading.Thread(target=hash_and_ask, name="heron-hash", daemon=True)
+        worker.start()
+
+        def chunks() -> Iterator[bytes]:
+            for chunk in _chunks(path):
+                if present.is_set():
+                    raise _AlreadyStored
+                yield chunk
+
+        try:
+            self.session.request(
+                "PUT",
+                _UPLOADS + upload_id,
+                idempotent=True,
+                content=chunks,
+                headers={
+                    "content-type": "application/octet-stream",
+                    "content-length": str(path.stat().st_size),
+                },
+            ).close()
+        except _AlreadyStored:
+            pass
+        finally:
+            worker.join()
+        if failure:
+            raise failure[0]
+        content_hash = hashed[0]
+        if not present.is_set():
+            self.session.request(
+                "POST",
+                f"{_UPLOADS}{upload_id}/commit",
+                idempotent=True,
+                json={"content_hash": content_hash},
+            ).close()
+        return content_hash
+
     def _send(self, local: str, content_hash: str, is_dir: bool) -> None:
         """Upload a local object unless the server holds it already."""
         if self._remote_kind(content_hash) is not None:
@@ -126,9 +183,13 @@ class ProxiedArtifactStore(ArtifactStore):
         path = Path(path)
         if not path.is_file():
             raise NotFound(f"No file at {path}.")
-        content_hash = hashing.hash_file(path)
-        self._send(str(path), content_hash, False)
-        return StoredObject(content_hash, path.stat().st_size, self.uri_of(content_hash), False)
+        size = path.stat().st_size
+        if size >= STREAM_AT:
+            content_hash = self._stream_file(path)
+        else:
+            content_hash = hashing.hash_file(path)
+            self._send(str(path), content_hash, False)
+        return StoredObject(content_hash, size, self.uri_of(content_hash), False)
 
     def put_dir(self, path: str | os.PathLike[str]) -> StoredObject:
         path = Path(path)
@@ -259,6 +320,10 @@ class ProxiedArtifactStore(ArtifactStore):
             "Artifact objects on a tracking server are deleted by the server's garbage "
             "collection: run `heron gc` (with the server's tracking URI)."
         )
+
+
+class _AlreadyStored(Exception):
+    """Raised into an upload to stop it: the server holds the content already."""
 
 
 def _hash_and_write(chunks: Iterator[bytes], f: Any) -> str:

@@ -12,6 +12,11 @@
 - ``PUT /api/v1/artifacts/uploads/{upload_id}?member=path`` then ``POST
   /api/v1/artifacts/uploads/{upload_id}/commit`` with ``{"content_hash": ...}``: a folder
   object, file by file, committed once its manifest hash is the one named.
+- ``PUT /api/v1/artifacts/uploads/{upload_id}`` (no ``member=``) then the same commit: a file
+  object sent before its client knows its hash (big files are hashed while they upload). The
+  server keeps the digest it computed while receiving, so the commit checks the claimed hash
+  without reading the bytes again; a mismatch is 400 and the bytes are dropped. A client that
+  learns mid-way that the server holds the content hangs up; what was received is removed.
 
 Neither side holds an object in memory: the server moves at most :data:`CHUNK` bytes at a
 time between the socket and the artifact file system (any fsspec URL).
@@ -35,6 +40,7 @@ from heron.core.errors import HeronError, InvalidArgument, NotFound
 
 CHUNK = 4 * 1024 * 1024
 OBJECT_HEADER = "x-heron-object"
+_DIGEST = ".sha256"  # beside a pending file upload: the digest computed while it arrived
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _UPLOAD_ID = re.compile(r"^[0-9A-Za-z_-]{8,64}$")
@@ -261,16 +267,62 @@ class ArtifactRoutes:
 
     async def put_member(self, upload_id: str, query: bytes, receive: Receive, send: Send) -> None:
         member = member_of(query)
+        root = self._upload_root(upload_id)
         if member is None:
-            raise InvalidArgument("Name the file of the folder being uploaded with member=.")
-        path = path_under(self._upload_root(upload_id), member, "Member", local=self.blobs.local)
-        digest, size = await self._receive_into(path, receive)
+            await self._put_pending_file(root, receive, send)
+            return
+        path = path_under(root, member, "Member", local=self.blobs.local)
+        try:
+            digest, size = await self._receive_into(path, receive)
+        except BaseException:
+            await self._run(_remove, self.blobs, path)
+            raise
         await _json(send, 201, {"member": member, "sha256": digest, "size": size})
+
+    async def _put_pending_file(self, root: str, receive: Receive, send: Send) -> None:
+        """One file object whose hash the commit names; its digest is kept beside it."""
+        blobs = self.blobs
+        await self._run(_remove, blobs, root + _DIGEST)
+        try:
+            digest, size = await self._receive_into(root, receive)
+            await self._run(_write_text, blobs.fs, root + _DIGEST, digest)
+        except BaseException:
+            await self._run(_remove, blobs, root)
+            await self._run(_remove, blobs, root + _DIGEST)
+            raise
+        await _json(send, 201, {"sha256": digest, "size": size})
+
+    def _commit_file(self, root: str, content_hash: str) -> bool:
+        blobs = self.blobs
+        digest_path = root + _DIGEST
+        if not blobs.fs.exists(digest_path):
+            _remove(blobs, root)
+            raise InvalidArgument(
+                "The file of this upload did not arrive whole; nothing was stored. Upload it again."
+            )
+        digest = blobs.fs.cat_file(digest_path).decode("ascii")
+        try:
+            if digest != content_hash:
+                raise UploadRejected(
+                    f"The uploaded bytes hash to {digest[:12]}…, not {content_hash[:12]}… as the "
+                    "request says; nothing was stored. Upload the file again."
+                )
+            if blobs.exists(content_hash):
+                return False
+            blobs._commit(root, content_hash)
+            return True
+        finally:
+            _remove(blobs, root)
+            _remove(blobs, digest_path)
 
     def _commit_folder(self, upload_id: str, content_hash: str) -> bool:
         blobs = self.blobs
         root = self._upload_root(upload_id)
+        if blobs.fs.isfile(root):
+            return self._commit_file(root, content_hash)
         if not blobs.fs.exists(root):
+            if blobs.exists(content_hash):
+                return False  # a commit retried after it was applied
             raise NotFound(f"No upload {upload_id!r} in progress: upload its files first.")
         manifest = hashing.directory_manifest(root) if blobs.local else blobs._remote_manifest(root)
         digest = hashing.hash_manifest(manifest)
@@ -319,6 +371,11 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
     if start < 0 or start >= size or end < start:
         return None
     return start, min(end, size - 1)
+
+
+def _write_text(fs: Any, path: str, text: str) -> None:
+    with fs.open(path, "wb") as f:
+        f.write(text.encode("ascii"))
 
 
 def _makedirs_for(fs: Any, path: str) -> None:
