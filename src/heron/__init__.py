@@ -20,6 +20,7 @@ _LAZY = {
     "PipelineRunFailed": "heron.core.errors",
     "active_run": "heron.tracking.fluent",
     "autolog": "heron.autologging",
+    "context": "heron.scheduling.context",
     "delete_tag": "heron.tracking.fluent",
     "end_run": "heron.tracking.fluent",
     "get_tracking_uri": "heron.tracking.fluent",
@@ -32,7 +33,10 @@ _LAZY = {
     "log_param": "heron.tracking.fluent",
     "log_params": "heron.tracking.fluent",
     "log_text": "heron.tracking.fluent",
+    "logical_date": "heron.scheduling.context",
+    "logical_time": "heron.scheduling.context",
     "pipeline": "heron.pipelines.pipeline",
+    "schedule": "heron.scheduling.definitions",
     "set_experiment": "heron.tracking.fluent",
     "set_tag": "heron.tracking.fluent",
     "set_tags": "heron.tracking.fluent",
@@ -47,6 +51,7 @@ __all__ = [
     "PipelineRunFailed",
     "active_run",
     "autolog",
+    "context",
     "delete_tag",
     "end_run",
     "get_tracking_uri",
@@ -59,7 +64,10 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "logical_date",
+    "logical_time",
     "pipeline",
+    "schedule",
     "set_experiment",
     "set_tag",
     "set_tags",
@@ -94,6 +102,8 @@ if TYPE_CHECKING:
     from heron.models.saving import log_model
     from heron.pipelines.pipeline import pipeline
     from heron.pipelines.step import step
+    from heron.scheduling.context import context, logical_date, logical_time
+    from heron.scheduling.definitions import schedule
     from heron.tracking.client import Client
     from heron.tracking.fluent import (
         active_run,

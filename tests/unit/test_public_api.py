@@ -34,6 +34,11 @@ IMPLEMENTED = {
     "start_run",
     "step",
     "pipeline",
+    # scheduling (issue 10): a schedule, and the interval of a scheduled run
+    "schedule",
+    "context",
+    "logical_date",
+    "logical_time",
 }
 # DESIGN §2 names not exported yet (none left); a name must not be exported before it
 # works.

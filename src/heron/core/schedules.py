@@ -74,6 +74,8 @@ class Tick:
     backfill_id: str | None
     evaluated_at: int
     inputs: dict[str, str] = field(default_factory=dict)
+    claimed_by: str | None = None  # the scheduler that launched (or is launching) its run
+    claimed_at: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -133,6 +133,8 @@ class Pipeline:
         on_event: Any = None,
         reuse: dict[str, dict[str, Any]] | None = None,
         extra_tags: dict[str, str] | None = None,
+        run_id: str | None = None,
+        inputs: dict[str, str] | None = None,
     ) -> PipelineRun:
         """Run with bound ``params`` and return the :class:`PipelineRun` whatever its status
         (it never raises for a failed step; calling the pipeline does). Steps named in
@@ -157,6 +159,8 @@ class Pipeline:
             parallelism=self.parallelism,
             on_event=on_event,
             reuse=reuse or {},
+            run_id=run_id,
+            inputs=inputs,
         )
 
     @property

@@ -41,8 +41,12 @@ def run_trace(
     parallelism: int,
     on_event: Any = None,
     reuse: dict[str, dict[str, ArtifactVersion]] | None = None,
+    run_id: str | None = None,
+    inputs: dict[str, str] | None = None,
 ) -> PipelineRun:
-    """Execute ``trace`` and return the finished :class:`PipelineRun`."""
+    """Execute ``trace`` and return the finished :class:`PipelineRun` (stored under
+    ``run_id`` if given; ``inputs`` maps link names to the artifact version ids the run
+    consumes as a whole, e.g. the versions that triggered a scheduled run)."""
     nodes = trace.order()
     version_id = trace.version_hash()
     store.create_pipeline_version(version_id, trace.pipeline_name, trace.structure())
@@ -52,7 +56,10 @@ def run_trace(
         kind="pipeline",
         pipeline_version_id=version_id,
         tags={PIPELINE_TAG: trace.pipeline_name, **tags},
+        run_id=run_id,
     )
+    for link_name, artifact_id in (inputs or {}).items():
+        store.link_artifact(run.id, artifact_id, "input", link_name)
     active = activate(run, store)
     if params:
         from heron.execution.executor import param_text

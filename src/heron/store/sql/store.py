@@ -38,6 +38,7 @@ from heron.store.sql.liveness import SqlLivenessMixin
 from heron.store.sql.page_tokens import decode_page_token, encode_page_token
 from heron.store.sql.raw import RawStatement, run_raw_write
 from heron.store.sql.registry import SqlRegistryMixin
+from heron.store.sql.schedules import SqlSchedulesMixin
 from heron.store.sql.search import RunSearch
 
 _RUN_COLUMNS = (
@@ -91,13 +92,14 @@ _PARAMS_OF_RUN = select(t.params.c.key, t.params.c.value).where(t.params.c.run_i
 _UPDATE_RUN = t.runs.update().where(t.runs.c.id == _p("target_run_id"))
 
 
-class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, SqlLivenessMixin, Store):
+class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, SqlLivenessMixin, SqlSchedulesMixin, Store):
     """Metadata in a SQL database (``sqlite:///…`` or ``postgresql://…``).
 
     The model-registry methods come from :class:`SqlRegistryMixin` (``registry.py``), the
     artifact-version and lineage-link methods from :class:`SqlArtifactsMixin`
     (``artifacts.py``), heartbeats and reaping from :class:`SqlLivenessMixin`
-    (``liveness.py``).
+    (``liveness.py``), schedules, ticks and backfills from :class:`SqlSchedulesMixin`
+    (``schedules.py``).
     """
 
     def __init__(self, uri: str) -> None:

@@ -1,0 +1,123 @@
+"""Cron expressions in a timezone: checked, and their fire instants between two times.
+
+Parsing and iteration are cronsim's, which follows Debian cron on DST: a wall-clock time that
+does not exist (spring forward) fires once, at the first valid instant after the gap; an
+ambiguous one (fall back) fires once, at its first occurrence; schedules that fire every hour
+(or more often) fire at every real hour. Times here are milliseconds since the epoch (UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from heron.core.errors import InvalidArgument
+
+# the nicknames cron users write; cronsim takes the five fields only
+_NICKNAMES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+def _fields(expr: str) -> str:
+    return _NICKNAMES.get(expr.strip().lower(), expr.strip())
+
+
+def check_cron(expr: str) -> str:
+    """``expr`` if it is a valid five-field cron expression (or @daily and the like)."""
+    from cronsim import CronSim, CronSimError
+
+    if not isinstance(expr, str) or not expr.strip():
+        raise InvalidArgument(
+            "A cron schedule needs an expression such as '0 3 * * *' (03:00 every day)."
+        )
+    try:
+        CronSim(_fields(expr), datetime(2026, 1, 1, tzinfo=timezone.utc))
+    except CronSimError as e:
+        raise InvalidArgument(
+            f"Invalid cron expression {expr!r}: {e}. Write five fields, minute hour "
+            "day-of-month month day-of-week (e.g. '0 3 * * *' or '*/15 * * * 1-5'), or one of "
+            f"{', '.join(sorted(_NICKNAMES))}."
+        ) from None
+    return expr.strip()
+
+
+def check_timezone(name: str) -> ZoneInfo:
+    """The IANA timezone ``name`` (``Europe/Zurich``, ``UTC``)."""
+    if not isinstance(name, str) or not name:
+        raise InvalidArgument("Give the schedule's timezone as an IANA name such as 'UTC'.")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidArgument(
+            f"Unknown timezone {name!r}: use an IANA name such as 'UTC', 'Europe/Zurich' or "
+            "'America/New_York'."
+        ) from None
+
+
+def _aware(ms: int, zone: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).astimezone(zone)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def fires_after(expr: str, zone_name: str, after_ms: int) -> Iterator[int]:
+    """The fire instants strictly after ``after_ms``, in order (an endless iterator)."""
+    from cronsim import CronSim
+
+    zone = check_timezone(zone_name)
+    # cronsim works at second resolution and iterates strictly after its start
+    start = _aware(after_ms - after_ms % 1000, zone)
+    for moment in CronSim(_fields(expr), start):
+        ms = _ms(moment)
+        if ms > after_ms:
+            yield ms
+
+
+def fires_between(expr: str, zone_name: str, after_ms: int, until_ms: int, limit: int) -> list[int]:
+    """At most ``limit`` fire instants in ``(after_ms, until_ms]``, oldest first."""
+    out: list[int] = []
+    for ms in fires_after(expr, zone_name, after_ms):
+        if ms > until_ms or len(out) >= limit:
+            break
+        out.append(ms)
+    return out
+
+
+def next_fire(expr: str, zone_name: str, after_ms: int) -> int | None:
+    """The first fire instant strictly after ``after_ms`` (``None`` if it never fires)."""
+    return next(fires_after(expr, zone_name, after_ms), None)
+
+
+def previous_fire(expr: str, zone_name: str, before_ms: int) -> int | None:
+    """The last fire instant strictly before ``before_ms``: where an interval starts."""
+    from cronsim import CronSim
+
+    zone = check_timezone(zone_name)
+    # strictly before: start at the next whole second, iterate backwards
+    start = _aware(before_ms - before_ms % 1000 + 1000, zone)
+    for moment in CronSim(_fields(expr), start, reverse=True):
+        ms = _ms(moment)
+        if ms < before_ms:
+            return ms
+    return None
+
+
+def latest_fire(expr: str, zone_name: str, until_ms: int) -> int | None:
+    """The last fire instant at or before ``until_ms``."""
+    return previous_fire(expr, zone_name, until_ms + 1)
+
+
+def interval_of(expr: str, zone_name: str, fire_ms: int) -> tuple[int, int]:
+    """The data interval a fire covers: from the previous fire up to this one."""
+    start = previous_fire(expr, zone_name, fire_ms)
+    return (start if start is not None else fire_ms), fire_ms
