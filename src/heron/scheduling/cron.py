@@ -38,8 +38,11 @@ def check_cron(expr: str) -> str:
         raise InvalidArgument(
             "A cron schedule needs an expression such as '0 3 * * *' (03:00 every day)."
         )
+    fields = _fields(expr)
     try:
-        CronSim(_fields(expr), datetime(2026, 1, 1, tzinfo=timezone.utc))
+        if len(fields.split()) != 5:  # cronsim would read a sixth field as seconds
+            raise CronSimError(f"{len(fields.split())} fields")
+        CronSim(fields, datetime(2026, 1, 1, tzinfo=timezone.utc))
     except CronSimError as e:
         raise InvalidArgument(
             f"Invalid cron expression {expr!r}: {e}. Write five fields, minute hour "
