@@ -26,6 +26,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "heron.cli.artifacts:artifacts",
         "List, show and trace the lineage of artifacts.",
     ),
+    "backfill": (
+        "heron.cli.schedules:backfill",
+        "Run a range of a schedule's intervals (reprocess missing, failed or all).",
+    ),
+    "backfills": ("heron.cli.schedules:backfills", "List, show and cancel backfills."),
     "db": ("heron.cli.db:db", "Show or upgrade the schema of the metadata database."),
     "experiments": ("heron.cli.experiments:experiments", "List and manage experiments."),
     "gc": ("heron.cli.gc:gc", "Delete stored artifact bytes that nothing live refers to."),
@@ -38,6 +43,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "run": ("heron.cli.run:run", "Run a pipeline (file.py:name or module:name) step by step."),
     "runs": ("heron.cli.runs:runs", "Search, show, delete and restore runs."),
+    "schedules": (
+        "heron.cli.schedules:schedules",
+        "Create, list, pause and resume schedules (cron or artifact triggers).",
+    ),
+    "scheduler": (
+        "heron.cli.schedules:scheduler",
+        "Run the schedules: each due interval becomes a pipeline run.",
+    ),
     "serve": ("heron.cli.serve:serve", "Serve a model over HTTP (MLflow's scoring formats)."),
     "server": ("heron.cli.server:server", "Serve the tracking store to a team over HTTP."),
     "sync": ("heron.cli.sync:sync", "Send the data kept on disk while the server was away."),

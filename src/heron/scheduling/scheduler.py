@@ -37,7 +37,7 @@ from heron.core import status as run_status
 from heron.core.errors import NotFound
 from heron.core.ids import new_id
 from heron.scheduling import context, cron
-from heron.scheduling.launcher import Launched, SubprocessLauncher
+from heron.scheduling.launcher import Launched, default_launcher
 
 log = logging.getLogger("heron.scheduler")
 
@@ -79,7 +79,10 @@ class Scheduler:
     ) -> None:
         self.store = store
         self.clock = clock
-        self.launcher = launcher or SubprocessLauncher()
+        self.launcher = launcher or default_launcher()
+        self.wake = threading.Event()  # set when a child ends, or to stop: the loop goes on
+        if hasattr(self.launcher, "on_exit"):
+            self.launcher.on_exit = self.wake.set
         self.max_runs = max_runs
         self.poll_seconds = poll_seconds
         self.missed_after_ms = int(missed_after * 1000)
@@ -110,6 +113,14 @@ class Scheduler:
         On stopping, runs in flight are left to finish: their processes are not ours to
         kill, and the next scheduler records how they ended."""
         log.info("scheduler %s started (max %d runs)", self.name, self.max_runs)
+        try:
+            self._loop(stop, until_done)
+        finally:
+            if hasattr(self.launcher, "close"):
+                self.launcher.close()
+        log.info("scheduler %s stopped; %d run(s) left running", self.name, len(self.children))
+
+    def _loop(self, stop: threading.Event, until_done: bool) -> None:
         while not stop.is_set():
             started = time.monotonic()
             try:
@@ -124,8 +135,8 @@ class Scheduler:
                 if due is not None:
                     wait = min(wait, max(0.0, (due - self.now()) / 1000))
             if wait > 0:
-                stop.wait(wait)
-        log.info("scheduler %s stopped; %d run(s) left running", self.name, len(self.children))
+                self.wake.wait(wait)
+            self.wake.clear()
 
     # --- 1. decide ----------------------------------------------------------------------
     def decide(self, now: int) -> int:
