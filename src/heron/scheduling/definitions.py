@@ -24,21 +24,17 @@ from heron.core.ids import now_ms
 from heron.scheduling import cron as crons
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_RESERVED = {"due", "next-due", "on-artifacts", "newest-artifact-versions"}
 
 
 def schedule_store(store: Any = None) -> Any:
-    """The active store, if it can hold schedules (a SQL store: SQLite or PostgreSQL)."""
+    """The active store (SQLite, PostgreSQL, or a `heron server`): where schedules live."""
     if store is None:
         from heron.store.registry import get_store
 
         store = get_store()
     if not hasattr(store, "create_schedule"):
-        raise ConfigError(
-            f"Schedules live in the metadata database, and the store {store!r} is not one "
-            "(schedules through `heron server` are not served yet). Point HERON_TRACKING_URI "
-            "at the database itself (sqlite:///… or postgresql://…) for `heron schedules` and "
-            "`heron scheduler`."
-        )
+        raise ConfigError(f"The store {store!r} cannot hold schedules.")
     return store
 
 
@@ -122,6 +118,10 @@ def check_definition(
     max_lateness: Any,
 ) -> dict[str, Any]:
     """The stored columns of a schedule definition, every value checked."""
+    if name in _RESERVED:
+        raise InvalidArgument(
+            f"{name!r} is a word the server's schedule routes use: name the schedule otherwise."
+        )
     if not isinstance(name, str) or not _NAME.match(name):
         raise InvalidArgument(
             f"Invalid schedule name {name!r}: use up to 128 letters, digits, '.', '-' or '_', "

@@ -32,7 +32,67 @@ PRELOAD = (
     "heron.execution.executor",
     "heron.tracking.fluent",
     "heron.scheduling.child",
+    "heron.scheduling.context",
+    "heron.orchestrators.local",
+    "heron.artifacts.store",
+    "heron.artifacts.materializers",
+    "fsspec.implementations.local",
+    "sqlite3",
+    "zoneinfo",
+    "concurrent.futures.thread",
 )
+
+
+def _warm_up() -> None:
+    """Run a two-step pipeline once on a throw-away store, so that what every run does the
+    first time (SQL compilation, materializer and file-system set-up) is done before the
+    forks: a run's first step then costs what later ones do. Everything it opened is closed
+    again, and no thread is left running (forking a process with threads is unsafe)."""
+    import shutil
+    import tempfile
+    import threading
+
+    from heron.core import config
+    from heron.pipelines.pipeline import pipeline
+    from heron.pipelines.step import step
+    from heron.store import log_buffer, registry
+
+    @step
+    def numbers(n: int) -> list:
+        return list(range(n))
+
+    @step
+    def added(xs: list) -> int:
+        return sum(xs)
+
+    @pipeline
+    def warm_up(n: int = 3) -> None:
+        added(numbers(n))
+
+    folder = tempfile.mkdtemp(prefix="heron-forkserver-")
+    home = os.environ.get("HERON_HOME")
+    os.environ["HERON_HOME"] = folder
+    try:
+        config.set_tracking_uri(f"sqlite:///{folder}/warm-up.db")
+        config.set_artifact_uri(f"{folder}/artifacts")
+        warm_up.with_options(cache=False)()
+        log_buffer._close_all()
+        log_buffer._buffers.clear()
+        for store in list(registry._stores.values()):
+            engine = getattr(store, "engine", None)
+            if engine is not None:
+                engine.dispose()
+    finally:
+        registry.forget_stores()
+        config.set_tracking_uri(None)
+        config.set_artifact_uri(None)
+        if home is None:
+            os.environ.pop("HERON_HOME", None)
+        else:
+            os.environ["HERON_HOME"] = home
+        shutil.rmtree(folder, ignore_errors=True)
+    if threading.active_count() != 1:
+        raise RuntimeError(f"threads left running: {threading.enumerate()}")
 
 
 def _child(request: dict[str, Any], inherited: list[Any]) -> int:
@@ -86,6 +146,10 @@ def serve() -> None:
 
     for module in PRELOAD:
         importlib.import_module(module)
+    try:
+        _warm_up()
+    except Exception as e:  # only slower without it; say so in the scheduler's log
+        print(f"heron fork server: warm-up skipped ({type(e).__name__}: {e})", file=sys.stderr)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the scheduler decides when this ends
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)

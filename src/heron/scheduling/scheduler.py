@@ -247,7 +247,7 @@ class Scheduler:
     def _reconcile_children(self) -> None:
         states = self.store.run_states([c.run_id for c in self.children.values()])
         backfills = {c.tick.backfill_id for c in self.children.values() if c.tick.backfill_id}
-        cancelled = self.store.cancelled_backfill_ids(sorted(backfills))
+        cancelled = set(self.store.cancelled_backfill_ids(sorted(backfills)))
         for tick_id, child in list(self.children.items()):
             code = child.launched.poll()
             if child.tick.backfill_id in cancelled and code is None:
@@ -305,7 +305,7 @@ class Scheduler:
             elif (
                 state is None
                 and now - (tick.claimed_at or 0) > self.orphan_after_ms
-                and self.store.reclaim_tick(tick, self.name, now)
+                and self.store.reclaim_tick(tick.id, tick.claimed_at, self.name, now)
             ):  # claimed, but its run never appeared: the launcher died in between
                 log.warning("tick %d: its launcher died before the run; launching it", tick.id)
                 self._spawn(tick, self._schedule(tick.schedule_id), tick.run_id or "")
@@ -321,7 +321,7 @@ class Scheduler:
             owners = [o for o in owners if o[1] == self.backfill_id]
         if not owners:
             return 0
-        running = self.store.running_counts()
+        running = {(a, b): n for a, b, n in self.store.running_counts()}
         backfills = {b.id: b for b in self.store.active_backfills()}
         started = 0
         for schedule_id, backfill_id in owners:
@@ -344,7 +344,9 @@ class Scheduler:
             room = min(free, limit - running.get((schedule_id, backfill_id), 0))
             if room <= 0:
                 continue
-            for tick in self.store.next_queued(schedule_id, backfill_id, room, backwards):
+            for tick in self.store.next_queued(
+                schedule_id, room, backfill_id=backfill_id, backwards=backwards
+            ):
                 if self._start(tick, sch, now):
                     started += 1
                     free -= 1
@@ -363,7 +365,7 @@ class Scheduler:
             )
             return False
         run_id = run_id_for(tick)
-        if not self.store.claim_tick(tick, run_id, self.name, now):
+        if not self.store.claim_tick(tick.id, tick.attempt, run_id, self.name, now):
             return False  # another scheduler took it
         tick.status, tick.run_id, tick.claimed_by, tick.claimed_at = (
             s.RUNNING,

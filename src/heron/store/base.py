@@ -23,6 +23,7 @@ from heron.core.entities import (
     RegisteredModel,
     Run,
 )
+from heron.core.schedules import Backfill, Schedule, Tick
 
 DEFAULT_EXPERIMENT = "Default"
 LOGS_TAG = "heron.logs"  # a step run's captured output: the URI of the stored text
@@ -375,3 +376,140 @@ class Store(ABC):
     @abstractmethod
     def get_alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         """Every recorded move of one alias (or of all aliases) of a model, oldest first."""
+
+    # --- schedules (heron.scheduling) ---------------------------------------------------
+    # Exactly once is the store's job: ticks are unique per (schedule, logical time), they
+    # are written only by advance_schedule's move of the cursor it read, and claimed for
+    # launching only from "queued". The scheduler calls these; users call heron.schedule.
+    @abstractmethod
+    def create_schedule(self, values: dict[str, Any]) -> Schedule:
+        """Store a checked schedule definition; :class:`AlreadyExists` if the name is taken."""
+
+    @abstractmethod
+    def get_schedule(self, name_or_id: str) -> Schedule:
+        """A schedule by name or id; :class:`NotFound` if there is none."""
+
+    @abstractmethod
+    def list_schedules(self) -> list[Schedule]:
+        """Every schedule, by name."""
+
+    @abstractmethod
+    def update_schedule(self, schedule_id: str, values: dict[str, Any]) -> Schedule:
+        """Change fields of a schedule (its definition, ``paused``, ``cursor``,
+        ``next_due_at``)."""
+
+    @abstractmethod
+    def delete_schedule(self, schedule_id: str) -> None:
+        """Delete a schedule with its ticks and backfills (its runs stay)."""
+
+    @abstractmethod
+    def due_schedules(self, now: int, limit: int = 500) -> list[Schedule]:
+        """Active cron schedules whose next fire is at or before ``now``."""
+
+    @abstractmethod
+    def next_due_at(self) -> int | None:
+        """When the earliest active cron schedule is next due."""
+
+    @abstractmethod
+    def artifact_schedules(self) -> list[Schedule]:
+        """Active schedules triggered by new artifact versions."""
+
+    @abstractmethod
+    def newest_artifact_versions(self, names: Sequence[str]) -> dict[str, tuple[str, int, int]]:
+        """For each name, its newest version: ``(version id, version number, created_at)``."""
+
+    @abstractmethod
+    def advance_schedule(
+        self,
+        schedule_id: str,
+        seen_cursor: int,
+        cursor: int,
+        next_due_at: int | None,
+        ticks: list[dict[str, Any]],
+    ) -> bool:
+        """Move a schedule's cursor from ``seen_cursor`` to ``cursor`` and record the ticks
+        of that stretch in one transaction; ``False`` (nothing written) if another scheduler
+        moved it first."""
+
+    @abstractmethod
+    def list_ticks(
+        self,
+        schedule_id: str | None = None,
+        *,
+        statuses: Sequence[str] | None = None,
+        backfill_id: str | None = None,
+        limit: int = 100,
+        newest_first: bool = True,
+    ) -> list[Tick]:
+        """Ticks of a schedule (or of all), by logical time."""
+
+    @abstractmethod
+    def queued_owners(self) -> list[tuple[str, str | None]]:
+        """The (schedule id, backfill id) pairs that have queued ticks."""
+
+    @abstractmethod
+    def next_queued(
+        self, schedule_id: str, count: int, backfill_id: str | None = None, backwards: bool = False
+    ) -> list[Tick]:
+        """The queued ticks of one schedule (or backfill) to run next, oldest first."""
+
+    @abstractmethod
+    def claim_tick(self, tick_id: int, attempt: int, run_id: str, claimer: str, now: int) -> bool:
+        """Mark a queued tick running with ``run_id``; ``False`` if another scheduler did."""
+
+    @abstractmethod
+    def reclaim_tick(self, tick_id: int, claimed_at: int | None, claimer: str, now: int) -> bool:
+        """Take over a running tick whose run never started (its launcher died)."""
+
+    @abstractmethod
+    def finish_tick(
+        self, tick_id: int, status: str, reason: str | None = None, *, only_from: str | None = None
+    ) -> bool:
+        """Set a tick's outcome (``only_from``: only if it still has that status)."""
+
+    @abstractmethod
+    def running_counts(self) -> list[tuple[str, str | None, int]]:
+        """How many ticks run per schedule id and backfill id."""
+
+    @abstractmethod
+    def run_states(self, run_ids: Sequence[str]) -> dict[str, tuple[str, int | None]]:
+        """``{run id: (status, start_time)}`` of the runs that exist."""
+
+    @abstractmethod
+    def create_backfill(
+        self,
+        schedule_id: str,
+        intervals: list[tuple[int, int, int]],
+        *,
+        start: int,
+        end: int,
+        reprocess: str,
+        max_active_runs: int,
+        backwards: bool,
+    ) -> Backfill:
+        """A backfill over ``intervals`` (logical time, start, end); queued and running
+        intervals are never duplicated."""
+
+    @abstractmethod
+    def backfill_plan(self, schedule_id: str, times: list[int], reprocess: str) -> dict:
+        """What a backfill over ``times`` would do: ``{"run": [...], "keep": [...]}``."""
+
+    @abstractmethod
+    def get_backfill(self, backfill_id: str) -> Backfill:
+        """A backfill with its progress; :class:`NotFound` if there is none."""
+
+    @abstractmethod
+    def list_backfills(self, schedule_id: str | None = None) -> list[Backfill]:
+        """Backfills, newest first, with their progress."""
+
+    @abstractmethod
+    def set_backfill_status(self, backfill_id: str, status: str) -> None:
+        """Complete or cancel an active backfill (cancelling cancels its queued ticks)."""
+
+    @abstractmethod
+    def active_backfills(self) -> list[Backfill]:
+        """The backfills still active."""
+
+    @abstractmethod
+    def cancelled_backfill_ids(self, backfill_ids: Sequence[str]) -> list[str]:
+        """Which of ``backfill_ids`` are cancelled."""

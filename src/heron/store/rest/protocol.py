@@ -89,6 +89,7 @@ def _route(name: str, method: str, path: str, tag: str, idempotent: bool | None 
 
 
 _E, _R, _A, _M = "experiments", "runs", "artifacts and lineage", "model registry"
+_S = "schedules"
 
 ROUTES: tuple[Route, ...] = (
     _route("create_experiment", "POST", "/experiments", _E),
@@ -145,6 +146,33 @@ ROUTES: tuple[Route, ...] = (
     _route("delete_model_alias", "DELETE", "/models/{name}/aliases/{alias}", _M),
     _route("rollback_model_alias", "POST", "/models/{name}/aliases/{alias}/rollback", _M),
     _route("get_alias_history", "GET", "/models/{name}/alias-history", _M),
+    # schedules, their ticks and backfills (what heron.scheduling runs on)
+    _route("create_schedule", "POST", "/schedules", _S),
+    _route("list_schedules", "GET", "/schedules", _S),
+    _route("due_schedules", "GET", "/schedules/due", _S),
+    _route("next_due_at", "GET", "/schedules/next-due", _S),
+    _route("artifact_schedules", "GET", "/schedules/on-artifacts", _S),
+    _route("newest_artifact_versions", "POST", "/schedules/newest-artifact-versions", _S, True),
+    _route("get_schedule", "GET", "/schedules/{name_or_id}", _S),
+    _route("update_schedule", "PATCH", "/schedules/{schedule_id}", _S),
+    _route("delete_schedule", "DELETE", "/schedules/{schedule_id}", _S),
+    # conditional on the cursor it read: sending it again changes nothing
+    _route("advance_schedule", "POST", "/schedules/{schedule_id}/advance", _S, True),
+    _route("list_ticks", "POST", "/ticks/search", _S, True),
+    _route("queued_owners", "GET", "/ticks/queued-owners", _S),
+    _route("next_queued", "GET", "/ticks/next-queued", _S),
+    _route("running_counts", "GET", "/ticks/running-counts", _S),
+    _route("run_states", "POST", "/ticks/run-states", _S, True),
+    _route("claim_tick", "POST", "/ticks/{tick_id}/claim", _S, False),
+    _route("reclaim_tick", "POST", "/ticks/{tick_id}/reclaim", _S, False),
+    _route("finish_tick", "POST", "/ticks/{tick_id}/finish", _S, True),
+    _route("create_backfill", "POST", "/backfills", _S),
+    _route("backfill_plan", "POST", "/backfills/plan", _S, True),
+    _route("list_backfills", "GET", "/backfills", _S),
+    _route("active_backfills", "GET", "/backfills/active", _S),
+    _route("cancelled_backfill_ids", "POST", "/backfills/cancelled", _S, True),
+    _route("get_backfill", "GET", "/backfills/{backfill_id}", _S),
+    _route("set_backfill_status", "POST", "/backfills/{backfill_id}/status", _S, True),
 )
 
 BY_NAME: dict[str, Route] = {route.name: route for route in ROUTES}

@@ -225,7 +225,7 @@ class SqlSchedulesMixin:
         seen_cursor: int,
         cursor: int,
         next_due_at: int | None,
-        ticks: Iterable[dict[str, Any]],
+        ticks: list[dict[str, Any]],
     ) -> bool:
         """Move a schedule's cursor from ``seen_cursor`` to ``cursor`` and record the ticks of
         that stretch, in one transaction; ``False`` (and nothing written) when another
@@ -290,7 +290,7 @@ class SqlSchedulesMixin:
         return [(r.schedule_id, r.backfill_id) for r in rows]
 
     def next_queued(
-        self, schedule_id: str, backfill_id: str | None, count: int, backwards: bool = False
+        self, schedule_id: str, count: int, backfill_id: str | None = None, backwards: bool = False
     ) -> list[s.Tick]:
         """The ``count`` queued ticks of one schedule (or one of its backfills) to run next:
         the oldest first (the newest first for a backwards backfill)."""
@@ -307,28 +307,28 @@ class SqlSchedulesMixin:
             ).all()
         return [_tick(r) for r in rows]
 
-    def claim_tick(self, tick: s.Tick, run_id: str, claimer: str, now: int) -> bool:
+    def claim_tick(self, tick_id: int, attempt: int, run_id: str, claimer: str, now: int) -> bool:
         """Mark a queued tick running with ``run_id``; ``False`` if another scheduler did."""
 
         def body(conn: Connection) -> int:
             return conn.execute(
                 update(_tk)
-                .where(_tk.c.id == tick.id, _tk.c.status == s.QUEUED, _tk.c.attempt == tick.attempt)
+                .where(_tk.c.id == tick_id, _tk.c.status == s.QUEUED, _tk.c.attempt == attempt)
                 .values(status=s.RUNNING, run_id=run_id, claimed_by=claimer, claimed_at=now)
             ).rowcount
 
         return bool(sql_engine.run_write(self.engine, body))
 
-    def reclaim_tick(self, tick: s.Tick, claimer: str, now: int) -> bool:
+    def reclaim_tick(self, tick_id: int, claimed_at: int | None, claimer: str, now: int) -> bool:
         """Take over a running tick whose run never started (its launcher died)."""
 
         def body(conn: Connection) -> int:
             return conn.execute(
                 update(_tk)
                 .where(
-                    _tk.c.id == tick.id,
+                    _tk.c.id == tick_id,
                     _tk.c.status == s.RUNNING,
-                    _tk.c.claimed_at == tick.claimed_at,
+                    _tk.c.claimed_at.is_not_distinct_from(claimed_at),
                 )
                 .values(claimed_by=claimer, claimed_at=now)
             ).rowcount
@@ -348,15 +348,15 @@ class SqlSchedulesMixin:
 
         return bool(sql_engine.run_write(self.engine, body))
 
-    def running_counts(self) -> dict[tuple[str, str | None], int]:
-        """How many ticks run per (schedule id, backfill id)."""
+    def running_counts(self) -> list[tuple[str, str | None, int]]:
+        """How many ticks run per schedule id and backfill id."""
         with sql_engine.read(self.engine) as conn:
             rows = conn.execute(
                 select(_tk.c.schedule_id, _tk.c.backfill_id, func.count())
                 .where(_tk.c.status == s.RUNNING)
                 .group_by(_tk.c.schedule_id, _tk.c.backfill_id)
             ).all()
-        return {(r[0], r[1]): r[2] for r in rows}
+        return [(r[0], r[1], r[2]) for r in rows]
 
     def run_states(self, run_ids: Sequence[str]) -> dict[str, tuple[str, int | None]]:
         """``{run id: (status, start_time)}`` of the runs that exist."""
@@ -373,7 +373,7 @@ class SqlSchedulesMixin:
     def create_backfill(
         self,
         schedule_id: str,
-        intervals: Sequence[tuple[int, int, int]],
+        intervals: list[tuple[int, int, int]],
         *,
         start: int,
         end: int,
@@ -417,17 +417,16 @@ class SqlSchedulesMixin:
                 }
                 for logical, a, b in intervals
             ]
-            taken = 0
             for chunk in _chunks(rows, 500):
-                taken += conn.execute(
+                conn.execute(
                     self._insert(_tk).on_conflict_do_nothing(
                         index_elements=["schedule_id", "logical_time"]
                     ),
                     chunk,
-                ).rowcount
+                )
             if again:
                 for chunk in _chunks(times, 500):
-                    taken += conn.execute(
+                    conn.execute(
                         update(_tk)
                         .where(
                             _tk.c.schedule_id == schedule_id,
@@ -443,16 +442,18 @@ class SqlSchedulesMixin:
                             run_id=None,
                             evaluated_at=now,
                         )
-                    ).rowcount
+                    )
+            # counted, not summed from rowcounts (executemany reports -1 on PostgreSQL)
+            taken = conn.execute(
+                select(func.count()).where(_tk.c.backfill_id == backfill_id)
+            ).scalar_one()
             conn.execute(update(_bf).where(_bf.c.id == backfill_id).values(intervals=taken))
             return taken
 
         sql_engine.run_write(self.engine, body)
         return self.get_backfill(backfill_id)
 
-    def backfill_plan(
-        self, schedule_id: str, times: Sequence[int], reprocess: str
-    ) -> dict[str, list[int]]:
+    def backfill_plan(self, schedule_id: str, times: list[int], reprocess: str) -> dict:
         """What a backfill over ``times`` would do, without doing it: ``run`` (the logical
         times it would queue) and ``keep`` (those it leaves as they are)."""
         again = set(_reprocessed_statuses(reprocess))
@@ -526,16 +527,16 @@ class SqlSchedulesMixin:
             progress = self._progress(conn, [r.id for r in rows])
         return [_backfill(r, progress[r.id]) for r in rows]
 
-    def cancelled_backfill_ids(self, backfill_ids: Sequence[str]) -> set[str]:
+    def cancelled_backfill_ids(self, backfill_ids: Sequence[str]) -> list[str]:
         if not backfill_ids:
-            return set()
+            return []
         with sql_engine.read(self.engine) as conn:
             rows = conn.execute(
                 select(_bf.c.id).where(
                     _bf.c.id.in_(list(backfill_ids)), _bf.c.status == s.BACKFILL_CANCELLED
                 )
             ).all()
-        return {r.id for r in rows}
+        return [r.id for r in rows]
 
 
 def _reprocessed_statuses(reprocess: str) -> tuple[str, ...]:
