@@ -3,7 +3,8 @@
 #   benchmarks/run_peers.sh [--quick] [--only NAME] [--search-runs 5000,100000]
 # With --pipelines first, the pipeline peers (Prefect, Dagster) instead; with --serving first,
 # `mlflow models serve` (benchmarks/peers/mlflow_serving.py); with --server first, `mlflow
-# server` (benchmarks/peers/mlflow_server.py): see below.
+# server` (benchmarks/peers/mlflow_server.py); with --scheduling first, Airflow 3's scheduler
+# (benchmarks/peers/airflow_scheduling.py): see below.
 # MLFLOW_VENV (default .venv-peers/mlflow) and MLFLOW_VERSION (default 3.17.2) override the defaults.
 set -euo pipefail
 
@@ -53,6 +54,23 @@ PY
     done
     exit "$status"
 fi
+
+# --- scheduling: Airflow 3 (benchmarks/peers/airflow_scheduling.py) ------------------------
+#   benchmarks/run_peers.sh --scheduling [--quick] [--only ticks|backfill] [--intervals N]
+# AIRFLOW_VERSION (default 3.3.2) chooses the release; .venv-peers/airflow is made once, with
+# Airflow's constraints file when the registry has it, else without.
+if [ "${1:-}" = "--scheduling" ]; then
+    shift
+    airflow_version="${AIRFLOW_VERSION:-3.3.2}"
+    avenv="$here/../.venv-peers/airflow"
+    if [ ! -x "$avenv/bin/python" ] || ! "$avenv/bin/python" -c "import airflow" 2>/dev/null; then
+        echo "creating $avenv with apache-airflow==$airflow_version" >&2
+        [ -x "$avenv/bin/python" ] || python3 -m venv "$avenv"
+        "$avenv/bin/pip" install --quiet "apache-airflow==$airflow_version" >&2
+    fi
+    exec "$avenv/bin/python" "$here/peers/airflow_scheduling.py" "$@"
+fi
+
 venv="${MLFLOW_VENV:-$here/../.venv-peers/mlflow}"
 version="${MLFLOW_VERSION:-3.17.2}"
 
