@@ -23,11 +23,12 @@ Both DAGs are the same 3-task chain of ``@task`` functions (``make`` a list of 1
   (read from the metadata database afterwards). ``detail`` also has the DAG run's own
   ``start_date`` - ``run_after`` (when the scheduler marked it running).
 * ``backfill_365_daily_s``: ``airflow backfill create --dag-id … --from-date … --to-date …
-  --max-active-runs 2`` of an ``@daily`` DAG (paused: backfill runs run all the same, and the
-  DAG's own schedule stays out of the way); timed from starting the command to every run of the
+  --max-active-runs 2`` of an ``@daily`` DAG (``catchup=False``, so its own schedule adds at
+  most one run, not counted); timed from starting the command to every run of the
   backfill succeeded. Where the full 365 would take too long here, ``--intervals N`` runs N
   days and the line says so: ``value`` is then the extrapolation N → 365 (``detail.measured_s``
-  is what was measured, ``detail.extrapolated`` is true).
+  is what was measured, ``detail.extrapolated`` is true). The DAG is unpaused right after the
+  create (Airflow 3 leaves the runs of a paused DAG queued, backfill runs included).
 
 Prints one JSON line per figure on stdout and, on stderr, a small table; ``--json PATH`` also
 writes all of it to a file.
@@ -396,6 +397,11 @@ def bench_backfill(env: dict[str, str], workdir: str, db: str, procs: Processes,
         raise RuntimeError(
             f"backfill create failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
         )
+    # Airflow 3's scheduler leaves the runs of a paused DAG queued, backfill runs included.
+    # Unpausing before the create makes the create's transaction meet the scheduler's on
+    # SQLite ("database is locked", every try), so it is unpaused right after (timed too;
+    # catchup=False: its own schedule adds at most the latest interval, not counted below)
+    airflow_cli(env, workdir, "dags", "unpause", "bench_backfill")
     backfill_id = query(db, "SELECT max(id) FROM backfill WHERE dag_id = 'bench_backfill'")[0][0]
     if backfill_id is None:
         raise RuntimeError(f"no backfill recorded:\n{result.stdout[-2000:]}")

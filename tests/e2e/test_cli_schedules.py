@@ -44,6 +44,7 @@ def test_a_schedule_is_created_listed_paused_resumed_and_deleted(cli):
     assert listed["pipeline"] == f"{cli.tmp_path / 'flows.py'}:daily"
     assert listed["catchup"] == "all" and listed["paused"] is False
     assert "cron '0 3 * * *' (Europe/Zurich)" in cli.ok("schedules", "show", "nightly")
+    assert "No scheduler is running" in cli.ok("schedules", "list")
     assert "Paused" in cli.ok("schedules", "pause", "nightly")
     assert cli.json("schedules", "show", "nightly")["paused"] is True
     assert "Resumed" in cli.ok("schedules", "resume", "nightly")

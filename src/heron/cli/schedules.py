@@ -196,10 +196,12 @@ def update(
 @json_option
 def list_(as_json: bool) -> None:
     """List the schedules with their triggers and next due times."""
-    found = _store().list_schedules()
+    store = _store()
+    found = store.list_schedules()
     if as_json:
         print_json([x.to_dict() for x in found])
         return
+    _print_schedulers(store)
     if not found:
         echo("No schedules. Create one with `heron schedules create NAME PIPELINE --cron ...`.")
         return
@@ -217,6 +219,20 @@ def list_(as_json: bool) -> None:
             for x in found
         ),
     )
+
+
+def _print_schedulers(store: Any) -> None:
+    """One line on the schedulers: who is alive (a heartbeat in the last minute)."""
+    import time
+
+    now = int(time.time() * 1000)
+    alive = [x for x in store.list_schedulers() if x.stopped_at is None]
+    fresh = [x for x in alive if now - x.heartbeat_at < 60_000]
+    if fresh:
+        names = ", ".join(f"{x.name} ({x.running} running)" for x in fresh)
+        echo(f"Schedulers alive: {names}.")
+    else:
+        echo("No scheduler is running: start one with `heron scheduler`.")
 
 
 @schedules.command()

@@ -99,3 +99,19 @@ class Backfill:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class SchedulerInfo:
+    """A scheduler process as its heartbeats describe it."""
+
+    name: str
+    host: str
+    pid: int
+    started_at: int
+    heartbeat_at: int
+    stopped_at: int | None
+    running: int  # the runs it had in flight at its last heartbeat
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

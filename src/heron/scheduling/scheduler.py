@@ -44,6 +44,7 @@ log = logging.getLogger("heron.scheduler")
 MAX_TICKS_PER_PASS = 1000  # fires recorded per schedule and pass; catch-up "all" goes on next pass
 ARTIFACT_REFRESH_S = 1.0  # how often the list of artifact-triggered schedules is read again
 ORPHAN_CHECK_S = 2.0  # how often running ticks launched elsewhere are looked at
+HEARTBEAT_S = 10.0  # how often the scheduler records that it is alive
 
 Clock = Callable[[], float]
 
@@ -88,11 +89,14 @@ class Scheduler:
         self.missed_after_ms = int(missed_after * 1000)
         self.orphan_after_ms = int(orphan_after * 1000)
         self.backfill_id = backfill_id
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{new_id()[:6]}"
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.name = name or f"{self.host}:{self.pid}:{new_id()[:6]}"
         self.children: dict[int, _Child] = {}
         self._artifact_schedules: list[s.Schedule] = []
         self._artifacts_read_at = -1e18
         self._orphans_checked_at = -1e18
+        self._heartbeat_at = -1e18
+        self.started_at = int(time.time() * 1000)
 
     def now(self) -> int:
         return int(self.clock() * 1000)
@@ -107,6 +111,15 @@ class Scheduler:
         self.launch(self.now())
         if self.backfill_id is None:
             self.finish_backfills()
+        if time.monotonic() - self._heartbeat_at >= HEARTBEAT_S:
+            self.heartbeat()
+
+    def heartbeat(self, stopped: bool = False) -> None:
+        """Record in the store that this scheduler is alive (``heron schedules list``)."""
+        self._heartbeat_at = time.monotonic()
+        self.store.scheduler_heartbeat(
+            self.name, self.host, self.pid, self.started_at, len(self.children), stopped
+        )
 
     def run(self, stop: threading.Event, *, until_done: bool = False) -> None:
         """Loop until ``stop`` is set (or, with ``until_done``, the bound backfill is done).
@@ -118,6 +131,10 @@ class Scheduler:
         finally:
             if hasattr(self.launcher, "close"):
                 self.launcher.close()
+            try:
+                self.heartbeat(stopped=True)
+            except Exception:  # the store is away: its last heartbeat ages out instead
+                log.warning("could not record that scheduler %s stopped", self.name)
         log.info("scheduler %s stopped; %d run(s) left running", self.name, len(self.children))
 
     def _loop(self, stop: threading.Event, until_done: bool) -> None:

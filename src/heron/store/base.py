@@ -23,7 +23,7 @@ from heron.core.entities import (
     RegisteredModel,
     Run,
 )
-from heron.core.schedules import Backfill, Schedule, Tick
+from heron.core.schedules import Backfill, Schedule, SchedulerInfo, Tick
 
 DEFAULT_EXPERIMENT = "Default"
 LOGS_TAG = "heron.logs"  # a step run's captured output: the URI of the stored text
@@ -513,3 +513,13 @@ class Store(ABC):
     @abstractmethod
     def cancelled_backfill_ids(self, backfill_ids: Sequence[str]) -> list[str]:
         """Which of ``backfill_ids`` are cancelled."""
+
+    @abstractmethod
+    def scheduler_heartbeat(
+        self, name: str, host: str, pid: int, started_at: int, running: int, stopped: bool = False
+    ) -> None:
+        """Record that scheduler ``name`` is alive (or, with ``stopped``, that it stopped)."""
+
+    @abstractmethod
+    def list_schedulers(self) -> list[SchedulerInfo]:
+        """The schedulers that sent a heartbeat, newest first."""

@@ -370,3 +370,18 @@ def test_a_deleted_schedule_takes_its_ticks_along(store, clock, launcher, pipeli
     assert store.list_ticks(sch.id) == []
     with pytest.raises(heron.HeronError, match="No schedule named 'hourly'"):
         store.get_schedule("hourly")
+
+
+def test_a_scheduler_heartbeats_and_records_that_it_stopped(store, clock, launcher, pipelines_file):
+    hourly(pipelines_file)
+    sc = scheduler(store, clock, launcher, poll_seconds=0.01)
+    clock.advance(HOUR + 1)
+    sc.step()
+    [info] = store.list_schedulers()
+    assert info.name == sc.name and info.pid == sc.pid and info.stopped_at is None
+    assert info.running == 1  # the run it launched in that pass
+    stop = threading.Event()
+    stop.set()
+    sc.run(stop)
+    [info] = store.list_schedulers()
+    assert info.stopped_at is not None

@@ -173,6 +173,8 @@ ROUTES: tuple[Route, ...] = (
     _route("cancelled_backfill_ids", "POST", "/backfills/cancelled", _S, True),
     _route("get_backfill", "GET", "/backfills/{backfill_id}", _S),
     _route("set_backfill_status", "POST", "/backfills/{backfill_id}/status", _S, True),
+    _route("scheduler_heartbeat", "POST", "/schedulers/heartbeat", _S, True),
+    _route("list_schedulers", "GET", "/schedulers", _S),
 )
 
 BY_NAME: dict[str, Route] = {route.name: route for route in ROUTES}

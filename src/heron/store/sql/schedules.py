@@ -538,6 +538,33 @@ class SqlSchedulesMixin:
             ).all()
         return [r.id for r in rows]
 
+    # --- scheduler heartbeats -----------------------------------------------------------
+    def scheduler_heartbeat(
+        self, name: str, host: str, pid: int, started_at: int, running: int, stopped: bool = False
+    ) -> None:
+        now = now_ms()
+        row = {
+            "name": name,
+            "host": host,
+            "pid": pid,
+            "started_at": started_at,
+            "heartbeat_at": now,
+            "stopped_at": now if stopped else None,
+            "running": running,
+        }
+        statement = self._insert(t.schedulers).values(**row)
+        statement = statement.on_conflict_do_update(
+            index_elements=["name"],
+            set_={k: statement.excluded[k] for k in ("heartbeat_at", "stopped_at", "running")},
+        )
+        sql_engine.run_write(self.engine, lambda conn: conn.execute(statement))
+
+    def list_schedulers(self) -> list[s.SchedulerInfo]:
+        sc = t.schedulers
+        with sql_engine.read(self.engine) as conn:
+            rows = conn.execute(select(sc).order_by(sc.c.heartbeat_at.desc()).limit(100)).all()
+        return [s.SchedulerInfo(**row._mapping) for row in rows]
+
 
 def _reprocessed_statuses(reprocess: str) -> tuple[str, ...]:
     """The done tick statuses a backfill queues again (intervals without a tick always run)."""

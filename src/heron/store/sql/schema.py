@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 ID = String(32)
 KEY = String(250)
@@ -327,6 +327,19 @@ backfills = Table(
     Column("status", String(16), nullable=False),
     Column("intervals", Integer, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+)
+
+# The scheduler processes and their heartbeats (`heron schedules list` shows who is alive).
+schedulers = Table(
+    "schedulers",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("host", String(256), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
+    Column("stopped_at", BigInteger),
+    Column("running", Integer, nullable=False),
 )
 
 # Bookkeeping of the schema revision, in Alembic's own table so `alembic upgrade` works.
