@@ -262,9 +262,9 @@ class Scheduler:
             self._reconcile_others(now)
 
     def _reconcile_children(self) -> None:
-        states = self.store.run_states([c.run_id for c in self.children.values()])
         backfills = {c.tick.backfill_id for c in self.children.values() if c.tick.backfill_id}
         cancelled = set(self.store.cancelled_backfill_ids(sorted(backfills)))
+        ended = []
         for tick_id, child in list(self.children.items()):
             code = child.launched.poll()
             if child.tick.backfill_id in cancelled and code is None:
@@ -276,9 +276,14 @@ class Scheduler:
             if code is None:
                 continue
             del self.children[tick_id]
+            ended.append((child, code))
+        if not ended:
+            return
+        # read after the exits were seen: the run's final status is written before its
+        # process exits
+        states = self.store.run_states([child.run_id for child, _code in ended])
+        for child, code in ended:
             state = states.get(child.run_id)
-            if state is None:
-                state = self.store.run_states([child.run_id]).get(child.run_id)
             self._record_end(child.tick.id, child.run_id, state, code, child.launched)
 
     def _record_end(

@@ -385,3 +385,17 @@ def test_a_scheduler_heartbeats_and_records_that_it_stopped(store, clock, launch
     sc.run(stop)
     [info] = store.list_schedulers()
     assert info.stopped_at is not None
+
+
+def test_a_run_that_ends_while_the_scheduler_looks_is_recorded_by_its_final_status(
+    store, clock, launcher, pipelines_file
+):
+    sch = hourly(pipelines_file)
+    sc = scheduler(store, clock, launcher)
+    clock.advance(HOUR + 1)
+    sc.step()
+    [child] = launcher.launched
+    # the run ends (status written, process gone) just as the scheduler polls the process
+    child.poll = lambda: (child.end(), child.code)[1]
+    sc.step()
+    assert ticks(store, sch)[0].status == s.SUCCEEDED
