@@ -10,59 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from heron.core.errors import InvalidArgument
+from heron.core.schedules import _fields, check_cron, check_timezone
 
-# the nicknames cron users write; cronsim takes the five fields only
-_NICKNAMES = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-
-
-def _fields(expr: str) -> str:
-    return _NICKNAMES.get(expr.strip().lower(), expr.strip())
-
-
-def check_cron(expr: str) -> str:
-    """``expr`` if it is a valid five-field cron expression (or @daily and the like)."""
-    from cronsim import CronSim, CronSimError
-
-    if not isinstance(expr, str) or not expr.strip():
-        raise InvalidArgument(
-            "A cron schedule needs an expression such as '0 3 * * *' (03:00 every day)."
-        )
-    fields = _fields(expr)
-    try:
-        if len(fields.split()) != 5:  # cronsim would read a sixth field as seconds
-            raise CronSimError(f"{len(fields.split())} fields")
-        CronSim(fields, datetime(2026, 1, 1, tzinfo=timezone.utc))
-    except CronSimError as e:
-        raise InvalidArgument(
-            f"Invalid cron expression {expr!r}: {e}. Write five fields, minute hour "
-            "day-of-month month day-of-week (e.g. '0 3 * * *' or '*/15 * * * 1-5'), or one of "
-            f"{', '.join(sorted(_NICKNAMES))}."
-        ) from None
-    return expr.strip()
-
-
-def check_timezone(name: str) -> ZoneInfo:
-    """The IANA timezone ``name`` (``Europe/Zurich``, ``UTC``)."""
-    if not isinstance(name, str) or not name:
-        raise InvalidArgument("Give the schedule's timezone as an IANA name such as 'UTC'.")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidArgument(
-            f"Unknown timezone {name!r}: use an IANA name such as 'UTC', 'Europe/Zurich' or "
-            "'America/New_York'."
-        ) from None
+__all__ = ["check_cron", "check_timezone"]
 
 
 def _aware(ms: int, zone: ZoneInfo) -> datetime:

@@ -415,7 +415,7 @@ class Store(ABC):
         """Active schedules triggered by new artifact versions."""
 
     @abstractmethod
-    def newest_artifact_versions(self, names: Sequence[str]) -> dict[str, tuple[str, int, int]]:
+    def newest_artifact_versions(self, names: Sequence[str]) -> dict[str, list[Any]]:
         """For each name, its newest version: ``(version id, version number, created_at)``."""
 
     @abstractmethod
@@ -444,7 +444,7 @@ class Store(ABC):
         """Ticks of a schedule (or of all), by logical time."""
 
     @abstractmethod
-    def queued_owners(self) -> list[tuple[str, str | None]]:
+    def queued_owners(self) -> list[list[str | None]]:
         """The (schedule id, backfill id) pairs that have queued ticks."""
 
     @abstractmethod
@@ -468,18 +468,18 @@ class Store(ABC):
         """Set a tick's outcome (``only_from``: only if it still has that status)."""
 
     @abstractmethod
-    def running_counts(self) -> list[tuple[str, str | None, int]]:
+    def running_counts(self) -> list[list[Any]]:
         """How many ticks run per schedule id and backfill id."""
 
     @abstractmethod
-    def run_states(self, run_ids: Sequence[str]) -> dict[str, tuple[str, int | None]]:
+    def run_states(self, run_ids: Sequence[str]) -> dict[str, list[Any]]:
         """``{run id: (status, start_time)}`` of the runs that exist."""
 
     @abstractmethod
     def create_backfill(
         self,
         schedule_id: str,
-        intervals: list[tuple[int, int, int]],
+        intervals: list[list[int]],
         *,
         start: int,
         end: int,

@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from heron.core import schedules as s
+from heron.core import validation
 from heron.core.errors import AlreadyExists, InvalidArgument, NotFound
 from heron.core.ids import new_id, now_ms
 from heron.store.sql import engine as sql_engine
@@ -116,6 +117,7 @@ class SqlSchedulesMixin:
     def create_schedule(self, values: dict[str, Any]) -> s.Schedule:
         """Store a new schedule (``values`` are checked by :mod:`heron.scheduling.definitions`)."""
         now = now_ms()
+        s.check_schedule_values({"cursor": now, **values})
         row = _columns(
             {"id": new_id(), "created_at": now, "updated_at": now, "cursor": now, **values}
         )
@@ -152,6 +154,7 @@ class SqlSchedulesMixin:
         unknown = set(values) - set(SCHEDULE_FIELDS)
         if unknown:
             raise InvalidArgument(f"A schedule has no field(s) {sorted(unknown)}.")
+        s.check_schedule_values(values, partial=True)
         row = _columns({**values, "updated_at": now_ms()})
 
         def body(conn: Connection) -> int:
@@ -174,6 +177,7 @@ class SqlSchedulesMixin:
 
     def due_schedules(self, now: int, limit: int = 500) -> list[s.Schedule]:
         """Active cron schedules whose next fire is at or before ``now`` (an index range)."""
+        s.check_count(limit, "limit")
         with sql_engine.read(self.engine) as conn:
             rows = conn.execute(
                 select(_sc)
@@ -200,7 +204,7 @@ class SqlSchedulesMixin:
             ).all()
         return [_schedule(r) for r in rows]
 
-    def newest_artifact_versions(self, names: Sequence[str]) -> dict[str, tuple[str, int, int]]:
+    def newest_artifact_versions(self, names: Sequence[str]) -> dict[str, list[Any]]:
         """For each name, its newest version: ``(version id, version number, created_at)``."""
         if not names:
             return {}
@@ -217,7 +221,7 @@ class SqlSchedulesMixin:
                     newest, and_(av.c.name == newest.c.name, av.c.version == newest.c.version)
                 )
             ).all()
-        return {r.name: (r.id, r.version, r.created_at) for r in rows}
+        return {r.name: [r.id, r.version, r.created_at] for r in rows}
 
     def advance_schedule(
         self,
@@ -232,9 +236,11 @@ class SqlSchedulesMixin:
         scheduler moved the cursor first."""
         now = now_ms()
         rows = [
-            {"attempt": 1, "evaluated_at": now, "reason": None, **tick, "schedule_id": schedule_id}
+            {"attempt": 1, "evaluated_at": now, "reason": None, **_checked_tick(tick)}
             for tick in ticks
         ]
+        for row in rows:
+            row["schedule_id"] = schedule_id
         for row in rows:
             row["inputs"] = orjson.dumps(row["inputs"]).decode() if row.get("inputs") else None
 
@@ -267,6 +273,7 @@ class SqlSchedulesMixin:
         limit: int = 100,
         newest_first: bool = True,
     ) -> list[s.Tick]:
+        s.check_count(limit, "limit")
         query = select(_tk)
         if schedule_id is not None:
             query = query.where(_tk.c.schedule_id == schedule_id)
@@ -279,7 +286,7 @@ class SqlSchedulesMixin:
             rows = conn.execute(query.order_by(order).limit(limit)).all()
         return [_tick(r) for r in rows]
 
-    def queued_owners(self) -> list[tuple[str, str | None]]:
+    def queued_owners(self) -> list[list[str | None]]:
         """The (schedule id, backfill id) pairs that have queued ticks."""
         with sql_engine.read(self.engine) as conn:
             rows = conn.execute(
@@ -287,13 +294,14 @@ class SqlSchedulesMixin:
                 .where(_tk.c.status == s.QUEUED)
                 .group_by(_tk.c.schedule_id, _tk.c.backfill_id)
             ).all()
-        return [(r.schedule_id, r.backfill_id) for r in rows]
+        return [[r.schedule_id, r.backfill_id] for r in rows]
 
     def next_queued(
         self, schedule_id: str, count: int, backfill_id: str | None = None, backwards: bool = False
     ) -> list[s.Tick]:
         """The ``count`` queued ticks of one schedule (or one of its backfills) to run next:
         the oldest first (the newest first for a backwards backfill)."""
+        s.check_count(count, "count")
         owner = (
             _tk.c.backfill_id.is_(None) if backfill_id is None else _tk.c.backfill_id == backfill_id
         )
@@ -309,6 +317,8 @@ class SqlSchedulesMixin:
 
     def claim_tick(self, tick_id: int, attempt: int, run_id: str, claimer: str, now: int) -> bool:
         """Mark a queued tick running with ``run_id``; ``False`` if another scheduler did."""
+        validation.check_run_id(run_id)
+        _check_text(claimer, "claimer", 128)
 
         def body(conn: Connection) -> int:
             return conn.execute(
@@ -321,6 +331,7 @@ class SqlSchedulesMixin:
 
     def reclaim_tick(self, tick_id: int, claimed_at: int | None, claimer: str, now: int) -> bool:
         """Take over a running tick whose run never started (its launcher died)."""
+        _check_text(claimer, "claimer", 128)
 
         def body(conn: Connection) -> int:
             return conn.execute(
@@ -339,6 +350,11 @@ class SqlSchedulesMixin:
         self, tick_id: int, status: str, reason: str | None = None, *, only_from: str | None = None
     ) -> bool:
         """Set a tick's outcome (``only_from``: only if it still has that status)."""
+        _check_status(status)
+        if only_from is not None:
+            _check_status(only_from)
+        if reason is not None:
+            reason = _check_text(reason, "reason", 100_000)[:4000]
 
         def body(conn: Connection) -> int:
             query = update(_tk).where(_tk.c.id == tick_id)
@@ -348,7 +364,7 @@ class SqlSchedulesMixin:
 
         return bool(sql_engine.run_write(self.engine, body))
 
-    def running_counts(self) -> list[tuple[str, str | None, int]]:
+    def running_counts(self) -> list[list[Any]]:
         """How many ticks run per schedule id and backfill id."""
         with sql_engine.read(self.engine) as conn:
             rows = conn.execute(
@@ -356,9 +372,9 @@ class SqlSchedulesMixin:
                 .where(_tk.c.status == s.RUNNING)
                 .group_by(_tk.c.schedule_id, _tk.c.backfill_id)
             ).all()
-        return [(r[0], r[1], r[2]) for r in rows]
+        return [[r[0], r[1], r[2]] for r in rows]
 
-    def run_states(self, run_ids: Sequence[str]) -> dict[str, tuple[str, int | None]]:
+    def run_states(self, run_ids: Sequence[str]) -> dict[str, list[Any]]:
         """``{run id: (status, start_time)}`` of the runs that exist."""
         if not run_ids:
             return {}
@@ -367,13 +383,13 @@ class SqlSchedulesMixin:
             rows = conn.execute(
                 select(r.c.id, r.c.status, r.c.start_time).where(r.c.id.in_(list(run_ids)))
             ).all()
-        return {row.id: (row.status, row.start_time) for row in rows}
+        return {row.id: [row.status, row.start_time] for row in rows}
 
     # --- backfills ----------------------------------------------------------------------
     def create_backfill(
         self,
         schedule_id: str,
-        intervals: list[tuple[int, int, int]],
+        intervals: list[list[int]],
         *,
         start: int,
         end: int,
@@ -384,9 +400,13 @@ class SqlSchedulesMixin:
         """A backfill over ``intervals`` (logical time, start, end): intervals without a
         tick get one; done ones are queued again as ``reprocess`` says; queued and running
         ones are left alone (never duplicated)."""
+        self.get_schedule(schedule_id)  # NotFound
+        again = _reprocessed_statuses(reprocess)
+        s.check_count(max_active_runs, "max_active_runs", 10_000)
+        if len(intervals) > 10_000_000:
+            raise InvalidArgument("A backfill covers at most 10,000,000 intervals.")
         backfill_id = new_id()
         now = now_ms()
-        again = _reprocessed_statuses(reprocess)
         times = [logical for logical, _a, _b in intervals]
 
         def body(conn: Connection) -> int:
@@ -505,6 +525,11 @@ class SqlSchedulesMixin:
 
     def set_backfill_status(self, backfill_id: str, status: str) -> None:
         """Set a backfill's status; cancelling also cancels its queued ticks."""
+        if status not in (s.BACKFILL_DONE, s.BACKFILL_CANCELLED):
+            raise InvalidArgument(
+                f"A backfill's status becomes {s.BACKFILL_DONE} or {s.BACKFILL_CANCELLED}, "
+                f"not {status!r:.40}."
+            )
 
         def body(conn: Connection) -> int:
             if status == s.BACKFILL_CANCELLED:
@@ -542,6 +567,11 @@ class SqlSchedulesMixin:
     def scheduler_heartbeat(
         self, name: str, host: str, pid: int, started_at: int, running: int, stopped: bool = False
     ) -> None:
+        _check_text(name, "Scheduler name", 128)
+        _check_text(host, "host", 256)
+        for value, what in ((pid, "pid"), (running, "running")):
+            if not 0 <= value < 2**31:
+                raise InvalidArgument(f"{what} must be between 0 and 2**31, not {value}.")
         now = now_ms()
         row = {
             "name": name,
@@ -564,6 +594,57 @@ class SqlSchedulesMixin:
         with sql_engine.read(self.engine) as conn:
             rows = conn.execute(select(sc).order_by(sc.c.heartbeat_at.desc()).limit(100)).all()
         return [s.SchedulerInfo(**row._mapping) for row in rows]
+
+
+_TICK_FIELDS = {
+    "logical_time": int,
+    "interval_start": int,
+    "interval_end": int,
+    "status": str,
+    "reason": (str, type(None)),
+    "inputs": (dict, type(None)),
+    "attempt": int,
+}
+
+
+def _checked_tick(tick: Any) -> dict[str, Any]:
+    """A tick row as a scheduler sends it, checked field by field."""
+    if not isinstance(tick, dict):
+        raise InvalidArgument("Each tick is an object of field: value.")
+    unknown = sorted(set(tick) - set(_TICK_FIELDS))
+    missing = [
+        k for k in ("logical_time", "interval_start", "interval_end", "status") if k not in tick
+    ]
+    if unknown or missing:
+        raise InvalidArgument(f"A tick needs {sorted(_TICK_FIELDS)}; got {sorted(tick)}.")
+    for key, value in tick.items():
+        if isinstance(value, bool) or not isinstance(value, _TICK_FIELDS[key]):
+            raise InvalidArgument(f"Tick field {key!r} has the wrong type: {value!r:.80}.")
+    _check_status(tick["status"])
+    if not 1 <= tick.get("attempt", 1) < 2**31:
+        raise InvalidArgument("A tick's attempt is between 1 and 2**31.")
+    for key in ("logical_time", "interval_start", "interval_end"):
+        if not 0 <= tick[key] < 2**62:
+            raise InvalidArgument(f"Tick field {key!r} must be a time in ms since 1970.")
+    inputs = tick.get("inputs") or {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in inputs.items()):
+        raise InvalidArgument("A tick's inputs map artifact names to version ids.")
+    if tick.get("reason") is not None:
+        tick = {**tick, "reason": tick["reason"][:4000]}
+    return dict(tick)
+
+
+def _check_status(status: Any) -> None:
+    if status not in s.TICK_STATUSES:
+        raise InvalidArgument(
+            f"Unknown tick status {status!r:.40}: use {', '.join(s.TICK_STATUSES)}."
+        )
+
+
+def _check_text(value: Any, what: str, limit: int) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise InvalidArgument(f"{what} must be text of 1 to {limit} characters.")
+    return validation.check_text(value, what)
 
 
 def _reprocessed_statuses(reprocess: str) -> tuple[str, ...]:
