@@ -24,6 +24,7 @@ LAYERS = {
     "serving": 3,
     "autologging": 3,
     "quickstart": 3,
+    "scheduling": 3,
     "cli": 4,
     "server": 4,
 }
