@@ -115,7 +115,7 @@ def ticks(workdir: str, env: dict[str, str], minutes: int, schedules: int) -> No
     for i in range(10):
         definitions.create(store, {**base, "name": f"due-{i}"})
     h.progress(f"ticks: inserting {schedules - 10:,} more (yearly) schedules")
-    yearly = definitions.check_definition(**{**_args(base), "cron": "0 0 1 1 *", "name": "y"})
+    yearly = definitions.check_definition(**{**base, "cron": "0 0 1 1 *", "name": "y"})
     now = int(time.time() * 1000)
     nxt = definitions._next_due(yearly, now)
     rows = []
@@ -179,58 +179,34 @@ def ticks(workdir: str, env: dict[str, str], minutes: int, schedules: int) -> No
         "max_s": max(latencies) if latencies else None,
         "api": "heron scheduler (fork server); run.start_time - tick.logical_time",
     }
-    h.emit(
-        "tick_to_run_started_p50_s",
-        TOOL,
-        statistics.median(latencies),
-        "s",
-        higher_is_better=False,
-        target=0.3,
-        n=len(latencies),
-        detail=detail,
-    )
-    h.emit(
-        "tick_to_run_started_p99_s",
-        TOOL,
-        _percentile(latencies, 0.99),
-        "s",
-        higher_is_better=False,
-        target=1.0,
-        n=len(latencies),
-        detail=detail,
-    )
-    h.emit(
-        "scheduler_cpu_10000_schedules_pct",
-        TOOL,
-        100 * cpu / wall,
-        "% of one core",
-        higher_is_better=False,
-        target=5.0,
-        n=schedules,
-        detail={
-            **detail,
-            "scheduler_cpu_s": cpu,
-            "wall_s": wall,
-            "fork_server_cpu_pct": 100 * server_cpu / wall,
-        },
-    )
-
-
-def _args(values: dict) -> dict:
-    return {
-        k: values[k]
-        for k in (
-            "name",
-            "pipeline",
-            "params",
-            "cron",
-            "timezone",
-            "on_artifacts",
-            "catchup",
-            "max_active_runs",
-            "max_lateness",
-        )
+    cpu_detail = {
+        **detail,
+        "scheduler_cpu_s": cpu,
+        "wall_s": wall,
+        "fork_server_cpu_pct": 100 * server_cpu / wall,
     }
+    for figure, value, unit, target, n, extra in (
+        ("tick_to_run_started_p50_s", statistics.median(latencies), "s", 0.3, None, detail),
+        ("tick_to_run_started_p99_s", _percentile(latencies, 0.99), "s", 1.0, None, detail),
+        (
+            "scheduler_cpu_10000_schedules_pct",
+            100 * cpu / wall,
+            "% of one core",
+            5.0,
+            schedules,
+            cpu_detail,
+        ),
+    ):
+        h.emit(
+            figure,
+            TOOL,
+            value,
+            unit,
+            higher_is_better=False,
+            target=target,
+            n=n if n is not None else len(latencies),
+            detail=extra,
+        )
 
 
 def trigger(workdir: str, env: dict[str, str], count: int) -> None:

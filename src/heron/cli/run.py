@@ -12,7 +12,6 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -416,20 +415,17 @@ def _colour(status: str) -> str | None:
 
 
 def _import_path() -> None:
-    """Let ``module.path:pipeline`` targets import from the working directory, as
-    ``python -m`` does (the ``heron`` console script does not add it by itself)."""
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.insert(0, cwd)
+    from heron.pipelines.loader import import_from_working_directory
+
+    import_from_working_directory()
 
 
 def source_reference(target: str) -> str:
     """How the run records where its pipeline lives, for `heron runs resume`: the target as
     given, with a file made absolute (resume may run from another folder)."""
-    path, _, name = target.rpartition(":")
-    if path.endswith(".py"):
-        return f"{Path(path).expanduser().resolve()}:{name}"
-    return target
+    from heron.pipelines.loader import absolute_reference
+
+    return absolute_reference(target)
 
 
 def load_target(target: str) -> Any:

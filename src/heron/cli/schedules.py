@@ -119,19 +119,9 @@ def create(
     as_json: bool,
 ) -> None:
     """Create schedule NAME running PIPELINE (file.py:name or module:name)."""
-    from heron.core.errors import AlreadyExists, NotFound
     from heron.scheduling import definitions
 
     store = _store(create=True)
-    try:
-        store.get_schedule(name)
-    except NotFound:
-        pass
-    else:
-        raise AlreadyExists(
-            f"A schedule named {name!r} exists already: change it with `heron schedules "
-            f"update {name} ...`, or delete it first."
-        )
     values = definitions.check_definition(
         name=name,
         pipeline=pipeline,

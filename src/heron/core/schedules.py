@@ -27,7 +27,6 @@ FAILED = "failed"  # the run failed, or it could not be launched
 SKIPPED = "skipped"  # decided not to run (catch-up policy, lateness, paused): see reason
 CANCELLED = "cancelled"
 TICK_STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, SKIPPED, CANCELLED)
-TICK_DONE = frozenset({SUCCEEDED, FAILED, SKIPPED, CANCELLED})
 
 # backfill statuses
 BACKFILL_ACTIVE = "active"
@@ -125,7 +124,7 @@ class SchedulerInfo:
 
 
 # --- checks of stored values (the store's own: a server takes them from any client) ----------
-# the nicknames cron users write; cronsim takes the five fields only
+# the nicknames cron users write; cronsim takes the five fields only (see cron_fields)
 _NICKNAMES = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -137,7 +136,8 @@ _NICKNAMES = {
 }
 
 
-def _fields(expr: str) -> str:
+def cron_fields(expr: str) -> str:
+    """The five fields of a cron expression (a nickname such as ``@daily`` spelt out)."""
     return _NICKNAMES.get(expr.strip().lower(), expr.strip())
 
 
@@ -149,7 +149,7 @@ def check_cron(expr: str) -> str:
         raise InvalidArgument(
             "A cron schedule needs an expression such as '0 3 * * *' (03:00 every day)."
         )
-    fields = _fields(expr)
+    fields = cron_fields(expr)
     try:
         if len(fields.split()) != 5:  # cronsim would read a sixth field as seconds
             raise CronSimError(f"{len(fields.split())} fields")
@@ -179,7 +179,7 @@ def check_timezone(name: str) -> ZoneInfo:
 
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_TYPES: dict[str, Any] = {
+SCHEDULE_FIELD_TYPES: dict[str, Any] = {
     "name": str,
     "pipeline": str,
     "params": dict,
@@ -202,14 +202,16 @@ def check_schedule_values(values: Any, *, partial: bool = False) -> dict[str, An
     takes the params) is :mod:`heron.scheduling.definitions`' to check."""
     if not isinstance(values, dict):
         raise InvalidArgument("Schedule values must be an object of field: value.")
-    unknown = sorted(set(values) - set(_TYPES))
+    unknown = sorted(set(values) - set(SCHEDULE_FIELD_TYPES))
     if unknown:
-        raise InvalidArgument(f"A schedule has no field(s) {unknown}; use {sorted(_TYPES)}.")
+        raise InvalidArgument(
+            f"A schedule has no field(s) {unknown}; use {sorted(SCHEDULE_FIELD_TYPES)}."
+        )
     missing = [] if partial else [k for k in REQUIRED if k not in values]
     if missing:
         raise InvalidArgument(f"A schedule needs {', '.join(missing)}.")
     for key, value in values.items():
-        wanted = _TYPES[key]
+        wanted = SCHEDULE_FIELD_TYPES[key]
         if (isinstance(value, bool) and key != "paused") or not isinstance(value, wanted):
             raise InvalidArgument(f"Schedule field {key!r} has the wrong type: {value!r:.80}.")
     if "name" in values and not NAME_PATTERN.match(values["name"]):
@@ -232,10 +234,14 @@ def check_schedule_values(values: Any, *, partial: bool = False) -> dict[str, An
         raise InvalidArgument("A schedule has either a cron or on_artifacts, one of the two.")
     if "catchup" in values and values["catchup"] not in CATCHUP_POLICIES:
         raise InvalidArgument(
-            f"Unknown catchup {values['catchup']!r:.40}: use {', '.join(CATCHUP_POLICIES)}."
+            f"Unknown catchup {values['catchup']!r:.40}: use none (skip missed intervals), "
+            "latest (run the most recent) or all (run every missed interval, oldest first)."
         )
     if "max_active_runs" in values and not 1 <= values["max_active_runs"] <= 10_000:
-        raise InvalidArgument("max_active_runs must be between 1 and 10,000.")
+        raise InvalidArgument(
+            "max_active_runs must be at least 1: a whole number between 1 and 10,000, not "
+            f"{values['max_active_runs']}."
+        )
     lateness = values.get("max_lateness")
     if lateness is not None and not 0 < lateness < 10**12:
         raise InvalidArgument("max_lateness must be a positive number of seconds.")

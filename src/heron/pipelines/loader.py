@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -81,6 +82,23 @@ class AmbiguousReference(InvalidArgument):
     def __init__(self, message: str, names: list[str]) -> None:
         super().__init__(message)
         self.names = names
+
+
+def import_from_working_directory() -> None:
+    """Let ``module.path:pipeline`` references import from the working directory, as
+    ``python -m`` does (a console script does not add it by itself)."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+
+
+def absolute_reference(reference: str) -> str:
+    """``reference`` with a file made absolute, so that it loads again from another folder
+    (`heron runs resume`, a scheduler started elsewhere)."""
+    path, _, name = reference.rpartition(":")
+    if path.endswith(".py"):
+        return f"{Path(path).expanduser().resolve()}:{name}"
+    return reference
 
 
 def _import(target: str):  # type: ignore[no-untyped-def]

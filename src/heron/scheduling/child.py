@@ -20,11 +20,10 @@ def run_spec(spec: dict[str, Any]) -> int:
     """Run the scheduled pipeline ``spec`` describes; the exit code."""
     from heron.core import status
     from heron.core.errors import AlreadyExists, HeronError
-    from heron.pipelines.loader import load_pipeline
-    from heron.scheduling.definitions import import_from_here
+    from heron.pipelines.loader import import_from_working_directory, load_pipeline
 
     try:
-        import_from_here()
+        import_from_working_directory()
         pipeline = load_pipeline(spec["pipeline"])
         params = pipeline.bind(**spec["params"])
     except (HeronError, ImportError, OSError, SyntaxError) as e:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from heron.core.schedules import _fields, check_cron, check_timezone
+from heron.core.schedules import check_cron, check_timezone, cron_fields
 
 __all__ = ["check_cron", "check_timezone"]
 
@@ -32,7 +32,7 @@ def fires_after(expr: str, zone_name: str, after_ms: int) -> Iterator[int]:
     zone = check_timezone(zone_name)
     # cronsim works at second resolution and iterates strictly after its start
     start = _aware(after_ms - after_ms % 1000, zone)
-    for moment in CronSim(_fields(expr), start):
+    for moment in CronSim(cron_fields(expr), start):
         ms = _ms(moment)
         if ms > after_ms:
             yield ms
@@ -60,7 +60,7 @@ def previous_fire(expr: str, zone_name: str, before_ms: int) -> int | None:
     zone = check_timezone(zone_name)
     # strictly before: start at the next whole second, iterate backwards
     start = _aware(before_ms - before_ms % 1000 + 1000, zone)
-    for moment in CronSim(_fields(expr), start, reverse=True):
+    for moment in CronSim(cron_fields(expr), start, reverse=True):
         ms = _ms(moment)
         if ms < before_ms:
             return ms
@@ -70,9 +70,3 @@ def previous_fire(expr: str, zone_name: str, before_ms: int) -> int | None:
 def latest_fire(expr: str, zone_name: str, until_ms: int) -> int | None:
     """The last fire instant at or before ``until_ms``."""
     return previous_fire(expr, zone_name, until_ms + 1)
-
-
-def interval_of(expr: str, zone_name: str, fire_ms: int) -> tuple[int, int]:
-    """The data interval a fire covers: from the previous fire up to this one."""
-    start = previous_fire(expr, zone_name, fire_ms)
-    return (start if start is not None else fire_ms), fire_ms

@@ -10,11 +10,7 @@ schedule's ``catchup`` like any downtime.
 
 from __future__ import annotations
 
-import os
-import re
-import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from heron.core import schedules as s
@@ -23,7 +19,6 @@ from heron.core.errors import ConfigError, InvalidArgument, NotFound
 from heron.core.ids import now_ms
 from heron.scheduling import cron as crons
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _RESERVED = {"due", "next-due", "on-artifacts", "newest-artifact-versions"}
 
 
@@ -53,13 +48,18 @@ def _reference(pipeline: Any) -> str:
 
 def check_pipeline(reference: str, params: dict[str, Any]) -> str:
     """The complete reference of a pipeline that takes ``params``; imports it to be sure."""
-    from heron.pipelines.loader import complete_reference, load_pipeline
+    from heron.pipelines.loader import (
+        absolute_reference,
+        complete_reference,
+        import_from_working_directory,
+        load_pipeline,
+    )
 
     if not isinstance(params, dict):
         raise InvalidArgument(f"Schedule params must be a dict of name: value, not {params!r}.")
     try:
-        import_from_here()
-        full = _absolute(complete_reference(reference))
+        import_from_working_directory()
+        full = absolute_reference(complete_reference(reference))
         pipeline = load_pipeline(full)
     except (NotFound, InvalidArgument) as e:
         raise InvalidArgument(f"Cannot schedule {reference!r}: {e}") from None
@@ -75,22 +75,6 @@ def check_pipeline(reference: str, params: dict[str, Any]) -> str:
         )
     pipeline.bind(**params)  # JSON values, required parameters given
     return full
-
-
-def import_from_here() -> None:
-    """Let ``module:name`` references import from the working directory, as ``python -m``
-    does."""
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.insert(0, cwd)
-
-
-def _absolute(reference: str) -> str:
-    """A file reference made absolute: the scheduler may run from another folder."""
-    path, _, name = reference.rpartition(":")
-    if path.endswith(".py"):
-        return f"{Path(path).expanduser().resolve()}:{name}"
-    return reference
 
 
 def _seconds(value: Any) -> float | None:
@@ -122,19 +106,11 @@ def check_definition(
         raise InvalidArgument(
             f"{name!r} is a word the server's schedule routes use: name the schedule otherwise."
         )
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise InvalidArgument(
-            f"Invalid schedule name {name!r}: use up to 128 letters, digits, '.', '-' or '_', "
-            "starting with a letter or digit."
-        )
     if (cron is None) == (not on_artifacts):
         raise InvalidArgument(
             f"Schedule {name!r}: give either cron= (with timezone=) or on_artifacts=[...], "
             "one of the two."
         )
-    if cron is not None:
-        cron = crons.check_cron(cron)
-    crons.check_timezone(timezone)
     artifacts = None
     if on_artifacts:
         if isinstance(on_artifacts, str) or not isinstance(on_artifacts, (list, tuple)):
@@ -142,26 +118,21 @@ def check_definition(
                 f"on_artifacts must be a list of artifact names, not {on_artifacts!r}."
             )
         artifacts = sorted({validation.check_artifact_name(a) for a in on_artifacts})
-    if catchup not in s.CATCHUP_POLICIES:
-        raise InvalidArgument(
-            f"Unknown catchup {catchup!r}: use none (skip missed intervals), latest (run the "
-            "most recent) or all (run every missed interval, oldest first)."
-        )
-    if isinstance(max_active_runs, bool) or not isinstance(max_active_runs, int):
-        raise InvalidArgument(f"max_active_runs must be a whole number, not {max_active_runs!r}.")
-    if max_active_runs < 1:
-        raise InvalidArgument(f"max_active_runs must be at least 1, not {max_active_runs}.")
-    return {
+    values = {
         "name": name,
-        "pipeline": check_pipeline(pipeline, params),
-        "params": dict(params),
-        "cron": cron,
+        "pipeline": pipeline,
+        "params": params,
+        "cron": cron.strip() if isinstance(cron, str) else cron,
         "timezone": timezone,
         "on_artifacts": artifacts,
         "catchup": catchup,
         "max_active_runs": max_active_runs,
         "max_lateness": _seconds(max_lateness),
     }
+    s.check_schedule_values(values, partial=True)  # what the store checks too
+    values["pipeline"] = check_pipeline(pipeline, params)
+    values["params"] = dict(params)
+    return values
 
 
 def _next_due(values: dict[str, Any], after: int) -> int | None:

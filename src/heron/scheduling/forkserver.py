@@ -56,6 +56,7 @@ def _warm_up() -> None:
     from heron.pipelines.pipeline import pipeline
     from heron.pipelines.step import step
     from heron.store import log_buffer, registry
+    from heron.store.registry import get_store
 
     @step
     def numbers(n: int) -> list:
@@ -76,12 +77,8 @@ def _warm_up() -> None:
         config.set_tracking_uri(f"sqlite:///{folder}/warm-up.db")
         config.set_artifact_uri(f"{folder}/artifacts")
         warm_up.with_options(cache=False)()
-        log_buffer._close_all()
-        log_buffer._buffers.clear()
-        for store in list(registry._stores.values()):
-            engine = getattr(store, "engine", None)
-            if engine is not None:
-                engine.dispose()
+        log_buffer.close_all()
+        get_store().engine.dispose()  # closes its connections: none may cross a fork
     finally:
         registry.forget_stores()
         config.set_tracking_uri(None)

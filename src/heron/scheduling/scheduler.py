@@ -22,6 +22,7 @@ The clock is injectable (``clock``: seconds since the epoch), so tests drive tim
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -246,9 +247,8 @@ class Scheduler:
             if self.store.advance_schedule(sch.id, sch.cursor, logical, None, [tick]):
                 fired += 1
                 log.info("schedule %s: new versions of %s", sch.name, ", ".join(wanted))
-            try:
-                self._artifact_schedules[i] = self.store.get_schedule(sch.id)
-            except NotFound:
+                self._artifact_schedules[i] = dataclasses.replace(sch, cursor=logical)
+            else:  # another scheduler moved it (or it is gone): read the lists again
                 self._artifacts_read_at = -1e18
         return fired
 

@@ -315,7 +315,8 @@ class ArtifactRoutes:
             _remove(blobs, root)
             _remove(blobs, digest_path)
 
-    def _commit_folder(self, upload_id: str, content_hash: str) -> bool:
+    def _commit_upload(self, upload_id: str, content_hash: str) -> bool:
+        """Commit an upload: a folder by its manifest hash, a file by its kept digest."""
         blobs = self.blobs
         root = self._upload_root(upload_id)
         if blobs.fs.isfile(root):
@@ -348,7 +349,7 @@ class ArtifactRoutes:
         if not isinstance(data, dict) or not isinstance(data.get("content_hash"), str):
             raise InvalidArgument('Send {"content_hash": "<sha256 of the folder manifest>"}.')
         content_hash = check_hash(data["content_hash"])
-        stored = await self._run(self._commit_folder, upload_id, content_hash)
+        stored = await self._run(self._commit_upload, upload_id, content_hash)
         await _json(send, 201 if stored else 200, {"stored": stored, "content_hash": content_hash})
 
 

@@ -611,6 +611,14 @@ def _close_all() -> None:
             log.exception("Flushing the log buffer at exit failed")
 
 
+def close_all() -> None:
+    """Flush and stop every buffer of this process, its flusher thread included (a process
+    about to fork children must have no thread running); later writes start new ones."""
+    _close_all()
+    with _buffers_lock:
+        _buffers.clear()
+
+
 def _after_fork_in_child() -> None:
     for buf in list(_buffers.values()):
         buf._reset_after_fork()
@@ -619,4 +627,4 @@ def _after_fork_in_child() -> None:
 atexit.register(_close_all)
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
-__all__ = ["LogBuffer", "buffer_for", "flush_all", "pending_buffer"]
+__all__ = ["LogBuffer", "buffer_for", "close_all", "flush_all", "pending_buffer"]

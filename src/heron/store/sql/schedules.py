@@ -25,75 +25,26 @@ from heron.store.sql import schema as t
 
 _sc, _tk, _bf = t.schedules, t.schedule_ticks, t.backfills
 
-# the columns a caller may change with update_schedule
-SCHEDULE_FIELDS = (
-    "pipeline",
-    "params",
-    "cron",
-    "timezone",
-    "on_artifacts",
-    "catchup",
-    "max_active_runs",
-    "max_lateness",
-    "paused",
-    "cursor",
-    "next_due_at",
-)
+# the columns a caller may change with update_schedule (all but its name)
+SCHEDULE_FIELDS = tuple(k for k in s.SCHEDULE_FIELD_TYPES if k != "name")
 
 
 def _schedule(row: Any) -> s.Schedule:
-    return s.Schedule(
-        id=row.id,
-        name=row.name,
-        pipeline=row.pipeline,
-        params=orjson.loads(row.params),
-        cron=row.cron,
-        timezone=row.timezone,
-        on_artifacts=orjson.loads(row.on_artifacts) if row.on_artifacts else None,
-        catchup=row.catchup,
-        max_active_runs=row.max_active_runs,
-        max_lateness=row.max_lateness,
-        paused=bool(row.paused),
-        cursor=row.cursor,
-        next_due_at=row.next_due_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    values = dict(row._mapping)
+    values["params"] = orjson.loads(values["params"])
+    values["on_artifacts"] = orjson.loads(values["on_artifacts"]) if row.on_artifacts else None
+    values["paused"] = bool(values["paused"])
+    return s.Schedule(**values)
 
 
 def _tick(row: Any) -> s.Tick:
-    return s.Tick(
-        id=row.id,
-        schedule_id=row.schedule_id,
-        logical_time=row.logical_time,
-        interval_start=row.interval_start,
-        interval_end=row.interval_end,
-        status=row.status,
-        reason=row.reason,
-        run_id=row.run_id,
-        attempt=row.attempt,
-        backfill_id=row.backfill_id,
-        evaluated_at=row.evaluated_at,
-        inputs=orjson.loads(row.inputs) if row.inputs else {},
-        claimed_by=row.claimed_by,
-        claimed_at=row.claimed_at,
-    )
+    values = dict(row._mapping)
+    values["inputs"] = orjson.loads(values["inputs"]) if row.inputs else {}
+    return s.Tick(**values)
 
 
 def _backfill(row: Any, progress: dict[str, int]) -> s.Backfill:
-    return s.Backfill(
-        id=row.id,
-        schedule_id=row.schedule_id,
-        start=row.start,
-        end=row.end,
-        reprocess=row.reprocess,
-        max_active_runs=row.max_active_runs,
-        backwards=bool(row.backwards),
-        status=row.status,
-        intervals=row.intervals,
-        created_at=row.created_at,
-        progress=progress,
-    )
+    return s.Backfill(**{**row._mapping, "backwards": bool(row.backwards), "progress": progress})
 
 
 def _columns(values: dict[str, Any]) -> dict[str, Any]:
