@@ -465,6 +465,15 @@ def write_artifact_file(path: str, size_mb: int) -> int:
     return size_mb * MB
 
 
+def settle_disk() -> None:
+    """Write the page cache's dirty pages out before a timed transfer, so that it is not
+    charged with the disk writeback of the gigabyte written before it (the source file, the
+    previous transfer): on this class of machine that writeback takes CPU and stalls writers
+    for seconds, at random moments. Both tools' scripts call it at the same points."""
+    os.sync()
+    time.sleep(0.5)
+
+
 def same_file_sample(a: str, b: str) -> bool:
     """Same size, and the same first, middle and last MB."""
     size = os.path.getsize(a)
@@ -877,6 +886,7 @@ def bench_artifact(sizes: ServerSizes, workdir: str, worker_counts: Sequence[int
                 heron.log_artifact(small)
             before = folder_bytes(server_artifacts)
             h.progress(f"artifact ({w}w): heron.log_artifact of {sizes.artifact_mb:,} MB")
+            settle_disk()
             with heron.start_run() as run, PeakRss(server.pid) as up:
                 t0 = time.perf_counter()
                 version = heron.log_artifact(source)
@@ -892,6 +902,7 @@ def bench_artifact(sizes: ServerSizes, workdir: str, worker_counts: Sequence[int
             h.progress(f"  upload {size / MB / upload_s:,.0f} MB/s")
             target = os.path.join(workdir, f"download-{w}w.bin")
             h.progress(f"artifact ({w}w): Client.download_artifact of {sizes.artifact_mb:,} MB")
+            settle_disk()
             with PeakRss(server.pid) as down:
                 t0 = time.perf_counter()
                 got = client.download_artifact(run.id, ARTIFACT_NAME, target)

@@ -404,6 +404,7 @@ def bench_artifact(sizes: s.ServerSizes, workdir: str, worker_counts: Sequence[i
                 mlflow.log_artifact(small)
             before = s.folder_bytes(server_artifacts)
             h.progress(f"artifact ({w}w): mlflow.log_artifact of {sizes.artifact_mb:,} MB")
+            s.settle_disk()
             with mlflow.start_run() as run, s.PeakRss(server.pid) as up:
                 t0 = time.perf_counter()
                 mlflow.log_artifact(source)
@@ -421,6 +422,7 @@ def bench_artifact(sizes: s.ServerSizes, workdir: str, worker_counts: Sequence[i
             h.progress(
                 f"artifact ({w}w): mlflow.artifacts.download_artifacts of {sizes.artifact_mb:,} MB"
             )
+            s.settle_disk()
             with s.PeakRss(server.pid) as down:
                 t0 = time.perf_counter()
                 got = mlflow.artifacts.download_artifacts(

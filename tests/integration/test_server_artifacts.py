@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -106,16 +107,18 @@ def test_a_big_file_uploads_while_it_is_hashed_and_stops_if_the_server_has_it(
         first = heron.log_artifact(source)
     assert first.content_hash == digest and digest in server_objects(server)
     assert uploaded_bytes(server) - before == 40 * MB
-    # the second time the chunks go slowly: the hash is known (and the server asked) long
-    # before the upload would end, so it stops there
-    chunks = proxied._chunks
+    # the second time the file goes slowly (1 MB a tenth of a second): the hash is known
+    # (and the server asked) long before the upload would end, so it stops there
+    from heron.store.rest import quick
 
-    def slow_chunks(path):
-        for chunk in chunks(path):
-            time.sleep(0.1)
-            yield chunk
+    sendfile = socket.socket.sendfile
 
-    monkeypatch.setattr(proxied, "_chunks", slow_chunks)
+    def slow_sendfile(self, file, offset=0, count=None):
+        time.sleep(0.1)
+        return sendfile(self, file, offset, count)
+
+    monkeypatch.setattr(quick, "_SEGMENT", MB)
+    monkeypatch.setattr(socket.socket, "sendfile", slow_sendfile)
     before = uploaded_bytes(server)
     with heron.start_run():
         again = heron.log_artifact(source)
@@ -141,6 +144,96 @@ def test_folders_and_values_round_trip(client, server, tmp_path):
     assert (Path(got) / "nested" / "w.npy").read_bytes() == b"\x93NUMPY fake"
     assert client.get_artifact("metrics.json").load() == {"accuracy": 0.93}
     assert client.get_artifact("notes/readme.txt").load() == "hello"
+
+
+def test_a_download_cut_short_says_so_and_leaves_nothing(client, server, tmp_path, monkeypatch):
+    from heron.artifacts.proxied import open_proxied_store
+    from heron.core.errors import StoreUnavailable
+    from heron.store.rest import quick
+
+    source = tmp_path / "cut.bin"
+    source.write_bytes(os.urandom(20 * MB))
+    with heron.start_run() as run:
+        heron.log_artifact(source)
+    session = open_proxied_store(server.url).session
+    request = session.request
+
+    def cut_after_two_reads(method, path, **kwargs):
+        response = request(method, path, **kwargs)
+        if kwargs.get("stream"):
+            readinto, reads = response.readinto, []
+
+            def failing(buffer):
+                reads.append(1)
+                if len(reads) > 2:
+                    raise quick.QuickLost(ConnectionResetError("Connection reset by peer"))
+                return readinto(buffer)
+
+            response.readinto = failing
+        return response
+
+    monkeypatch.setattr(session, "request", cut_after_two_reads)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(StoreUnavailable, match=r"stopped sending artifact object .*Try again"):
+        client.download_artifact(run.id, "cut.bin", out / "cut.bin")
+    assert list(out.iterdir()) == []  # neither the file nor a partial one
+    monkeypatch.setattr(session, "request", request)
+    got = client.download_artifact(run.id, "cut.bin", out / "cut.bin")
+    assert Path(got).read_bytes() == source.read_bytes()
+
+
+def _run_client(
+    code: str, server, tmp_path, source, back, timeout: float, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` with the arguments ``source back`` as a client process of ``server``."""
+    environ = {
+        **os.environ,
+        "HERON_TRACKING_URI": server.url,
+        "HERON_HOME": str(tmp_path / "home"),
+        **env,
+    }
+    environ.pop("HERON_ARTIFACT_URI", None)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(source), str(back)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+_HTTPX_PATH_CLIENT = textwrap.dedent(
+    """
+    import hashlib, sys
+    import heron
+    from heron.artifacts.proxied import open_proxied_store
+
+    source, back = sys.argv[1], sys.argv[2]
+    assert open_proxied_store(heron.get_tracking_uri()).session._quick is None
+    with heron.start_run() as run:
+        version = heron.log_artifact(source)
+    heron.Client().download_artifact(run.id, "big.bin", back)
+    print(version.content_hash)
+    """
+)
+
+
+def test_big_files_go_both_ways_through_httpx_too(server, tmp_path):
+    """``HERON_HTTP_QUICK=0`` (as for a server behind a proxy): uploads and downloads take
+    httpx, with the same streaming and checks."""
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(70 * MB))
+    back = tmp_path / "back.bin"
+    done = _run_client(
+        _HTTPX_PATH_CLIENT, server, tmp_path, source, back, 300, HERON_HTTP_QUICK="0"
+    )
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    assert done.stdout.split() == [digest]
+    assert digest in server_objects(server)
+    assert hashlib.sha256(back.read_bytes()).hexdigest() == digest
 
 
 def test_direct_access_writes_bytes_itself_and_the_server_records_metadata(
@@ -218,16 +311,7 @@ def test_a_1_gb_file_streams_both_ways_in_constant_memory(server, tmp_path):
             f.write(chunk)
     server_before = _peak_rss_mb(server.process.pid)
     back = tmp_path / "back.bin"
-    env = {**os.environ, "HERON_TRACKING_URI": server.url, "HERON_HOME": str(tmp_path / "home")}
-    env.pop("HERON_ARTIFACT_URI", None)
-    done = subprocess.run(
-        [sys.executable, "-c", _GIGABYTE_CLIENT, str(source), str(back)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
+    done = _run_client(_GIGABYTE_CLIENT, server, tmp_path, source, back, 600)
     client_peak, client_held, up, down = (float(v) for v in done.stdout.split())
     server_peak = _peak_rss_mb(server.process.pid)
     print(

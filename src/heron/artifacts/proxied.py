@@ -17,14 +17,12 @@ uploaded file by file and committed under its manifest hash.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import queue
 import shutil
-import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -33,7 +31,7 @@ import orjson
 
 from heron.artifacts.store import ArtifactStore, StoredObject, path_under
 from heron.core import config, hashing
-from heron.core.errors import InvalidArgument, InvalidState, NotFound
+from heron.core.errors import InvalidArgument, InvalidState, NotFound, StoreUnavailable
 from heron.core.ids import new_id
 
 T = TypeVar("T")
@@ -41,6 +39,7 @@ T = TypeVar("T")
 CHUNK = 4 * 1024 * 1024
 # files at least this big are hashed while they upload (below it, asking first is cheaper)
 STREAM_AT = 64 * 1024 * 1024
+_BUFFERS = 4  # of CHUNK bytes each, going round a download (one read, one written, two queued)
 _OBJECTS = "/api/v1/artifacts/objects/"
 _UPLOADS = "/api/v1/artifacts/uploads/"
 
@@ -84,27 +83,36 @@ class ProxiedArtifactStore(ArtifactStore):
 
     # --- writing ------------------------------------------------------------------------
     def _upload_file(self, path: str | os.PathLike[str], content_hash: str) -> None:
-        size = os.path.getsize(path)
-        response = self.session.request(
+        self._put(_OBJECTS + content_hash, path)
+
+    def _put(
+        self,
+        target: str,
+        path: str | os.PathLike[str],
+        params: dict[str, str] | None = None,
+        interrupt: threading.Event | None = None,
+    ) -> None:
+        """PUT the bytes of the file at ``path`` to ``target`` (a new read of the file each
+        time the request is sent)."""
+        from heron.store.rest.quick import FileBody
+
+        self.session.request(
             "PUT",
-            _OBJECTS + content_hash,
+            target,
             idempotent=True,
-            content=lambda: _chunks(path),
-            headers={"content-type": "application/octet-stream", "content-length": str(size)},
-        )
-        response.close()
+            params=params,
+            content=lambda: FileBody(path, interrupt),
+            headers={"content-type": "application/octet-stream"},
+        ).close()
 
     def _upload_folder(self, folder: str | os.PathLike[str], content_hash: str) -> None:
         upload_id = new_id()
-        for rel, _sha, size in hashing.directory_manifest(folder):
-            self.session.request(
-                "PUT",
+        for rel, _sha, _size in hashing.directory_manifest(folder):
+            self._put(
                 _UPLOADS + upload_id,
-                idempotent=True,
+                os.path.join(folder, *rel.split("/")),
                 params={"member": rel},
-                content=functools.partial(_chunks, os.path.join(folder, *rel.split("/"))),
-                headers={"content-type": "application/octet-stream", "content-length": str(size)},
-            ).close()
+            )
         self.session.request(
             "POST",
             f"{_UPLOADS}{upload_id}/commit",
@@ -116,6 +124,8 @@ class ProxiedArtifactStore(ArtifactStore):
         """Upload a big file while a thread hashes it; its hash. Once the hash is known the
         server is asked whether it holds the content: if it does, the upload stops there
         (the server drops what it received); else the upload is committed under the hash."""
+        from heron.store.rest.quick import UploadInterrupted
+
         upload_id = new_id()
         hashed: list[str] = []
         failure: list[BaseException] = []
@@ -131,25 +141,9 @@ class ProxiedArtifactStore(ArtifactStore):
 
         worker = threading.Thread(target=hash_and_ask, name="heron-hash", daemon=True)
         worker.start()
-
-        def chunks() -> Iterator[bytes]:
-            for chunk in _chunks(path):
-                if present.is_set():
-                    raise _AlreadyStored
-                yield chunk
-
         try:
-            self.session.request(
-                "PUT",
-                _UPLOADS + upload_id,
-                idempotent=True,
-                content=chunks,
-                headers={
-                    "content-type": "application/octet-stream",
-                    "content-length": str(path.stat().st_size),
-                },
-            ).close()
-        except _AlreadyStored:
+            self._put(_UPLOADS + upload_id, path, interrupt=present)
+        except UploadInterrupted:
             pass
         finally:
             worker.join()
@@ -267,14 +261,23 @@ class ProxiedArtifactStore(ArtifactStore):
 
     def _download_to(self, content_hash: str, target: str, member: str | None = None) -> str:
         """Stream one file of the server to ``target``; its sha256."""
+        from heron.store.rest.quick import QuickLost
+
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
         params = {"member": member} if member is not None else None
         response = self.session.request(
             "GET", _OBJECTS + content_hash, idempotent=True, params=params, stream=True
         )
         try:
-            with open(target, "wb") as f:
-                return _hash_and_write(response.iter_raw(), f)
+            # a new file ("x"): on ext4, writing a file opened with O_TRUNC makes its close
+            # wait for the bytes to reach the disk (auto_da_alloc), half a second a gigabyte
+            with open(target, "xb") as f:
+                return _hash_and_write(response, f)
+        except QuickLost as e:
+            raise StoreUnavailable(
+                f"The server at {self.server_url} stopped sending artifact object "
+                f"{content_hash[:12]}… ({e}); nothing was kept. Try again."
+            ) from e
         finally:
             response.close()
 
@@ -300,8 +303,7 @@ class ProxiedArtifactStore(ArtifactStore):
             self._cached(content_hash)
             return self.cache.download(content_hash, dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".heron-", dir=dest.parent)
-        os.close(fd)
+        tmp = os.path.join(dest.parent, f".heron-{new_id()}")
         try:
             got = self._download_to(content_hash, tmp)
             if got != content_hash:
@@ -322,56 +324,57 @@ class ProxiedArtifactStore(ArtifactStore):
         )
 
 
-class _AlreadyStored(Exception):
-    """Raised into an upload to stop it: the server holds the content already."""
+def _hash_and_write(body: Any, f: Any) -> str:
+    """Read ``body`` (an answer with ``readinto``) into ``f`` and return its sha256.
 
-
-def _hash_and_write(chunks: Iterator[bytes], f: Any) -> str:
-    """Write ``chunks`` to ``f`` and return their sha256. Hashing and writing run in a
-    thread of their own while the next chunks are read (both release the GIL), at most
-    :data:`CHUNK` bytes apart, so memory stays bounded."""
+    The reading thread fills a buffer and hashes it while a thread of its own writes the one
+    before (reading, hashing and writing all release the GIL); :data:`_BUFFERS` buffers of
+    :data:`CHUNK` bytes go round, so memory stays bounded and nothing is allocated per chunk.
+    """
     digest = hashlib.sha256()
-    batches: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=2)
+    free: queue.Queue[bytearray] = queue.Queue()
+    for _ in range(_BUFFERS):
+        free.put(bytearray(CHUNK))
+    filled: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
     failure: list[BaseException] = []
 
-    def consume() -> None:
-        try:
-            while (batch := batches.get()) is not None:
-                for chunk in batch:
-                    digest.update(chunk)
-                    f.write(chunk)
-        except BaseException as e:  # raised below, in the reading thread
-            failure.append(e)
-            while batches.get() is not None:
-                pass
+    def write() -> None:
+        while (item := filled.get()) is not None:
+            buffer, size = item
+            if not failure:
+                try:
+                    f.write(memoryview(buffer)[:size])
+                except BaseException as e:  # raised below, in the reading thread
+                    failure.append(e)
+            free.put(buffer)
 
-    worker = threading.Thread(target=consume, name="heron-download", daemon=True)
-    worker.start()
+    writer = threading.Thread(target=write, name="heron-download", daemon=True)
+    writer.start()
     try:
-        batch: list[bytes] = []
-        size = 0
-        for chunk in chunks:
-            batch.append(chunk)
-            size += len(chunk)
-            if size >= CHUNK:
-                batches.put(batch)
-                batch, size = [], 0
-                if failure:
-                    break
-        if batch:
-            batches.put(batch)
+        while not failure:
+            buffer = free.get()
+            size = _fill(body, memoryview(buffer))
+            if not size:
+                break
+            digest.update(memoryview(buffer)[:size])
+            filled.put((buffer, size))
     finally:
-        batches.put(None)
-        worker.join()
+        filled.put(None)
+        writer.join()
     if failure:
         raise failure[0]
     return digest.hexdigest()
 
 
-def _chunks(path: str | os.PathLike[str]) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            yield chunk
+def _fill(body: Any, view: memoryview) -> int:
+    """Read from ``body`` until ``view`` is full or the body ends; how many bytes came."""
+    size = 0
+    while size < len(view):
+        n = body.readinto(view[size:])
+        if not n:
+            break
+        size += n
+    return size
 
 
 _stores: dict[str, ProxiedArtifactStore] = {}

@@ -382,7 +382,31 @@ def app_from_env() -> TrackingApp:
     """The app of a uvicorn worker process (settings from the environment)."""
     settings = ServerSettings.from_env()
     logging_setup(settings)
+    buffer_request_bodies()
     return create_app(settings)
+
+
+# How much of a request body uvicorn reads ahead of the app before it stops reading the
+# socket (its own default is 64 KiB).
+BODY_READ_AHEAD = 4 * 1024 * 1024
+
+
+def buffer_request_bodies() -> None:
+    """Let uvicorn read up to :data:`BODY_READ_AHEAD` bytes of a request body before it
+    pauses the connection. At its default, an artifact upload reaches the app in 256 KiB
+    messages, each one a pause and resume of the socket and a wake-up of the app: receiving a
+    gigabyte cost the event loop 0.9 s of CPU, against 0.6 s with 4 MiB. Memory stays bounded
+    (4 MiB per connection while the app is busy). uvicorn reads the limit from a module
+    constant of its HTTP protocol modules; one without it is left alone."""
+    import importlib
+
+    for name in ("httptools_impl", "h11_impl"):
+        try:
+            module = importlib.import_module(f"uvicorn.protocols.http.{name}")
+        except ImportError:  # httptools is not installed
+            continue
+        if isinstance(getattr(module, "HIGH_WATER_LIMIT", None), int):
+            module.HIGH_WATER_LIMIT = BODY_READ_AHEAD  # type: ignore[attr-defined]
 
 
 def logging_setup(settings: ServerSettings) -> None:

@@ -202,16 +202,14 @@ class ArtifactRoutes:
         f = await self._run(fs.open, path, "wb")
         digest = hashlib.sha256()
         size = 0
-        pending: list[bytes] = []  # chunks as uvicorn hands them over: no joining, no copies
+        pending: list[bytes] = []  # chunks as uvicorn hands them over
         pending_size = 0
 
-        def write(chunks: list[bytes]) -> None:
-            for chunk in chunks:
-                digest.update(chunk)
-                f.write(chunk)
-
-        # the bytes received are hashed and written in a thread while the next ones arrive
-        writing: asyncio.Future[None] | None = None
+        # The bytes received are hashed in one thread and written in another while the next
+        # ones arrive, one batch of each in flight at a time. A batch is joined into one
+        # buffer first: hashing and writing release the GIL, and a thread that gives it up
+        # per 256 KB chunk waits for the event loop to give it back as often.
+        in_flight: list[asyncio.Future[None]] = []
         loop = asyncio.get_running_loop()
         try:
             while True:
@@ -224,19 +222,24 @@ class ArtifactRoutes:
                     pending_size += len(chunk)
                 more = message.get("more_body", False)
                 if pending_size >= CHUNK or (not more and pending):
-                    if writing is not None:
-                        await writing
-                    chunks, pending = pending, []
+                    for job in in_flight:
+                        await job
+                    batch = pending[0] if len(pending) == 1 else b"".join(pending)
+                    pending = []
                     size += pending_size
                     pending_size = 0
-                    writing = loop.run_in_executor(self.pool, write, chunks)
+                    in_flight = [
+                        loop.run_in_executor(self.pool, digest.update, batch),
+                        loop.run_in_executor(self.pool, f.write, batch),
+                    ]
                 if not more:
                     break
-            if writing is not None:
-                await writing
+            for job in in_flight:
+                await job
         finally:
-            if writing is not None and not writing.done():
-                await asyncio.wait([writing])
+            unfinished = [job for job in in_flight if not job.done()]
+            if unfinished:
+                await asyncio.wait(unfinished)
             await self._run(f.close)
         self.count_bytes("upload", size)
         return digest.hexdigest(), size

@@ -56,10 +56,11 @@ def serve_forever(settings: ServerSettings, sock: Any) -> None:
     """Serve on the bound socket ``sock`` until SIGTERM or Ctrl-C."""
     import uvicorn
 
-    from heron.server.app import create_app, logging_setup
+    from heron.server.app import buffer_request_bodies, create_app, logging_setup
     from heron.serving.server import run_workers
 
     logging_setup(settings)
+    buffer_request_bodies()
     options = uvicorn_options(settings)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler
     # it found in place: make that handler a clean exit, so a stopped server exits 0

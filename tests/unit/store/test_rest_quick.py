@@ -1,11 +1,14 @@
 """The quick path of small JSON calls (heron.store.rest.quick) against a tiny local server:
 keep-alive reuse, a connection the server closed, one connection per thread, the failures
-told as the session's retries expect them."""
+told as the session's retries expect them; streamed answers and file bodies, on the quick path
+and on httpx (``HERON_HTTP_QUICK=0``) alike."""
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
+import os
 import threading
 import time
 
@@ -24,8 +27,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         server = self.server
+        if self.path.startswith("/blob/"):
+            self._blob(int(self.path.rsplit("/", 1)[1]))
+            return
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
+        if self.command == "PUT":  # a file body: say what came
+            body = json.dumps(
+                {
+                    "sha256": hashlib.sha256(body).hexdigest(),
+                    "length": self.headers.get("content-length"),
+                    "chunked": self.headers.get("transfer-encoding"),
+                }
+            ).encode()
         with server.lock:
             server.requests.append((self.command, self.path, body, self.client_address[1]))
             mode = server.mode
@@ -43,7 +57,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if mode == "close-after":  # close the kept-alive connection without saying so
             self.close_connection = True
 
-    do_GET = do_POST = _answer
+    def _blob(self, size: int) -> None:
+        """``size`` bytes of :func:`_blob_bytes`; in mode "short", half of them, then the
+        connection is closed."""
+        data = _blob_bytes(size)
+        with self.server.lock:
+            self.server.requests.append(("GET", self.path, b"", self.client_address[1]))
+            mode = self.server.mode
+        self.send_response(200)
+        self.send_header("content-length", str(size))
+        self.end_headers()
+        if mode == "short":
+            self.wfile.write(data[: size // 2])
+            self.close_connection = True
+            return
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = _answer
+
+
+def _blob_bytes(size: int) -> bytes:
+    block = hashlib.sha256(b"blob").digest() * 2048  # 64 KiB
+    return (block * (size // len(block) + 1))[:size]
 
 
 @pytest.fixture
@@ -196,3 +231,91 @@ def test_a_store_made_while_the_server_is_away_tries_once_and_waits_for_nothing(
     store = RestStore(f"http://127.0.0.1:{port}")
     assert tries == ["/api/v1/info"]  # one try; the artifact routing is asked again later
     assert store._info is None
+
+
+@pytest.fixture(params=["quick", "httpx"])
+def path_of(request, monkeypatch):
+    """Which path streams and file bodies take: the quick one or httpx."""
+    if request.param == "httpx":
+        monkeypatch.setenv("HERON_HTTP_QUICK", "0")
+    return request.param
+
+
+def _read_all(body, buffer_size: int) -> bytes:
+    buffer = bytearray(buffer_size)
+    out = bytearray()
+    while n := body.readinto(buffer):
+        out += buffer[:n]
+    return bytes(out)
+
+
+@pytest.mark.parametrize("buffer_size", [1000, 1 << 20])
+def test_a_streamed_answer_is_read_into_buffers_of_any_size(server, path_of, buffer_size):
+    session = HttpSession(_url(server))
+    assert (session._quick is not None) == (path_of == "quick")
+    size = 3 * 65536 + 123
+    response = session.request("GET", f"/blob/{size}", idempotent=True, stream=True)
+    try:
+        assert response.status_code == 200
+        assert _read_all(response, buffer_size) == _blob_bytes(size)
+    finally:
+        response.close()
+
+
+def test_a_streamed_answer_read_to_its_end_gives_its_connection_back(server):
+    session = HttpSession(_url(server))
+    for _ in range(3):
+        response = session.request("GET", "/blob/70000", idempotent=True, stream=True)
+        assert len(_read_all(response, 8192)) == 70000
+        response.close()
+    session.request("POST", "/after", idempotent=True, json={})
+    assert len(set(_ports(server))) == 1
+    # one closed before its end cannot be reused: the next call has a new connection
+    response = session.request("GET", "/blob/700000", idempotent=True, stream=True)
+    response.readinto(bytearray(1000))
+    response.close()
+    session.request("POST", "/later", idempotent=True, json={})
+    assert len(set(_ports(server))) == 2
+
+
+def test_a_body_that_ends_short_is_a_lost_connection(server, path_of):
+    server.mode = "short"
+    session = HttpSession(_url(server))
+    response = session.request("GET", "/blob/200000", idempotent=True, stream=True)
+    with pytest.raises(quick.QuickLost):
+        _read_all(response, 65536)
+    response.close()
+
+
+@pytest.mark.parametrize("size", [0, 5, 9 * 1024 * 1024 + 7])
+def test_a_file_body_arrives_whole_with_its_length(server, path_of, tmp_path, size):
+    source = tmp_path / "f.bin"
+    data = os.urandom(size)
+    source.write_bytes(data)
+    session = HttpSession(_url(server))
+    response = session.request(
+        "PUT", "/up", idempotent=True, content=lambda: quick.FileBody(source)
+    )
+    said = json.loads(orjson_result(response)["body"])
+    assert said == {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "length": str(size),
+        "chunked": None,
+    }
+
+
+def test_a_file_body_stops_once_interrupted(server, path_of, tmp_path):
+    source = tmp_path / "f.bin"
+    source.write_bytes(os.urandom(3 * 1024 * 1024))
+    interrupt = threading.Event()
+    interrupt.set()
+    session = HttpSession(_url(server))
+    with pytest.raises(quick.UploadInterrupted):
+        session.request(
+            "PUT", "/up", idempotent=True, content=lambda: quick.FileBody(source, interrupt)
+        )
+    interrupt.clear()
+    response = session.request(  # the session goes on working
+        "PUT", "/up", idempotent=True, content=lambda: quick.FileBody(source, interrupt)
+    )
+    assert json.loads(orjson_result(response)["body"])["length"] == str(3 * 1024 * 1024)

@@ -28,7 +28,7 @@ from heron._version import __version__
 from heron.core import owner as owners
 from heron.core import uris
 from heron.core.errors import HeronError, InvalidArgument, StoreError, StoreUnavailable
-from heron.store.rest import protocol
+from heron.store.rest import protocol, quick
 
 log = logging.getLogger("heron.store.rest")
 
@@ -63,8 +63,6 @@ class HttpSession:
         self._timeout: dict[str, Any] = {}
         self._agent = f"heron/{__version__}"
         self._quick: Any = None
-        from heron.store.rest import quick
-
         if quick.usable(self.base_url):
             self._quick = quick.QuickConnections(self.base_url, _timeout_seconds())
 
@@ -96,15 +94,22 @@ class HttpSession:
         return client
 
     def _quick_request(
-        self, method: str, path: str, headers: dict[str, str], body: bytes | None
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: Any,
+        stream: bool = False,
     ) -> Any:
         """A request on the quick path, its failures told as httpx's (the same retries)."""
         import httpx
 
-        from heron.store.rest import quick
-
         assert self._quick is not None
         try:
+            if stream:
+                return self._quick.stream(method, path, headers)
+            if isinstance(body, quick.FileBody):
+                return self._quick.send_file(method, path, headers, body)
             return self._quick.request(method, path, headers, body)
         except quick.QuickConnectTimeout as e:
             raise httpx.ConnectTimeout(str(e)) from e
@@ -171,15 +176,25 @@ class HttpSession:
                 if callable(payload):
                     payload = payload()
                 client = self.client
-                if stream or not (payload is None or isinstance(payload, bytes)):
+                quick_path = self._quick is not None and (
+                    payload is None
+                    or (isinstance(payload, bytes) and not stream)
+                    or isinstance(payload, quick.FileBody)
+                )
+                if quick_path:
+                    # the small JSON calls, the downloads and the file uploads of a plain
+                    # http:// server, on heron.store.rest.quick (a download reads into the
+                    # caller's buffers, a file is sent with sendfile)
+                    target = path + "?" + urlencode(params) if params else path
+                    response = self._quick_request(method, target, all_headers, payload, stream)
+                elif stream or not (payload is None or isinstance(payload, bytes)):
+                    sent_headers = all_headers
+                    if isinstance(payload, quick.FileBody):  # its length, not chunked
+                        sent_headers = {**all_headers, "content-length": str(payload.size)}
                     request = client.build_request(
-                        method, path, content=payload, params=params, headers=all_headers
+                        method, path, content=payload, params=params, headers=sent_headers
                     )
                     response = client.send(request, stream=stream)
-                elif self._quick is not None:
-                    # the small JSON calls to a plain http:// server: heron.store.rest.quick
-                    target = path + "?" + urlencode(params) if params else path
-                    response = self._quick_request(method, target, all_headers, payload)
                 else:
                     # the small JSON calls (most of them): straight to the pooled transport,
                     # past the client's redirect, auth and cookie handling (a third faster)
@@ -212,6 +227,8 @@ class HttpSession:
             else:
                 status = response.status_code
                 if 200 <= status < 300 or status in ok:
+                    if stream and not quick_path:
+                        return HttpxBody(response)
                     return response
                 if status in RETRY_STATUSES and idempotent:
                     failure = f"it answered {status}"
@@ -262,6 +279,43 @@ class HttpSession:
             return cls(message)  # type: ignore[no-any-return]
         except TypeError:
             return HeronError(message)
+
+
+class HttpxBody:
+    """A streamed httpx response read as :class:`heron.store.rest.quick.StreamedAnswer` is:
+    ``readinto`` a buffer (the chunks httpx hands over are copied into it)."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self._chunks = response.iter_raw()
+        self._left = memoryview(b"")
+        self.status_code = response.status_code
+        self.headers = response.headers
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` with the next bytes of the body; how many (0 at its end). Raises
+        ``QuickLost`` if the connection breaks or the body ends short."""
+        import httpx
+
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            if not self._left:
+                try:
+                    chunk = next(self._chunks, None)
+                except httpx.HTTPError as e:  # told as the quick path tells it
+                    raise quick.QuickLost(e) from e
+                if chunk is None:
+                    break
+                self._left = memoryview(chunk)
+            n = min(len(self._left), len(view) - filled)
+            view[filled : filled + n] = self._left[:n]
+            self._left = self._left[n:]
+            filled += n
+        return filled
+
+    def close(self) -> None:
+        self._response.close()
 
 
 def _reason(error: BaseException) -> str:

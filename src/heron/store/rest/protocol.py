@@ -378,16 +378,24 @@ def decode_runs(items: list[dict[str, Any]]) -> list[Run]:
 
 # --- error codes ------------------------------------------------------------------------
 def error_classes() -> dict[str, type]:
-    """Every :class:`HeronError` subclass by its ``code`` (the most derived wins)."""
+    """Every :class:`HeronError` subclass by its ``code``: the most derived wins, except that
+    a class elsewhere never takes a code from one of :mod:`heron.core.errors` (the server's
+    ``NoRoute`` answers ``NOT_FOUND``, and is :class:`NotFound` to a client, whatever modules
+    the client's process happens to have imported)."""
     from heron.core import errors
 
     found: dict[str, type] = {}
 
-    def walk(cls: type) -> None:
-        found.setdefault(cls.code, cls)  # type: ignore[attr-defined]
+    def claim(cls: type) -> None:
+        code = cls.code  # type: ignore[attr-defined]
+        held = found.get(code)
+        if held is None or held.__module__ != errors.__name__ or cls.__module__ == errors.__name__:
+            found[code] = cls
+
+    def walk(cls: type) -> None:  # parents before their subclasses
+        claim(cls)
         for sub in cls.__subclasses__():
             walk(sub)
-            found[sub.code] = sub  # type: ignore[attr-defined]
 
     walk(errors.HeronError)
     return found
