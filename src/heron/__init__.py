@@ -77,13 +77,20 @@ __all__ = [
 ]
 
 
+# subpackages reached as attributes (``heron.monitoring.drift(...)``), imported on first use
+_SUBPACKAGES = frozenset({"monitoring"})
+
+
 def __getattr__(name: str) -> object:
     module_name = _LAZY.get(name)
-    if module_name is None:
+    if module_name is None and name not in _SUBPACKAGES:
         raise AttributeError(f"module 'heron' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module_name), name)
+    if module_name is None:
+        value: object = importlib.import_module(f"heron.{name}")
+    else:
+        value = getattr(importlib.import_module(module_name), name)
     globals()[name] = value  # later look-ups skip this function
     return value
 

@@ -25,6 +25,7 @@ LAYERS = {
     "autologging": 3,
     "quickstart": 3,
     "scheduling": 3,
+    "monitoring": 3,
     "cli": 4,
     "server": 4,
 }

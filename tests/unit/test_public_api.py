@@ -57,6 +57,16 @@ def test_every_exported_name_resolves_and_is_documented():
         assert obj.__doc__, f"heron.{name} has no docstring"
 
 
+def test_monitoring_is_reached_from_heron_and_loads_on_first_use():
+    code = (
+        "import sys, heron; before = 'numpy' in sys.modules or 'heron.monitoring' in sys.modules; "
+        "drift = heron.monitoring.drift; "
+        "print(before, drift.__module__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "heron.monitoring.comparison"]
+
+
 def test_unknown_attribute_is_an_attribute_error():
     try:
         heron.no_such_thing  # noqa: B018

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "backfills": ("heron.cli.schedules:backfills", "List, show and cancel backfills."),
     "db": ("heron.cli.db:db", "Show or upgrade the schema of the metadata database."),
+    "drift": ("heron.cli.drift:drift", "Compare two data sets (artifacts or files) for drift."),
     "experiments": ("heron.cli.experiments:experiments", "List and manage experiments."),
     "gc": ("heron.cli.gc:gc", "Delete stored artifact bytes that nothing live refers to."),
     "init": ("heron.cli.init:init", "Create a .heron/ workspace in a folder (default: here)."),
