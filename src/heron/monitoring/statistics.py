@@ -43,8 +43,7 @@ def scipy_module(name: str) -> Any:
         from heron.core.errors import ConfigError
 
         raise ConfigError(
-            "Drift statistics need SciPy, which is not installed: "
-            "pip install 'heron[monitoring]'."
+            "Drift statistics need SciPy, which is not installed: pip install 'heron[monitoring]'."
         ) from None
 
 
