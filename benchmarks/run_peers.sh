@@ -4,11 +4,24 @@
 # With --pipelines first, the pipeline peers (Prefect, Dagster) instead; with --serving first,
 # `mlflow models serve` (benchmarks/peers/mlflow_serving.py); with --server first, `mlflow
 # server` (benchmarks/peers/mlflow_server.py); with --scheduling first, Airflow 3's scheduler
-# (benchmarks/peers/airflow_scheduling.py): see below.
+# (benchmarks/peers/airflow_scheduling.py); with --monitoring first, Evidently's data-drift
+# preset (benchmarks/peers/evidently_drift.py): see below.
 # MLFLOW_VENV (default .venv-peers/mlflow) and MLFLOW_VERSION (default 3.17.2) override the defaults.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+
+# peer_venv DIR IMPORTS PACKAGE...: make DIR a virtualenv that can import IMPORTS (a Python
+# import list), installing PACKAGE... into it the first time.
+peer_venv() {
+    local dir="$1" imports="$2"
+    shift 2
+    if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c "import $imports" 2>/dev/null; then
+        echo "creating $dir with $*" >&2
+        [ -x "$dir/bin/python" ] || python3 -m venv "$dir"
+        "$dir/bin/pip" install --quiet "$@" >&2
+    fi
+}
 
 # --- pipelines: Prefect and Dagster (benchmarks/peers/*_pipelines.py) ----------------------
 #   benchmarks/run_peers.sh --pipelines [--quick] [--only NAME]
@@ -63,12 +76,20 @@ if [ "${1:-}" = "--scheduling" ]; then
     shift
     airflow_version="${AIRFLOW_VERSION:-3.3.2}"
     avenv="$here/../.venv-peers/airflow"
-    if [ ! -x "$avenv/bin/python" ] || ! "$avenv/bin/python" -c "import airflow" 2>/dev/null; then
-        echo "creating $avenv with apache-airflow==$airflow_version" >&2
-        [ -x "$avenv/bin/python" ] || python3 -m venv "$avenv"
-        "$avenv/bin/pip" install --quiet "apache-airflow==$airflow_version" >&2
-    fi
+    peer_venv "$avenv" airflow "apache-airflow==$airflow_version"
     exec "$avenv/bin/python" "$here/peers/airflow_scheduling.py" "$@"
+fi
+
+# --- monitoring: Evidently (benchmarks/peers/evidently_drift.py) -----------------------------
+#   benchmarks/run_peers.sh --monitoring [--quick]
+# EVIDENTLY_VERSION (default 0.7.23) chooses the release; .venv-peers/evidently is made once,
+# with pandas < 3 (Evidently 0.7 imports a helper pandas 3 removed).
+if [ "${1:-}" = "--monitoring" ]; then
+    shift
+    evidently_version="${EVIDENTLY_VERSION:-0.7.23}"
+    evenv="$here/../.venv-peers/evidently"
+    peer_venv "$evenv" "evidently.presets, psutil" "evidently==$evidently_version" "pandas<3" psutil
+    exec "$evenv/bin/python" "$here/peers/evidently_drift.py" "$@"
 fi
 
 venv="${MLFLOW_VENV:-$here/../.venv-peers/mlflow}"
@@ -79,19 +100,11 @@ version="${MLFLOW_VERSION:-3.17.2}"
 # Uses the same virtualenv as the tracking peer, with scikit-learn added (the served model).
 if [ "${1:-}" = "--serving" ]; then
     shift
-    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import mlflow, sklearn" 2>/dev/null; then
-        echo "creating $venv with mlflow==$version and scikit-learn" >&2
-        [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-        "$venv/bin/pip" install --quiet "mlflow==$version" scikit-learn >&2
-    fi
+    peer_venv "$venv" "mlflow, sklearn" "mlflow==$version" scikit-learn
     exec "$venv/bin/python" "$here/peers/mlflow_serving.py" "$@"
 fi
 
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import mlflow, psutil" 2>/dev/null; then
-    echo "creating $venv with mlflow==$version" >&2
-    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet "mlflow==$version" psutil >&2
-fi
+peer_venv "$venv" "mlflow, psutil" "mlflow==$version" psutil
 
 # --- server: `mlflow server` (benchmarks/peers/mlflow_server.py) ------------------------------
 #   benchmarks/run_peers.sh --server [--quick] [--only NAME] [--workers 1,4]

@@ -32,6 +32,8 @@ SMALL_REFERENCE = 1000
 MAX_CATEGORICAL_NUMBERS = 5
 DRIFT_SHARE = 0.5
 MIN_ROWS = 30
+#: current rows from which the columns are compared in parallel threads
+PARALLEL_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,8 @@ def drift(
         )
 
     every = names + ([prediction] if prediction else [])
-    workers = min(len(every), os.cpu_count() or 1)
+    # a thread per column pays off on big tables only (the GIL is held between the calls)
+    workers = min(len(every), os.cpu_count() or 1) if n_cur >= PARALLEL_ROWS else 1
     if workers > 1:
         with ThreadPoolExecutor(workers, thread_name_prefix="heron-drift") as pool:
             results = list(pool.map(compare, every))
@@ -457,7 +460,9 @@ def _value_counts(values: np.ndarray) -> dict[Any, int]:
     """Counts per category, missing values left out, most frequent first."""
     import pandas as pd
 
-    counts = pd.Series(values, copy=False).value_counts(dropna=True)
+    # object, not inferred: pandas would convert text to Arrow strings first (twice the time)
+    dtype = object if values.dtype == object else None
+    counts = pd.Series(values, dtype=dtype, copy=False).value_counts(dropna=True)
     return {_plain(k): int(v) for k, v in counts.items()}
 
 

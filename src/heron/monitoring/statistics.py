@@ -64,15 +64,19 @@ def wasserstein(u: np.ndarray, v: np.ndarray) -> float:
     if len(u) < len(v):
         u, v = v, u
     n, m = len(u), len(v)
-    i = np.arange(n, dtype=np.int64)
-    j = (i * m) // n  # the step of v where u's step i starts
-    # u's step [i/n, (i+1)/n) meets v's step j up to (j+1)/m, and v's step j+1 after it
-    # when that falls inside (n >= m: never more than two); in units of 1/(n*m)
-    split = (j + 1) * n
-    first = np.minimum(split, (i + 1) * m) - i * m
-    second = (i + 1) * m - np.minimum(split, (i + 1) * m)
-    nxt = np.minimum(j + 1, m - 1)
-    total = np.dot(np.abs(u - v[j]), first) + np.dot(np.abs(u - v[nxt]), second)
+    # u's step i, [i/n, (i+1)/n), starts inside v's step j = floor(i*m/n): the steps of v
+    # hold the u-steps from ceil(j*n/m) on (exact integers, no division per element)
+    k = np.arange(m + 1, dtype=np.int64)
+    j = np.repeat(np.arange(m), np.diff(-((-k * n) // m)))
+    # in units of 1/(n*m): u's step runs from i*m to i*m + m, v's step j ends at (j+1)*n;
+    # where it ends first, the rest of u's step lies in v's step j+1 (n >= m: never further)
+    start = np.arange(n, dtype=np.float64) * m
+    split = np.minimum((j + 1.0) * n, start + m)
+    total = np.dot(np.abs(u - v[j]), split - start)
+    crossing = np.flatnonzero(split < start + m)
+    if len(crossing):
+        rest = start[crossing] + m - split[crossing]
+        total += np.dot(np.abs(u[crossing] - v[j[crossing] + 1]), rest)
     return float(total / (n * m))
 
 
