@@ -498,3 +498,43 @@ def test_frame_model_over_http_follows_mlflows_conventions(frame_server, iris_da
     twice = {"dataframe_split": {"columns": [*names[:3], names[0]], "data": [X[0].tolist()]}}
     status, answer = frame_server.post(twice)
     assert status == 400 and "more than once" in answer["message"]
+
+
+def test_logged_inferences_are_read_back_and_survive_a_sigkill(workspace, iris_data, tmp_path):
+    """--log-inferences writes each request's rows; a flush written before SIGKILL is whole
+    and readable (only rows recorded after the last flush can be lost)."""
+    pytest.importorskip("pyarrow")
+    from heron.monitoring.inferences import read_inferences
+
+    log = tmp_path / "inferences"
+    server = Server(
+        ["models:/iris@champion", "--log-inferences", "--inference-log-uri", str(log)],
+        workspace["env"],
+        workspace["root"],
+    )
+    try:
+        assert "logging inferences to" in server.banner
+        rows = iris_data[0][:5].tolist()
+        assert len(server.predictions({"inputs": rows})) == 5
+        server.stop()  # a clean stop writes what is pending
+        server = Server(
+            ["models:/iris@champion", "--log-inferences", "--inference-log-uri", str(log)],
+            workspace["env"],
+            workspace["root"],
+        )
+        server.predictions({"inputs": rows[:2]})
+        for _ in range(200):  # the background flush (every 5 s) writes the pending rows
+            _, body = server.get("/metadata")
+            if json.loads(body)["server"]["inference_log"]["files"] >= 1:
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.process.wait(0.1)
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(30)
+    finally:
+        if server.process.poll() is None:
+            server.stop()
+    table = read_inferences("iris", 1, log_uri=str(log)).to_pandas()
+    assert len(table) == 7
+    assert table["prediction"].notna().all()
+    assert not list(log.rglob(".*.tmp"))

@@ -72,6 +72,21 @@ from heron.cli.output import echo
     help="Answer 400 to requests whose params the model's predict does not take (by "
     "default they are ignored, with a Warning header and a log line, as MLflow does).",
 )
+@click.option(
+    "--log-inferences",
+    is_flag=True,
+    default=False,
+    help="Log every request's inputs and predictions (with timestamp, model version and "
+    "request id) as Parquet under the artifact root's inferences/ folder, written in the "
+    "background: monitors and heron drift read them (docs/monitoring.md).",
+)
+@click.option(
+    "--inference-log-uri",
+    default=None,
+    metavar="URI",
+    help="Where --log-inferences writes (a folder or an fsspec URI such as s3://…; default: "
+    "$HERON_INFERENCE_LOG_URI, else <artifact root>/inferences).",
+)
 @tracking_uri_option
 def serve(model_uri: str, host: str, port: int, workers: int, **options: Any) -> None:
     """Serve MODEL_URI over HTTP until interrupted.
@@ -91,6 +106,12 @@ def serve(model_uri: str, host: str, port: int, workers: int, **options: Any) ->
     from heron.serving.loading import load_served_model, model_summary, resolve_aside
     from heron.serving.settings import ServeSettings
 
+    if options["log_inferences"]:
+        from heron.monitoring.inferences import environment_log_uri, log_root, pyarrow_modules
+
+        pyarrow_modules()
+        uri = options["inference_log_uri"] or environment_log_uri()
+        options["inference_log_uri"] = log_root(config.get_tracking_uri(), uri)
     settings = ServeSettings(
         model_uri=model_uri,
         tracking_uri=config.get_tracking_uri(),
@@ -118,7 +139,13 @@ def serve(model_uri: str, host: str, port: int, workers: int, **options: Any) ->
     )
     echo(
         f"Serving {model_uri} ({flavor} {cls}, {describe_signature(signature)}) on "
-        f"{listener.url}: {workers} worker{'s' if workers > 1 else ''}, {batching}. "
+        f"{listener.url}: {workers} worker{'s' if workers > 1 else ''}, {batching}"
+        + (
+            f", logging inferences to {settings.inference_log_uri}"
+            if settings.log_inferences
+            else ""
+        )
+        + ". "
         "Ctrl+C stops.",
         fg="green",
     )

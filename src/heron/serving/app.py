@@ -92,11 +92,13 @@ class ScoringService:
         self.max_body = settings.max_body_bytes
         self.thread_bytes = THREAD_BYTES
         self._reader: ThreadPoolExecutor | None = None
+        self.inferences = inference_logger(model, settings) if settings.log_inferences else None
 
     async def score(
-        self, body: bytes, content_type: str | None
+        self, body: bytes, content_type: str | None, request_id: str | None = None
     ) -> tuple[int, bytes, Headers | None]:
-        """The status, JSON body and extra headers answering a scoring request."""
+        """The status, JSON body and extra headers answering a scoring request (logged, with
+        ``request_id`` or a new one, under ``--log-inferences``)."""
         try:
             large = len(body) >= self.thread_bytes
             if large:  # off the event loop: /health and small requests go on meanwhile
@@ -108,6 +110,9 @@ class ScoringService:
                 params, prepared = self._read(body, content_type)
             params, headers = self.check_params(params)
             predictions = await self.batcher.predict(prepared, params)
+            if self.inferences is not None:
+                logged = self.inferences.record(prepared, predictions, request_id)
+                headers = [*(headers or ()), (b"x-request-id", logged.encode())]
             if large:
                 answer = await loop.run_in_executor(self.reader(), self.scorer.answer, predictions)
             else:
@@ -198,8 +203,28 @@ class ScoringService:
             "batched_requests": self.batcher.batched_requests,
             "formats": list(FORMATS),
             "media_types": list(MEDIA_TYPES),
+            "inference_log": self.inferences.stats() if self.inferences else None,
         }
         return described
+
+    def close(self) -> None:
+        """Write the inferences still pending (the server is stopping)."""
+        if self.inferences is not None:
+            self.inferences.close()
+
+
+def inference_logger(model: Model, settings: ServeSettings) -> Any:
+    """The :class:`~heron.monitoring.inferences.InferenceLogger` of a served model."""
+    from heron.monitoring.inferences import InferenceLogger, LoggedModel, log_root
+
+    artifact = model.artifact
+    if settings.registered_name:
+        logged = LoggedModel(settings.registered_name, str(settings.registered_version))
+    else:
+        logged = LoggedModel(artifact.name, str(artifact.version))
+    root = settings.inference_log_uri or log_root(settings.tracking_uri)
+    signature = model.signature
+    return InferenceLogger(root, logged, signature.columns if signature else None)
 
 
 class ScoringApp:
@@ -243,12 +268,14 @@ class ScoringApp:
             await _lifespan(receive, send)
 
     async def _score(self, scope: Scope, receive: Receive, send: Send) -> None:
-        content_type = length = None
+        content_type = length = request_id = None
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = value.decode("latin-1")
             elif name == b"content-length":
                 length = value.decode("latin-1")
+            elif name == b"x-request-id":
+                request_id = value.decode("latin-1")[:200]
         try:
             self.service.check_length(length)
             body = await self._body(receive)
@@ -257,7 +284,7 @@ class ScoringApp:
             return
         except ClientGone:
             return
-        status, answer, headers = await self.service.score(body, content_type)
+        status, answer, headers = await self.service.score(body, content_type, request_id)
         await _answer(send, status, answer, extra=headers)
 
     async def _body(self, receive: Receive) -> bytes:

@@ -106,8 +106,11 @@ def serve_forever(settings: ServeSettings, listener: Listener, model: Model | No
 
         app = create_app(model or load_served_model(settings), settings)
         config = uvicorn.Config(app, host=listener.host, port=listener.port, **options)
-        with contextlib.suppress(KeyboardInterrupt):
-            uvicorn.Server(config).run(sockets=[listener.sock])
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                uvicorn.Server(config).run(sockets=[listener.sock])
+        finally:
+            app.service.close()
         return
     # uvicorn starts the workers from an import string; they read the settings (the model
     # resolved) from the environment and share the listening socket, passed by descriptor.

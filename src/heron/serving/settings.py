@@ -23,6 +23,7 @@ BATCHING_MODES = ("auto", "on", "off")
 class ServeSettings:
     """Options of ``heron serve`` (see ``heron serve --help`` and docs/serving.md).
 
+    ``inference_log_uri`` is where ``log_inferences`` writes (resolved by ``heron serve``).
     ``artifact`` (the model's artifact version as a dict), ``registered_name`` and
     ``registered_version`` are what ``model_uri`` resolved to, once resolved.
     """
@@ -37,6 +38,8 @@ class ServeSettings:
     batch_timeout_ms: float = 0.0
     max_body_mb: float = 100.0
     strict_params: bool = False
+    log_inferences: bool = False
+    inference_log_uri: str | None = None
     artifact: dict[str, Any] | None = None
     registered_name: str | None = None
     registered_version: int | None = None
