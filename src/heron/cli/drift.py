@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 #: exit status of ``--fail-on-drift`` when the data set drifted
 DRIFT_EXIT = 3
-READERS = (".parquet", ".pq", ".csv", ".json", ".jsonl", ".npy")
 
 
 @click.command("drift")
@@ -93,47 +92,36 @@ def drift(
 
 def read_data(reference: str, option: str) -> Any:
     """The table a ``DATA`` argument names: a file by its extension, else an artifact."""
+    from heron.core.errors import HeronError, InvalidArgument
+    from heron.monitoring.reference import FILE_SUFFIXES, artifact_named, load_table
+
     path = Path(reference).expanduser()
     if path.is_file():
         return read_file(path, option)
-    from heron.cli.artifacts import resolve_artifact
     from heron.cli.options import open_client
-    from heron.core.errors import HeronError
 
     try:
-        artifact = resolve_artifact(open_client(), reference)
+        artifact = artifact_named(open_client().store, reference)
     except HeronError:
-        if path.suffix.lower() in READERS or os.sep in reference:  # meant as a file
+        if path.suffix.lower() in FILE_SUFFIXES or os.sep in reference:  # meant as a file
             raise click.BadParameter(
                 f"no file at {path}, and no artifact of that name.", param_hint=option
             ) from None
         raise
-    value = artifact.load()
-    if isinstance(value, (str, os.PathLike)) and Path(value).is_file():
-        # a logged file: its bytes sit under their hash, its kind is in its name
-        return read_file(Path(value), option, Path(artifact.name).suffix)
-    return value
+    try:
+        return load_table(artifact)
+    except InvalidArgument as e:
+        raise click.BadParameter(e.message, param_hint=option) from None
 
 
-def read_file(path: Path, option: str, suffix: str | None = None) -> Any:
-    suffix = (suffix if suffix is not None else path.suffix).lower()
-    if suffix == ".npy":
-        import numpy as np
+def read_file(path: Path, option: str) -> Any:
+    from heron.core.errors import InvalidArgument
+    from heron.monitoring.reference import read_table_file
 
-        return np.load(path, allow_pickle=False)
-    import pandas as pd
-
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if suffix == ".csv":
-        return pd.read_csv(path)
-    if suffix in (".json", ".jsonl"):
-        return pd.read_json(path, lines=suffix == ".jsonl")
-    raise click.BadParameter(
-        f"cannot read {path.name} (a {suffix or 'name without an extension'}): use a "
-        f"{', '.join(READERS)} file or an artifact of one.",
-        param_hint=option,
-    )
+    try:
+        return read_table_file(path)
+    except InvalidArgument as e:
+        raise click.BadParameter(e.message, param_hint=option) from None
 
 
 def show_report(report: DriftReport) -> None:
@@ -176,7 +164,7 @@ def _row(column: ColumnDrift, text: Any, prediction: bool = False) -> list[Any]:
             notes.append(f"{column.unseen_share:.1%} unseen")
         note = ", ".join(notes) or None
     return [
-        column.name + (" (prediction)" if prediction else ""),
+        column.name + (" (prediction)" if prediction and column.name != "prediction" else ""),
         column.kind,
         column.method,
         column.statistic,

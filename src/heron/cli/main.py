@@ -37,6 +37,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gc": ("heron.cli.gc:gc", "Delete stored artifact bytes that nothing live refers to."),
     "init": ("heron.cli.init:init", "Create a .heron/ workspace in a folder (default: here)."),
     "models": ("heron.cli.models:models", "Register models, move aliases, roll them back."),
+    "monitor": (
+        "heron.cli.monitor:monitor",
+        "Watch a served model for drift from its training data; retrain on drift.",
+    ),
     "pipelines": ("heron.cli.pipelines:pipelines", "List pipelines, their versions and DAGs."),
     "quickstart": (
         "heron.cli.quickstart:quickstart",

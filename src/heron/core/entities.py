@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 KIND_RUN = "run"
 KIND_PIPELINE = "pipeline"
 KIND_STEP = "step"
-RUN_KINDS = (KIND_RUN, KIND_PIPELINE, KIND_STEP)
+KIND_MONITOR = "monitor"  # one evaluation of a monitor (heron.monitoring)
+RUN_KINDS = (KIND_RUN, KIND_PIPELINE, KIND_STEP, KIND_MONITOR)
 
 ACTIVE = "active"
 DELETED = "deleted"

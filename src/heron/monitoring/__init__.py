@@ -11,13 +11,54 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from heron.monitoring.comparison import ColumnDrift, DriftReport, drift
+    from heron.monitoring.evaluation import Evaluation, evaluate
+    from heron.monitoring.inferences import log_inferences, read_inferences
+    from heron.monitoring.monitors import (
+        Monitor,
+        create_monitor,
+        delete_monitor,
+        get_monitor,
+        list_monitors,
+    )
+    from heron.monitoring.reference import find_reference
 
-__all__ = ["ColumnDrift", "DriftReport", "drift"]
+# public name -> module that defines it (imported on first attribute access)
+_LAZY = {
+    "ColumnDrift": "comparison",
+    "DriftReport": "comparison",
+    "drift": "comparison",
+    "Evaluation": "evaluation",
+    "evaluate": "evaluation",
+    "log_inferences": "inferences",
+    "read_inferences": "inferences",
+    "Monitor": "monitors",
+    "create_monitor": "monitors",
+    "delete_monitor": "monitors",
+    "get_monitor": "monitors",
+    "list_monitors": "monitors",
+    "find_reference": "reference",
+}
+__all__ = [
+    "ColumnDrift",
+    "DriftReport",
+    "Evaluation",
+    "Monitor",
+    "create_monitor",
+    "delete_monitor",
+    "drift",
+    "evaluate",
+    "find_reference",
+    "get_monitor",
+    "list_monitors",
+    "log_inferences",
+    "read_inferences",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from heron.monitoring import comparison as module
+    if name in _LAZY:
+        import importlib
 
+        module = importlib.import_module(f"heron.monitoring.{_LAZY[name]}")
         return getattr(module, name)
     raise AttributeError(f"module 'heron.monitoring' has no attribute {name!r}")

@@ -587,3 +587,13 @@ def _check_share(drift_share: float) -> None:
             f"drift_share must be a number in (0, 1], not {drift_share!r}: the share of "
             "columns that must drift for the data set to count as drifted."
         )
+
+
+def report_from_dict(data: Mapping[str, Any]) -> DriftReport:
+    """The :class:`DriftReport` that :meth:`DriftReport.to_dict` wrote (a stored report read
+    back)."""
+    fields = {k: v for k, v in data.items() if k in DriftReport.__dataclass_fields__}
+    fields["columns"] = {n: ColumnDrift(**c) for n, c in (data.get("columns") or {}).items()}
+    if data.get("prediction"):
+        fields["prediction"] = ColumnDrift(**data["prediction"])
+    return DriftReport(**fields)

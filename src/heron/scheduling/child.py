@@ -14,6 +14,8 @@ import sys
 from typing import Any
 
 EXIT_COMPLETED, EXIT_FAILED, EXIT_NOT_STARTED, EXIT_DUPLICATE = 0, 1, 2, 3
+#: the target of a monitor's schedule (heron.monitoring.monitors.MONITOR_TARGET)
+MONITOR_TARGET = "heron:monitor"
 
 
 def run_spec(spec: dict[str, Any]) -> int:
@@ -22,6 +24,10 @@ def run_spec(spec: dict[str, Any]) -> int:
     from heron.core.errors import AlreadyExists, HeronError
     from heron.pipelines.loader import import_from_working_directory, load_pipeline
 
+    if spec["pipeline"] == MONITOR_TARGET:  # a monitor's schedule: one evaluation
+        from heron.monitoring.evaluation import run_scheduled
+
+        return run_scheduled(spec)
     try:
         import_from_working_directory()
         pipeline = load_pipeline(spec["pipeline"])
