@@ -253,11 +253,18 @@ def _compared(
         return list(spec.columns)
     model_columns = signature.columns if signature is not None else None
     if model_columns:
-        return [c for c in model_columns if c in have]
-    if not rows:
+        shared = [c for c in model_columns if c in have]
+    elif not rows:
         return [c for c in have if c != PREDICTION]
-    shared = [c for c in inputs if c in have]
-    if not shared:
+    else:
+        shared = [c for c in inputs if c in have]
+    if not shared and (rows or model_columns):
+        if model_columns:
+            raise InvalidArgument(
+                f"The model takes the columns {', '.join(model_columns[:20])}; the reference "
+                f"{reference.describe()} has {', '.join(have[:20])}: none in common. Give the "
+                "right reference (--reference)."
+            )
         raise InvalidArgument(
             f"The logged rows have the columns {', '.join(inputs[:20]) or 'none'}; the "
             f"reference {reference.describe()} has {', '.join(have[:20])}: none in common. "

@@ -313,3 +313,31 @@ def test_an_alert_starts_the_retraining_schedule_with_lineage_to_the_evaluation(
     alert = store.get_artifact_version_by_name("monitors/retrainer/drift")
     assert alert.producer_run_id == evaluation.run_id
     assert spec["inputs"] == {"trigger.monitors/retrainer/drift": alert.id}
+
+
+def test_a_reference_with_other_columns_fails_the_evaluation_with_a_clear_error(workspace):
+    _train()
+    _log(100)
+    create_monitor("a-dict", "models:/toy@champion", reference="labels.output")
+    with pytest.raises(InvalidArgument, match=r"labels.output:1 holds a .*not a table"):
+        evaluate("a-dict")
+    pd.DataFrame({"x": range(50), "y": range(50)}).to_csv(workspace / "other.csv", index=False)
+    with heron.start_run():
+        heron.log_artifact(workspace / "other.csv")
+    create_monitor("wrong", "models:/toy@champion", reference="other.csv")
+    with pytest.raises(InvalidArgument, match="none in common"):
+        evaluate("wrong")
+    (run,) = evaluation_runs("wrong")
+    assert run.status == "failed" and "none in common" in run.status_reason
+
+
+def test_an_all_missing_column_is_a_quality_error_and_never_a_false_alarm(workspace):
+    _train()
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"a": rng.normal(0, 1, 3000), "b": np.full(3000, np.nan)})
+    log_inferences("models:/toy@champion", frame, np.zeros(3000, dtype=int))
+    create_monitor("gaps", "models:/toy@champion", columns=["a", "b"])
+    evaluation = evaluate("gaps")
+    assert ("b", "all_missing") in {(i.column, i.check) for i in evaluation.issues}
+    assert not evaluation.report.columns["b"].drifted
+    assert not evaluation.report.columns["a"].drifted
