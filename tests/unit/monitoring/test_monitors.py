@@ -105,8 +105,11 @@ def test_the_reference_is_the_producing_steps_table_found_through_lineage(worksp
     assert reference.how == "lineage" and reference.link_name == "train"
     assert reference.artifact.name == "make.output"  # the table, not the dict beside it
     assert reference.artifact.producer_run_id != artifact.producer_run_id
-    explicit = find_reference(client.store, artifact, "labels.output")
-    assert explicit.how == "explicit" and explicit.artifact.name == "labels.output"
+    pd.DataFrame({"a": [0.0], "b": [1.0]}).to_csv(workspace / "given.csv", index=False)
+    with heron.start_run():
+        heron.log_artifact(workspace / "given.csv")
+    explicit = find_reference(client.store, artifact, "given.csv")
+    assert explicit.how == "explicit" and explicit.artifact.name == "given.csv"
 
 
 def test_a_model_without_recorded_training_data_asks_for_an_explicit_reference(workspace):
