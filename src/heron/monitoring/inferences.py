@@ -66,11 +66,13 @@ def pyarrow_modules() -> tuple[Any, Any]:
 
 
 def log_root(tracking_uri: str | None = None, log_uri: str | None = None) -> str:
-    """Where the inference log goes: ``log_uri``, else ``<artifact root>/inferences``. A
-    tracking server's artifacts are reached through the server, which takes content-addressed
-    objects only: for it, an fsspec root (``s3://…``, a shared folder) must be given."""
+    """Where the inference log goes: ``log_uri``, else ``$HERON_INFERENCE_LOG_URI``, else
+    ``<artifact root>/inferences``. A tracking server's artifacts are reached through the
+    server, which takes content-addressed objects only: for it, an fsspec root (``s3://…``, a
+    shared folder) must be given."""
     from heron.core import config
 
+    log_uri = log_uri or environment_log_uri()
     if log_uri:
         return log_uri.rstrip("/")
     root = config.get_artifact_uri(tracking_uri)
@@ -108,19 +110,37 @@ def _hour_of(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H")
 
 
+#: one recorded request: time, request id, inputs, predictions, rows of the inputs
+_Entry = tuple[float, str, Any, Any, int]
+
+
+def _by_hour(entries: list[_Entry]) -> list[tuple[str, list[_Entry]]]:
+    """``entries`` grouped by the UTC hour of their time (one group, nearly always: the hour
+    is formatted once per group, not once per entry)."""
+    import numpy as np
+
+    hours = np.fromiter((e[0] for e in entries), np.float64, len(entries)) // 3600
+    if hours.min() == hours.max():
+        return [(_hour_of(entries[0][0]), entries)]
+    groups: dict[float, list[_Entry]] = {}
+    for hour, entry in zip(hours.tolist(), entries, strict=True):
+        groups.setdefault(hour, []).append(entry)
+    return [(_hour_of(group[0][0]), group) for group in groups.values()]
+
+
 class _Columns:
     """Turns recorded inputs and predictions into one Arrow table."""
 
     def __init__(self, input_names: Sequence[str] | None) -> None:
         self.input_names = list(input_names) if input_names else None
 
-    def table(self, entries: list[tuple[float, str, Any, Any]], version: str) -> Any:
+    def table(self, entries: list[_Entry], version: str) -> Any:
         import numpy as np
 
         pa, _ = pyarrow_modules()
         inputs = self._inputs([e[2] for e in entries])
         predictions = self._predictions([e[3] for e in entries])
-        counts = np.array([_rows(e[2]) for e in entries])
+        counts = np.fromiter((e[4] for e in entries), np.int64, len(entries))
         n = int(counts.sum())
         if predictions is not None and predictions.num_rows != n:
             predictions = None  # a model answering one value per request, not per row
@@ -130,7 +150,7 @@ class _Columns:
         if predictions is not None:
             for name in predictions.column_names:
                 columns[name] = predictions.column(name)
-        stamps = np.repeat(np.array([e[0] for e in entries]), counts)
+        stamps = np.repeat(np.fromiter((e[0] for e in entries), np.float64, len(entries)), counts)
         columns["timestamp"] = pa.array((stamps * 1e6).astype("int64"), pa.timestamp("us", "UTC"))
         columns["model_version"] = pa.array([version] * n, pa.string())
         columns["request_id"] = pa.array(np.repeat(np.array([e[1] for e in entries]), counts))
@@ -234,10 +254,10 @@ class InferenceLogger:
         self.root = root
         self.model = model
         self.flush_seconds = flush_seconds
-        self.flush_rows = flush_rows
+        self.flush_rows = max(1, flush_rows)
         self.max_pending_rows = max_pending_rows
         self._columns = _Columns(input_names)
-        self._pending: list[tuple[float, str, Any, Any]] = []
+        self._pending: list[_Entry] = []
         self._pending_rows = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -248,9 +268,26 @@ class InferenceLogger:
         self.dropped_rows = 0
         self.files = 0
         self._last_warning = 0.0
+        self._warm_up()
         self._thread = threading.Thread(target=self._run, name="heron-inferences", daemon=True)
         self._thread.start()
         atexit.register(self.close)
+
+    def _warm_up(self) -> None:
+        """Convert and write one row to memory here, before serving: the writer thread's
+        first flush would otherwise import what conversion needs (pyarrow imports pandas on
+        its first array) while requests are scored, and code that peeks into ``sys.modules``
+        (scikit-learn's ``predict`` looks for pandas there) would meet a half-imported
+        module and fail those requests."""
+        import numpy as np
+
+        pa, pq = pyarrow_modules()
+        width = len(self._columns.input_names or ()) or 1
+        entry = (time.time(), "warm-up", np.zeros((1, width)), np.zeros(1), 1)
+        with contextlib.suppress(Exception):  # best effort: a real failure shows at a flush
+            _filesystem(self.root)
+            table = self._columns.table([entry], self.model.version)
+            pq.write_table(table, pa.BufferOutputStream(), compression="zstd")
 
     def new_request_id(self) -> str:
         return f"{self._prefix}-{next(self._ids)}"
@@ -265,10 +302,12 @@ class InferenceLogger:
                 self.dropped_rows += rows
                 dropped = True
             else:
-                self._pending.append((time.time(), request_id, inputs, predictions))
-                self._pending_rows += rows
+                self._pending.append((time.time(), request_id, inputs, predictions, rows))
+                before, self._pending_rows = self._pending_rows, self._pending_rows + rows
                 dropped = False
-                full = self._pending_rows >= self.flush_rows
+                # the writer is woken once, as the rows reach a flush: not by every request
+                # recorded until it runs (each set() costs the scoring path a lock and notify)
+                full = before < self.flush_rows <= self._pending_rows
         if dropped:
             self._warn_dropped("the inference log is behind (its writes are slow or failing)")
         elif full:
@@ -287,15 +326,12 @@ class InferenceLogger:
     def flush(self) -> None:
         """Write what is pending now (in the caller's thread)."""
         with self._lock:
-            entries, self._pending, self._pending_rows = self._pending, [], 0
+            entries, rows = self._pending, self._pending_rows
+            self._pending, self._pending_rows = [], 0
         if not entries:
             return
-        rows = sum(_rows(e[2]) for e in entries)
         try:
-            by_hour: dict[str, list[tuple[float, str, Any, Any]]] = {}
-            for entry in entries:
-                by_hour.setdefault(_hour_of(entry[0]), []).append(entry)
-            for hour, group in by_hour.items():
+            for hour, group in _by_hour(entries):
                 write_table(
                     self._columns.table(group, self.model.version), self.root, self.model, hour
                 )
@@ -371,7 +407,7 @@ def log_inferences(
     model = logged_model_of(resolved)
     names = _signature_columns(resolved.artifact)
     now = time.time()
-    entry = (now, request_id or uuid.uuid4().hex, inputs, predictions)
+    entry = (now, request_id or uuid.uuid4().hex, inputs, predictions, _rows(inputs))
     table = _Columns(names).table([entry], model.version)
     return write_table(table, log_root(log_uri=log_uri), model, _hour_of(now))
 
