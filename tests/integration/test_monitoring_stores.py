@@ -12,9 +12,8 @@ import pytest
 import heron
 from heron.core import config
 from heron.store import log_buffer, registry
-from heron.store.sql.engine import dispose_engines
-from tests.support.server import running_server
-from tests.support.stores import close_store, empty_sql_store, sqlite_uri
+from tests.support.backends import other_backend
+from tests.support.stores import close_store, empty_sql_store
 from tests.unit.monitoring.test_monitors import *  # noqa: F403
 from tests.unit.monitoring.test_monitors import PIPELINES
 
@@ -23,19 +22,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module", params=["postgresql", "server"])
 def backend(request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("monitoring-stores")
-    if request.param == "postgresql":
-        postgres = request.getfixturevalue("postgres_server")
-        uri = postgres.create_database()
-        yield uri, uri
-        dispose_engines()
-        postgres.drop_database(uri)
-        return
-    uri = sqlite_uri(folder / "heron.db")
-    with running_server(
-        uri, str(folder / "artifacts"), folder / "server.log", extra_args=("--no-access-log",)
-    ) as running:
-        yield running.url, uri
+    yield from other_backend(request, tmp_path_factory, "monitoring-stores")
 
 
 @pytest.fixture

@@ -39,20 +39,9 @@ METADATA_WIDTH = 120
 
 def resolve_artifact(client: Client, reference: str) -> ArtifactVersion:
     """The artifact version ``reference`` names: an id, ``NAME`` (latest) or ``NAME:VERSION``."""
-    from heron.core.errors import NotFound
+    from heron.monitoring.reference import artifact_named
 
-    name, sep, version = reference.rpartition(":")
-    try:
-        if sep and name and version.isdigit():
-            return client.get_artifact(name, int(version))
-        if sep and name and version == "latest":
-            return client.get_artifact(name)
-        return client.get_artifact(reference)
-    except NotFound as e:
-        raise NotFound(
-            f"{e.message.rstrip('.')}. Name an artifact as NAME, NAME:VERSION or by its id; "
-            "list them with `heron artifacts list`."
-        ) from None
+    return artifact_named(client.store, reference)
 
 
 def _version(av: ArtifactVersion) -> str:

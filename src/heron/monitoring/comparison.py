@@ -251,7 +251,7 @@ def compare_column(
     if current is None:
         return _not_evaluated(name, "missing from the current data", n_ref, n_cur)
     if _is_number(reference) and not _is_bool(reference):
-        cur_values = _numbers_or_none(current)
+        cur_values = numbers_or_none(current)
         if cur_values is None:
             return _not_evaluated(
                 name,
@@ -266,7 +266,7 @@ def compare_column(
         )
         if numeric:
             return _numeric(name, ref_values, np.sort(cur_values), n_ref, n_cur, method, threshold)
-    elif _is_number(current) and not _is_bool(current) and _numbers_or_none(reference) is None:
+    elif _is_number(current) and not _is_bool(current) and numbers_or_none(reference) is None:
         return _not_evaluated(
             name,
             f"{_kind_of(reference)} in the reference, numbers in the current data",
@@ -357,8 +357,8 @@ def _categorical(
     method: str | None,
     threshold: float | None,
 ) -> ColumnDrift:
-    ref_counts = _value_counts(reference)
-    cur_counts = _value_counts(current)
+    ref_counts = value_counts(reference)
+    cur_counts = value_counts(current)
     n_ref_values, n_cur_values = sum(ref_counts.values()), sum(cur_counts.values())
     missing = _missing_shares(n_ref - n_ref_values, n_ref, n_cur - n_cur_values, n_cur)
     if n_ref_values == 0 or n_cur_values == 0:
@@ -442,7 +442,7 @@ def _sorted_numbers(values: np.ndarray) -> np.ndarray:
     return numbers
 
 
-def _numbers_or_none(values: np.ndarray) -> np.ndarray | None:
+def numbers_or_none(values: np.ndarray) -> np.ndarray | None:
     """The values as floats without NaNs, or ``None`` if they are not numbers (an object
     column of numbers and None counts as numbers)."""
     if values.dtype == object:
@@ -456,7 +456,7 @@ def _numbers_or_none(values: np.ndarray) -> np.ndarray | None:
     return numbers[~np.isnan(numbers)]
 
 
-def _value_counts(values: np.ndarray) -> dict[Any, int]:
+def value_counts(values: np.ndarray) -> dict[Any, int]:
     """Counts per category, missing values left out, most frequent first."""
     import pandas as pd
 

@@ -19,7 +19,7 @@ from typing import Any
 from heron.core.entities import INPUT, KIND_MONITOR
 from heron.core.errors import InvalidArgument, NotFound
 from heron.monitoring.comparison import DriftReport, drift
-from heron.monitoring.inferences import _utc
+from heron.monitoring.inferences import as_utc
 from heron.monitoring.monitors import MonitorSpec, get_monitor
 from heron.monitoring.quality import QualityIssue, check_window
 from heron.monitoring.reference import Reference, find_reference, load_table, model_signature
@@ -99,7 +99,7 @@ def evaluate(
 
     store = store or get_store()
     spec = get_monitor(monitor, store).spec if isinstance(monitor, str) else monitor
-    end = _utc(at) if at is not None else _window_end()
+    end = as_utc(at) if at is not None else _window_end()
     start = end - dt.timedelta(seconds=spec.window)
     run_tags = {TAG_MONITOR: spec.name, "heron.monitor.model_uri": spec.model, **(tags or {})}
     run = store.create_run(
@@ -187,7 +187,7 @@ def _window_end() -> dt.datetime:
 
     moment = context()
     if moment.scheduled:
-        return _utc(moment.logical_time)
+        return as_utc(moment.logical_time)
     return dt.datetime.now(dt.UTC)
 
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from heron.monitoring.comparison import ColumnDrift, DriftReport, as_columns
+from heron.monitoring.comparison import (
+    ColumnDrift,
+    DriftReport,
+    as_columns,
+    numbers_or_none,
+    value_counts,
+)
 
 BINS = 20
 MAX_CATEGORIES = 15
@@ -124,7 +130,7 @@ def _chart(column: ColumnDrift, reference: Any, current: Any) -> str | None:
 
     if column.kind == "numeric":
         ref = _finite(reference)
-        cur = _finite(current)
+        cur = _finite(current)  # the chart's bins need finite bounds
         if ref is None or cur is None or not len(ref) or not len(cur):
             return None
         low, high = float(min(ref.min(), cur.min())), float(max(ref.max(), cur.max()))
@@ -135,8 +141,8 @@ def _chart(column: ColumnDrift, reference: Any, current: Any) -> str | None:
         cur_share = np.histogram(cur, edges)[0] / len(cur)
         labels = (f"{low:.4g}", f"{high:.4g}")
         return _bars(list(ref_share), list(cur_share), labels)
-    ref_counts = _counts(reference)
-    cur_counts = _counts(current)
+    ref_counts = value_counts(np.asarray(reference))
+    cur_counts = value_counts(np.asarray(current))
     if not ref_counts or not cur_counts:
         return None
     ref_total, cur_total = sum(ref_counts.values()), sum(cur_counts.values())
@@ -151,23 +157,8 @@ def _chart(column: ColumnDrift, reference: Any, current: Any) -> str | None:
 def _finite(values: Any) -> Any:
     import numpy as np
 
-    try:
-        numbers = np.asarray(values, dtype="float64")
-    except (TypeError, ValueError):
-        return None
-    return numbers[np.isfinite(numbers)]
-
-
-def _counts(values: Any) -> dict[Any, int]:
-    import numpy as np
-
-    array = np.asarray(values, dtype=object)
-    keep = [v for v in array if v is not None and not (isinstance(v, float) and v != v)]
-    out: dict[Any, int] = {}
-    for value in keep:
-        key = value.item() if hasattr(value, "item") else value
-        out[key] = out.get(key, 0) + 1
-    return out
+    numbers = numbers_or_none(np.asarray(values))
+    return None if numbers is None else numbers[np.isfinite(numbers)]
 
 
 def _bars(

@@ -462,14 +462,15 @@ def read_inferences(
 
     mask = None
     if since is not None:
-        mask = pc.greater_equal(stamps, pa.scalar(_utc(since), pa.timestamp("us", "UTC")))
+        mask = pc.greater_equal(stamps, pa.scalar(as_utc(since), pa.timestamp("us", "UTC")))
     if until is not None:
-        upper = pc.less(stamps, pa.scalar(_utc(until), pa.timestamp("us", "UTC")))
+        upper = pc.less(stamps, pa.scalar(as_utc(until), pa.timestamp("us", "UTC")))
         mask = upper if mask is None else pc.and_(mask, upper)
     return table if mask is None else table.filter(mask)
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """``moment`` in UTC (a naive datetime is taken as UTC)."""
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
@@ -479,9 +480,9 @@ def _hour_overlaps(hour: str, since: dt.datetime | None, until: dt.datetime | No
     except ValueError:
         return True
     end = start + dt.timedelta(hours=1)
-    if since is not None and end <= _utc(since):
+    if since is not None and end <= as_utc(since):
         return False
-    return not (until is not None and start >= _utc(until))
+    return not (until is not None and start >= as_utc(until))
 
 
 def environment_log_uri() -> str | None:

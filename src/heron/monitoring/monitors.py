@@ -20,9 +20,10 @@ from typing import Any
 
 from heron.core import schedules as s
 from heron.core.errors import InvalidArgument, NotFound
-from heron.scheduling.child import MONITOR_TARGET  # the scheduler starts an evaluation for it
 
-__all__ = ["MONITOR_TARGET", "Monitor", "MonitorSpec", "create_monitor", "get_monitor"]
+# the target of a monitor's schedule: the scheduler starts an evaluation for it
+from heron.scheduling.child import MONITOR_TARGET as MONITOR_TARGET
+
 #: the version of the definition stored in the schedule's params
 SPEC_VERSION = 1
 DEFAULT_CRON = "@hourly"

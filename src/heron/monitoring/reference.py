@@ -63,9 +63,11 @@ def artifact_named(store: Store, reference: str) -> ArtifactVersion:
         except NotFound:
             return store.get_artifact_version_by_name(reference, None)
     except NotFound as e:
+        hint = (
+            "" if "heron artifacts list" in e.message else " List them with `heron artifacts list`."
+        )
         raise NotFound(
-            f"{e.message.rstrip('.')}. Name an artifact as NAME, NAME:VERSION or by its id; "
-            "list them with `heron artifacts list`."
+            f"{e.message.rstrip('.')}. Name an artifact as NAME, NAME:VERSION or by its id.{hint}"
         ) from None
 
 
