@@ -112,7 +112,9 @@ def monitor() -> None:
     metavar="URI",
     help="Where the model's inferences are logged, when not under the artifact root.",
 )
-@click.option("--paused", is_flag=True, help="Create it paused.")
+@click.option(
+    "--paused", is_flag=True, help="Create it paused (a changed monitor keeps its state)."
+)
 @json_option
 def create(
     name: str,
@@ -168,7 +170,7 @@ def create(
         retrain_params=params,
         webhook=webhook,
         inference_log_uri=inference_log_uri,
-        paused=paused,
+        paused=True if paused else None,
         store=_store(create=True),
     )
     if as_json:
@@ -239,11 +241,11 @@ def show(name: str, as_json: bool) -> None:
 
     store = _store()
     found = get_monitor(name, store)
+    last = evaluation_runs(name, store, max_results=1)
     if as_json:
-        print_json(found.to_dict())
+        print_json({**found.to_dict(), "last_evaluation": _summary(last[0]) if last else None})
         return
     spec, sch = found.spec, found.schedule
-    last = evaluation_runs(name, store, max_results=1)
     print_fields(
         [
             ("model", spec.model),

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from heron.core.entities import INPUT, KIND_MONITOR
 from heron.core.errors import InvalidArgument, NotFound
 from heron.monitoring.comparison import DriftReport, drift
-from heron.monitoring.inferences import as_utc
+from heron.monitoring.inferences import FLUSH_SECONDS, as_utc
 from heron.monitoring.monitors import MonitorSpec, get_monitor
 from heron.monitoring.quality import QualityIssue, check_window
 from heron.monitoring.reference import Reference, find_reference, load_table, model_signature
@@ -30,6 +31,8 @@ TAG_MONITOR = "heron.monitor"
 TAG_STATUS = "heron.monitor.status"
 TAG_MODEL_VERSION = "heron.monitor.model_version"
 PREDICTION = "prediction"
+#: How long after its window's end a scheduled evaluation reads the log: one flush and a margin.
+SETTLE_SECONDS = FLUSH_SECONDS + 1.0
 #: statuses of an evaluation
 DRIFTED, NO_DRIFT, NOT_EVALUATED = "drifted", "no drift", "not evaluated"
 
@@ -186,9 +189,15 @@ def _window_end() -> dt.datetime:
     from heron.scheduling.context import context
 
     moment = context()
-    if moment.scheduled:
-        return as_utc(moment.logical_time)
-    return dt.datetime.now(dt.UTC)
+    if not moment.scheduled:
+        return dt.datetime.now(dt.UTC)
+    end = as_utc(moment.logical_time)
+    # Rows served just before the window's end reach the log up to one flush later: a tick
+    # that fires on time waits for them, so every row falls into exactly one window.
+    settle = (end - dt.datetime.now(dt.UTC)).total_seconds() + SETTLE_SECONDS
+    if settle > 0:
+        time.sleep(min(settle, SETTLE_SECONDS))
+    return end
 
 
 def _is_meta(name: str) -> bool:

@@ -456,7 +456,8 @@ def read_inferences(
         files.append(path)
     if not files:
         return pa.table({c: pa.array([], pa.string()) for c in META_COLUMNS})
-    table = ds.dataset(files, filesystem=fs, format="parquet").to_table()
+    schema = _unified_schema(files, fs)
+    table = ds.dataset(files, schema=schema, filesystem=fs, format="parquet").to_table()
     stamps = table.column("timestamp")
     import pyarrow.compute as pc
 
@@ -467,6 +468,36 @@ def read_inferences(
         upper = pc.less(stamps, pa.scalar(as_utc(until), pa.timestamp("us", "UTC")))
         mask = upper if mask is None else pc.and_(mask, upper)
     return table if mask is None else table.filter(mask)
+
+
+def _unified_schema(files: list[str], fs: Any) -> Any:
+    """One schema for all ``files``: a column is widened where its types differ (int to
+    float, and so on), and read as text where they cannot be reconciled (numbers in one file,
+    words in another), so the data-quality checks flag it instead of the read failing. A
+    column missing from some files is null there."""
+    import pyarrow.parquet as pq
+
+    pa, _ = pyarrow_modules()
+    types: dict[str, list[Any]] = {}
+    for path in files:
+        for field in pq.read_schema(path, filesystem=fs):
+            types.setdefault(field.name, []).append(field.type)
+    fields = []
+    for name, found in types.items():
+        try:
+            merged = pa.unify_schemas(
+                [pa.schema([pa.field(name, t)]) for t in found], promote_options="permissive"
+            ).field(name)
+        except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            kinds = sorted({str(t) for t in found})
+            logger.warning(
+                "Logged column %r has types %s in different files; it is read as text.",
+                name,
+                ", ".join(kinds),
+            )
+            merged = pa.field(name, pa.string())
+        fields.append(merged)
+    return pa.schema(fields)
 
 
 def as_utc(moment: dt.datetime) -> dt.datetime:

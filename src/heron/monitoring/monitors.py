@@ -177,10 +177,14 @@ def create_monitor(
     webhook: str | None = None,
     inference_log_uri: str | None = None,
     experiment: str | None = None,
-    paused: bool = False,
+    paused: bool | None = None,
     store: Any = None,
 ) -> Monitor:
     """Create the monitor ``name`` of ``model``, or update the one of that name.
+
+    An update replaces the whole definition (an option not given again takes its default:
+    leave out ``retrain`` and the monitor no longer retrains), but keeps the monitor paused or
+    active unless ``paused`` is given.
 
     Every ``cron`` interval it compares the last ``window`` of logged inferences with the
     model's reference data; on drift it starts ``retrain`` (a pipeline reference, through the
@@ -209,6 +213,10 @@ def create_monitor(
     )
     _check_spec(spec)
     store = _store(store)
+    if spec.reference:
+        from heron.monitoring.reference import explicit_reference
+
+        explicit_reference(store, spec.reference)  # named wrong, or not a table: say so now
     retrain_values = None
     if retrain:
         retrain_values = definitions.check_definition(
@@ -246,6 +254,8 @@ def create_monitor(
             f"{name!r} is a schedule of the pipeline {current.pipeline}: name the monitor "
             "otherwise."
         )
+    if paused is None:
+        paused = current.paused if current is not None else False
     schedule = (
         definitions.create(store, values, paused=paused)
         if current is None
@@ -310,10 +320,16 @@ def delete_monitor(name: str, store: Any = None) -> None:
 
 
 def set_monitor_paused(name: str, paused: bool, store: Any = None) -> Monitor:
-    """Pause or resume a monitor's schedule."""
+    """Pause or resume a monitor's schedule, and its retraining schedule with it."""
     from heron.scheduling.definitions import set_paused
 
     store = _store(store)
-    get_monitor(name, store)
+    monitor = get_monitor(name, store)
     schedule = set_paused(name, paused, store)
+    try:
+        retrain = store.get_schedule(monitor.spec.retrain_schedule)
+    except NotFound:
+        retrain = None
+    if retrain is not None and retrain.on_artifacts == [monitor.spec.alert_artifact]:
+        set_paused(retrain.name, paused, store)
     return Monitor(MonitorSpec.from_schedule(schedule), schedule)

@@ -71,20 +71,25 @@ def artifact_named(store: Store, reference: str) -> ArtifactVersion:
         ) from None
 
 
+def explicit_reference(store: Store, reference: str) -> ArtifactVersion:
+    """The artifact version ``reference`` names, checked to hold a table."""
+    artifact = artifact_named(store, reference)
+    if not is_table(artifact):
+        raise InvalidArgument(
+            f"The reference {artifact.name}:{artifact.version} holds a {artifact.type} "
+            f"(stored by {artifact.materializer}), not a table: give a DataFrame, an Arrow "
+            f"table, a 2-D array or a logged {', '.join(FILE_SUFFIXES)} file."
+        )
+    return artifact
+
+
 def find_reference(
     store: Store, model_artifact: ArtifactVersion, explicit: str | None = None
 ) -> Reference:
     """The reference data of the model stored as ``model_artifact``: the artifact
     ``explicit`` names when given, else the training table lineage leads to."""
     if explicit:
-        artifact = artifact_named(store, explicit)
-        if not is_table(artifact):
-            raise InvalidArgument(
-                f"The reference {artifact.name}:{artifact.version} holds a {artifact.type} "
-                f"(stored by {artifact.materializer}), not a table: give a DataFrame, an Arrow "
-                f"table, a 2-D array or a logged {', '.join(FILE_SUFFIXES)} file."
-            )
-        return Reference(artifact, "explicit")
+        return Reference(explicit_reference(store, explicit), "explicit")
     wanted = set(input_columns(model_artifact) or ())
     runs = [model_artifact.producer_run_id] if model_artifact.producer_run_id else []
     seen: set[str] = set()

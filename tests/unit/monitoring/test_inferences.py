@@ -64,3 +64,23 @@ def test_reading_a_model_never_logged_names_how_to_log(tmp_path):
 
     with pytest.raises(NotFound, match="--log-inferences"):
         read_inferences("absent", log_uri=str(tmp_path))
+
+
+def test_batches_of_different_types_are_read_together(tmp_path, caplog):
+    from heron.monitoring.inferences import write_table
+
+    pa = pytest.importorskip("pyarrow")
+    model = LoggedModel("wine", "3")
+    stamp = pa.array([dt.datetime.now(dt.UTC)] * 2, pa.timestamp("us", "UTC"))
+    batches = [
+        {"a": pa.array([1, 2], pa.int64()), "kind": ["x", "y"]},
+        {"a": pa.array([1.5, 2.5]), "kind": pa.array([3, 4]), "extra": [True, False]},
+    ]
+    hour = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H")
+    for columns in batches:
+        write_table(pa.table({**columns, "timestamp": stamp}), str(tmp_path), model, hour)
+    table = read_inferences("wine", log_uri=str(tmp_path)).to_pandas()
+    assert sorted(table["a"].tolist()) == [1.0, 1.5, 2.0, 2.5]  # int widened to float
+    assert set(table["kind"]) == {"x", "y", "3", "4"}  # words and numbers: read as text
+    assert table["extra"].isna().sum() == 2  # a column only some batches have
+    assert "'kind' has types" in caplog.text

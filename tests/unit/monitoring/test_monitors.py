@@ -321,9 +321,11 @@ def test_an_alert_starts_the_retraining_schedule_with_lineage_to_the_evaluation(
 def test_a_reference_with_other_columns_fails_the_evaluation_with_a_clear_error(workspace):
     _train()
     _log(100)
-    create_monitor("a-dict", "models:/toy@champion", reference="labels.output")
     with pytest.raises(InvalidArgument, match=r"labels.output:1 holds a .*not a table"):
-        evaluate("a-dict")
+        create_monitor("a-dict", "models:/toy@champion", reference="labels.output")
+    with pytest.raises(NotFound, match="NAME:VERSION"):
+        create_monitor("absent", "models:/toy@champion", reference="no-such-table")
+    assert list_monitors() == []
     pd.DataFrame({"x": range(50), "y": range(50)}).to_csv(workspace / "other.csv", index=False)
     with heron.start_run():
         heron.log_artifact(workspace / "other.csv")
@@ -344,3 +346,39 @@ def test_an_all_missing_column_is_a_quality_error_and_never_a_false_alarm(worksp
     assert ("b", "all_missing") in {(i.column, i.check) for i in evaluation.issues}
     assert not evaluation.report.columns["b"].drifted
     assert not evaluation.report.columns["a"].drifted
+
+
+def test_a_tick_on_time_waits_one_flush_so_late_rows_fall_into_its_window(workspace, monkeypatch):
+    from heron.monitoring import evaluation as module
+
+    _train()
+    create_monitor("late", "models:/toy@champion", window="1h")
+    end = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=2)
+    _log(100)  # served before the tick's time
+    waits = []
+    monkeypatch.setattr(module.time, "sleep", waits.append)
+    monkeypatch.setenv("HERON_SCHEDULE", "late")
+    monkeypatch.setenv("HERON_LOGICAL_TIME", str(int(end.timestamp() * 1000)))
+    result = evaluate("late")
+    assert result.window_end == end
+    assert len(waits) == 1 and module.SETTLE_SECONDS - 1 < waits[0] <= module.SETTLE_SECONDS
+    assert result.report.n_current == 100
+    monkeypatch.setenv("HERON_LOGICAL_TIME", str(int(end.timestamp() * 1000) - 3_600_000))
+    waits.clear()
+    evaluate("late")  # a tick long past (a catch-up): read at once
+    assert waits == []
+
+
+def test_pausing_a_monitor_pauses_its_retraining_and_an_update_keeps_the_state(workspace):
+    store = heron.Client().store
+    create_monitor("held", "models:/toy@champion", retrain="flows.py:training")
+    heron.monitoring.monitors.set_monitor_paused("held", True)
+    assert store.get_schedule("held").paused and store.get_schedule("held-retrain").paused
+    create_monitor("held", "models:/toy@champion", window="2h", retrain="flows.py:training")
+    assert get_monitor("held").schedule.paused and get_monitor("held").spec.window == 7200
+    assert store.get_schedule("held-retrain").paused
+    heron.monitoring.monitors.set_monitor_paused("held", False)
+    assert not store.get_schedule("held").paused and not store.get_schedule("held-retrain").paused
+    create_monitor("held", "models:/toy@champion")  # no retrain given: it no longer retrains
+    with pytest.raises(NotFound):
+        store.get_schedule("held-retrain")
