@@ -152,6 +152,12 @@ def _evaluate(
     inputs = [c for c in current.column_names if not _is_meta(c)]
     compared = _compared(spec, signature, frame, inputs, current.num_rows, reference)
     prediction = None
+    outputs = [c for c in current.column_names if c.startswith(PREDICTION + "_")]
+    if current.num_rows and PREDICTION not in current.column_names and outputs:
+        notes.append(
+            f"prediction drift not evaluated: the model gives {len(outputs)} outputs per row "
+            f"({', '.join(outputs[:5])}); prediction drift compares a single output"
+        )
     if current.num_rows and PREDICTION in current.column_names:
         prediction = _reference_predictions(spec, resolved, logged, frame, signature, notes)
         if prediction is not None:
@@ -296,9 +302,16 @@ def _reference_predictions(
 
     from heron.models.loading import load_model
 
+    names = signature.columns if signature is not None else None
+    lacking = [n for n in names or () if n not in frame.columns]
+    if lacking:
+        notes.append(
+            f"prediction drift not evaluated: the reference lacks the model's inputs "
+            f"{', '.join(lacking[:10])}, so the model cannot score it"
+        )
+        return None
     try:
         model = load_model(resolved.artifact.id)
-        names = signature.columns if signature is not None else None
         if names:
             features = frame[names]
         else:

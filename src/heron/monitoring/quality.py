@@ -85,13 +85,19 @@ def check_window(
         expected = _GROUPS.get(spec.dtype, "any")
         found = arrow_group(current.schema.field(spec.name).type)
         if expected != "any" and found not in (expected, "null"):
+            compared = report.columns.get(spec.name)
+            read_as = (
+                "; they read as numbers, so drift is computed on those"
+                if compared is not None and compared.evaluated and compared.kind == "numeric"
+                else ""
+            )
             issues.append(
                 QualityIssue(
                     spec.name,
                     "type_mismatch",
                     "error",
                     f"the model takes {spec.dtype} values; the logged rows hold "
-                    f"{current.schema.field(spec.name).type}",
+                    f"{current.schema.field(spec.name).type}{read_as}",
                 )
             )
     if specs:

@@ -382,3 +382,23 @@ def test_pausing_a_monitor_pauses_its_retraining_and_an_update_keeps_the_state(w
     create_monitor("held", "models:/toy@champion")  # no retrain given: it no longer retrains
     with pytest.raises(NotFound):
         store.get_schedule("held-retrain")
+
+
+def test_prediction_drift_says_why_it_is_left_out(workspace):
+    _train()
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"a": rng.normal(0, 1, 200), "b": rng.normal(5, 2, 200)})
+    log_inferences("models:/toy@champion", frame, np.column_stack([np.zeros(200)] * 2))
+    create_monitor("two-outputs", "models:/toy@champion")
+    evaluation = evaluate("two-outputs")
+    assert evaluation.report.prediction is None
+    assert any("2 outputs per row (prediction_0, prediction_1)" in n for n in evaluation.notes)
+
+    frame[["a"]].to_csv(workspace / "only_a.csv", index=False)
+    with heron.start_run():
+        heron.log_artifact(workspace / "only_a.csv")
+    _log(200)
+    create_monitor("half", "models:/toy@champion", reference="only_a.csv")
+    evaluation = evaluate("half")
+    assert list(evaluation.report.columns) == ["a"] and evaluation.report.prediction is None
+    assert any("the reference lacks the model's inputs b" in n for n in evaluation.notes)
