@@ -38,6 +38,7 @@ _LAZY = {
     "pipeline": "heron.pipelines.pipeline",
     "schedule": "heron.scheduling.definitions",
     "set_experiment": "heron.tracking.fluent",
+    "use_stack": "heron.stacks.manage",
     "set_tag": "heron.tracking.fluent",
     "set_tags": "heron.tracking.fluent",
     "set_tracking_uri": "heron.tracking.fluent",
@@ -74,11 +75,12 @@ __all__ = [
     "set_tracking_uri",
     "start_run",
     "step",
+    "use_stack",
 ]
 
 
 # subpackages reached as attributes (``heron.monitoring.drift(...)``), imported on first use
-_SUBPACKAGES = frozenset({"monitoring"})
+_SUBPACKAGES = frozenset({"monitoring", "stacks"})
 
 
 def __getattr__(name: str) -> object:
@@ -111,6 +113,7 @@ if TYPE_CHECKING:
     from heron.pipelines.step import step
     from heron.scheduling.context import context, logical_date, logical_time
     from heron.scheduling.definitions import schedule
+    from heron.stacks.manage import use_stack
     from heron.tracking.client import Client
     from heron.tracking.fluent import (
         active_run,

@@ -1239,3 +1239,55 @@ def test_errors_raised_by_the_store_are_heron_errors(store):
     ):
         with pytest.raises(HeronError):
             call()
+
+
+# --- stacks --------------------------------------------------------------------------------
+
+
+def test_stacks_are_created_changed_listed_and_deleted(store):
+    options = {"address": "tcp://sched:8786", "n_workers": 2}
+    created = store.create_stack(
+        "cluster",
+        {
+            "tracking_uri": "http://heron:5151",
+            "orchestrator": "dask",
+            "orchestrator_options": options,
+        },
+    )
+    assert created.name == "cluster" and created.orchestrator_options == options
+    assert created.artifact_uri is None and created.parallelism is None
+    assert created.created_at == created.updated_at > 0
+    with pytest.raises(AlreadyExists, match="heron stack update cluster"):
+        store.create_stack("cluster", {})
+    changed = store.update_stack("cluster", {"parallelism": 4, "artifact_uri": "s3://b/heron"})
+    assert (changed.parallelism, changed.artifact_uri) == (4, "s3://b/heron")
+    assert changed.orchestrator == "dask" and changed.orchestrator_options == options
+    assert changed.created_at == created.created_at
+    store.create_stack("a-local", {})
+    assert [s.name for s in store.list_stacks()] == ["a-local", "cluster"]
+    assert store.get_stack("a-local").orchestrator == "local"
+    store.delete_stack("cluster")
+    with pytest.raises(NotFound, match="heron stack list"):
+        store.get_stack("cluster")
+    with pytest.raises(NotFound):
+        store.delete_stack("cluster")
+    with pytest.raises(NotFound):
+        store.update_stack("cluster", {"parallelism": 2})
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "message"),
+    [
+        ("bad name", {}, "Invalid stack name"),
+        ("x", {"orchestrator": "kubernetes"}, "Unknown orchestrator"),
+        ("x", {"parallelism": 0}, "parallelism"),
+        ("x", {"orchestrator_options": ["address"]}, "mapping"),
+        ("x", {"colour": "blue"}, "no field"),
+        ("x", {"tracking_uri": "ftp://nowhere"}, "tracking URI"),
+    ],
+)
+def test_bad_stacks_are_refused_and_store_nothing(store, name, values, message):
+    with pytest.raises(HeronError, match=message) as caught:
+        store.create_stack(name, values)
+    assert caught.value.code in ("INVALID_ARGUMENT", "CONFIG_ERROR")
+    assert store.list_stacks() == []

@@ -26,6 +26,7 @@ LAYERS = {
     "quickstart": 3,
     "scheduling": 3,
     "monitoring": 3,
+    "stacks": 3,
     "cli": 4,
     "server": 4,
 }

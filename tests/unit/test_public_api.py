@@ -39,6 +39,8 @@ IMPLEMENTED = {
     "context",
     "logical_date",
     "logical_time",
+    # stacks (issue 11): choose the stack in force
+    "use_stack",
 }
 # DESIGN §2 names not exported yet (none left); a name must not be exported before it
 # works.

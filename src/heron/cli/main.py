@@ -58,6 +58,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "serve": ("heron.cli.serve:serve", "Serve a model over HTTP (MLflow's scoring formats)."),
     "server": ("heron.cli.server:server", "Serve the tracking store to a team over HTTP."),
+    "stack": (
+        "heron.cli.stack:stack",
+        "Create, choose and list stacks: where pipelines run and data is kept.",
+    ),
     "sync": ("heron.cli.sync:sync", "Send the data kept on disk while the server was away."),
 }
 
@@ -162,8 +166,13 @@ def _fail(ctx: click.Context, error: BaseException, message: str) -> NoReturn:
     "http(s)://host:5151 (a heron server) or a folder. Default: $HERON_TRACKING_URI, else the "
     "nearest .heron/ upward, else ~/.heron.",
 )
+@click.option(
+    "--stack",
+    metavar="NAME",
+    help="The stack to use (default: $HERON_STACK, else the workspace's active stack).",
+)
 @click.option("--debug", is_flag=True, help="Show the full traceback of errors, and debug logs.")
-def cli(tracking_uri: str | None, debug: bool) -> None:
+def cli(tracking_uri: str | None, stack: str | None, debug: bool) -> None:
     """Heron: pipelines, experiment tracking, artifacts and lineage, models and serving, on
     one store.
 
@@ -176,10 +185,13 @@ def cli(tracking_uri: str | None, debug: bool) -> None:
         logger = logging.getLogger("heron")
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
-    if tracking_uri:
+    if tracking_uri or stack:
         from heron.core import config
 
-        config.set_tracking_uri(tracking_uri)
+        if tracking_uri:
+            config.set_tracking_uri(tracking_uri)
+        if stack:
+            config.select_stack(stack)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -55,6 +55,13 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
     return params
 
 
+def _orchestrator_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        return parse_params(pairs)
+    except click.BadParameter as e:
+        raise click.BadParameter(e.message, param_hint="-o/--orchestrator-option") from None
+
+
 def typed_params(pipeline: Any, pairs: tuple[str, ...]) -> dict[str, Any]:
     """``-p key=value`` pairs as the parameters of ``pipeline``, each checked against (and
     where the text says more, converted to) its annotation before anything runs: ``n=abc``
@@ -479,7 +486,26 @@ def _loading(target: str) -> Iterator[None]:
     "--parallelism",
     type=click.IntRange(min=1),
     metavar="N",
-    help="Run up to N independent steps at once, in worker processes (default: 1, in this one).",
+    help="Run up to N independent steps at once, in worker processes (default: the stack's, "
+    "else 1, in this one).",
+)
+@click.option(
+    "--stack",
+    metavar="NAME",
+    help="Run on this stack (default: $HERON_STACK, else the workspace's active stack).",
+)
+@click.option(
+    "--orchestrator",
+    type=click.Choice(["local", "dask", "ray"]),
+    help="Where the steps run (default: the stack's orchestrator).",
+)
+@click.option(
+    "-o",
+    "--orchestrator-option",
+    "orchestrator_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An orchestrator option, e.g. address=tcp://scheduler:8786 (repeatable).",
 )
 @click.option(
     "--experiment", metavar="NAME", help="Experiment of the run (default: the pipeline's name)."
@@ -491,6 +517,9 @@ def run(
     params: tuple[str, ...],
     no_cache: bool,
     parallelism: int | None,
+    stack: str | None,
+    orchestrator: str | None,
+    orchestrator_options: tuple[str, ...],
     experiment: str | None,
     run_name: str | None,
     as_json: bool,
@@ -508,6 +537,11 @@ def run(
     from heron.tracking.client import Client
 
     parse_params(params)  # malformed pairs are refused before any user code is imported
+    engine_options = _orchestrator_options(orchestrator_options)
+    if stack:
+        from heron.core import config
+
+        config.select_stack(stack)
     target = complete_target(target)
     pipeline = load_target(target)
     values = typed_params(pipeline, params)
@@ -516,6 +550,10 @@ def run(
         options["cache"] = False
     if parallelism is not None:
         options["parallelism"] = parallelism
+    if orchestrator:
+        options["orchestrator"] = orchestrator
+    if engine_options:
+        options["orchestrator_options"] = engine_options
     if experiment:
         options["experiment"] = experiment
     if run_name:

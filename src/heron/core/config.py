@@ -3,21 +3,31 @@
 Tracking URI, first match wins:
 1. :func:`set_tracking_uri` in this process;
 2. the ``HERON_TRACKING_URI`` environment variable;
-3. the nearest ``.heron/`` folder found upward from the working directory (``heron init``);
-4. ``~/.heron/`` (or ``$HERON_HOME``), created on first use.
+3. the tracking URI of the selected stack (below), when it names one;
+4. the nearest ``.heron/`` folder found upward from the working directory (``heron init``);
+5. ``~/.heron/`` (or ``$HERON_HOME``), created on first use.
+
+The selected stack, first match wins: :func:`select_stack` in this process (``--stack``,
+``heron.use_stack``), the ``HERON_STACK`` environment variable, the workspace's active stack
+(``heron stack use``, kept in ``<workspace>/active_stack``). Stacks are kept in the *home*
+store (1, 2, 4 or 5 above, never a stack's own); :mod:`heron.stacks` reads them through the
+resolver :data:`STACK_RESOLVER` names, so this module imports nothing above it.
 
 Writing (a run, a pipeline, ``heron init``) creates a SQLite store that does not exist yet;
 reading from one (the CLI's reading commands, ``Client(uri)``) is refused by
 :func:`require_existing_store`, so that a mistyped URI is not answered by a new empty store.
 
-Artifact URI: :func:`set_artifact_uri`, else ``HERON_ARTIFACT_URI``, else the ``artifacts/``
-folder beside a SQLite database, else ``<heron home>/artifacts``.
+Artifact URI: :func:`set_artifact_uri`, else ``HERON_ARTIFACT_URI``, else the selected
+stack's, else the ``artifacts/`` folder beside a SQLite database, else
+``<heron home>/artifacts``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from typing import Any
 
 from heron.core import uris
 
@@ -28,9 +38,19 @@ ARTIFACTS_DIR = "artifacts"
 TRACKING_URI_ENV = "HERON_TRACKING_URI"
 ARTIFACT_URI_ENV = "HERON_ARTIFACT_URI"
 HOME_ENV = "HERON_HOME"
+STACK_ENV = "HERON_STACK"
+ACTIVE_STACK_FILE = "active_stack"
+#: ``module:function`` returning the selected stack's settings (a dict with ``name``,
+#: ``tracking_uri``, ``artifact_uri``, ...) for a stack name and the home tracking URI
+STACK_RESOLVER = "heron.stacks.selection:settings_of"
+DEFAULT_STACK = "default"
 
 _tracking_uri: str | None = None
 _artifact_uri: str | None = None
+_selected_stack: str | None = None
+#: (stack name, home tracking URI) -> that stack's settings, resolved once per process
+_stack_cache: dict[tuple[str, str], dict[str, Any]] = {}
+_active_file_cache: dict[str, tuple[int, str | None]] = {}
 
 
 def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
@@ -79,14 +99,72 @@ def default_workspace() -> Path:
     return find_workspace() or heron_home()
 
 
-def get_tracking_uri() -> str:
-    """The tracking URI in force for this process (see the module docstring for the order)."""
+def home_tracking_uri() -> str:
+    """The tracking URI without any stack: where stacks themselves are kept."""
     if _tracking_uri is not None:
         return _tracking_uri
     env = os.environ.get(TRACKING_URI_ENV)
     if env:
         return normalize_tracking_uri(env)
     return uris.sqlite_uri(default_workspace() / DB_FILE)
+
+
+def get_tracking_uri() -> str:
+    """The tracking URI in force for this process (see the module docstring for the order)."""
+    if _tracking_uri is None and not os.environ.get(TRACKING_URI_ENV):
+        stacked = (stack_settings() or {}).get("tracking_uri")
+        if stacked:
+            return normalize_tracking_uri(stacked)
+    return home_tracking_uri()
+
+
+def select_stack(name: str | None) -> None:
+    """Use the stack ``name`` in this process (``None``: back to ``HERON_STACK`` or the
+    workspace's active stack). It is looked up when first needed."""
+    global _selected_stack
+    _selected_stack = name
+    _stack_cache.clear()
+
+
+def active_stack_file() -> Path:
+    """Where ``heron stack use`` keeps the workspace's active stack."""
+    return default_workspace() / ACTIVE_STACK_FILE
+
+
+def selected_stack_name() -> str | None:
+    """The stack chosen for this process (see the module docstring), or ``None``."""
+    if _selected_stack is not None:
+        return _selected_stack
+    env = os.environ.get(STACK_ENV)
+    if env:
+        return env.strip()
+    path = active_stack_file()
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    cached = _active_file_cache.get(str(path))
+    if cached is None or cached[0] != stamp:
+        try:
+            cached = (stamp, path.read_text(encoding="utf-8").strip() or None)
+        except OSError:
+            return None
+        _active_file_cache[str(path)] = cached
+    return cached[1]
+
+
+def stack_settings() -> dict[str, Any] | None:
+    """The selected stack's settings (``None`` when no stack, or the default, is selected).
+    A selected stack that does not exist is an error naming it."""
+    name = selected_stack_name()
+    if not name or name == DEFAULT_STACK:
+        return None
+    home = home_tracking_uri()
+    key = (name, home)
+    if key not in _stack_cache:
+        module, _, function = STACK_RESOLVER.partition(":")
+        _stack_cache[key] = getattr(importlib.import_module(module), function)(name, home)
+    return _stack_cache[key]
 
 
 def require_existing_store(uri: str) -> None:
@@ -122,7 +200,10 @@ def artifact_uri_override() -> str | None:
     ``HERON_ARTIFACT_URI``), or ``None``."""
     if _artifact_uri is not None:
         return _artifact_uri
-    return os.environ.get(ARTIFACT_URI_ENV) or None
+    env = os.environ.get(ARTIFACT_URI_ENV)
+    if env:
+        return env
+    return (stack_settings() or {}).get("artifact_uri") or None
 
 
 def get_artifact_uri(tracking_uri: str | None = None) -> str:

@@ -39,6 +39,8 @@ class StepPlan:
     retry_delay: float = 1.0
     backoff: float = 2.0
     timeout: float | None = None
+    #: what the step asks of its worker (:mod:`heron.core.resources`); memory in bytes
+    resources: dict[str, float] = field(default_factory=dict)
     tracking_uri: str = ""
     artifact_uri: str = ""
     #: the file defining ``function``: a function sent to a worker by value has lost it, and

@@ -16,9 +16,23 @@ class WorkerLost(Exception):
 class Orchestrator(ABC):
     """Runs ready steps. ``parallelism`` is how many it runs at once."""
 
+    #: the name ``make_orchestrator`` knows it by
+    name: str = "local"
     parallelism: int = 1
     #: True when steps run in this process, so output objects can be handed on in memory.
     in_process: bool = True
+
+    def describe(self) -> dict[str, str]:
+        """What a pipeline run records of where its steps ran (tags ``heron.orchestrator.*``):
+        at least the name; engines add their address."""
+        return {"name": self.name, "parallelism": str(self.parallelism)}
+
+    def check_resources(self, node_id: str, resources: dict[str, float]) -> None:  # noqa: B027
+        """Refuse, before the run starts, resources no worker could satisfy
+        (:class:`~heron.core.errors.InvalidArgument`); the default accepts any."""
+
+    def forget(self, artifact_ids: list[str]) -> None:  # noqa: B027
+        """No step of the run reads these outputs any more: drop what is held of them."""
 
     @abstractmethod
     def submit(self, plan: StepPlan, values: dict[str, Any]) -> Future[StepOutcome]:

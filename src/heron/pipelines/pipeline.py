@@ -14,8 +14,12 @@ from heron.execution.plan import FILE_MODULE_PREFIX
 from heron.pipelines.result import PipelineRun
 from heron.pipelines.trace import Trace, canonical_json, tracing
 
+#: ``heron.stack`` (its name), ``heron.stack.tracking_uri``, ``heron.stack.artifact_uri``
+STACK_TAG = "heron.stack"
+
 _RUN_OPTIONS = (
     "orchestrator",
+    "orchestrator_options",
     "parallelism",
     "cache",
     "run_name",
@@ -36,8 +40,9 @@ class Pipeline:
         experiment: str | None = None,
         cache: bool = True,
         tags: Mapping[str, Any] | None = None,
-        orchestrator: str = "local",
-        parallelism: int = 1,
+        orchestrator: str | None = None,
+        orchestrator_options: Mapping[str, Any] | None = None,
+        parallelism: int | None = None,
         run_name: str | None = None,
         raise_on_failure: bool = True,
     ) -> None:
@@ -49,6 +54,7 @@ class Pipeline:
         self.cache = bool(cache)
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self.orchestrator = orchestrator
+        self.orchestrator_options = dict(orchestrator_options or {})
         self.parallelism = parallelism
         self.run_name = run_name
         self.raise_on_failure = bool(raise_on_failure)
@@ -63,13 +69,16 @@ class Pipeline:
             "cache": self.cache,
             "tags": dict(self.tags),
             "orchestrator": self.orchestrator,
+            "orchestrator_options": dict(self.orchestrator_options),
             "parallelism": self.parallelism,
             "run_name": self.run_name,
             "raise_on_failure": self.raise_on_failure,
         }
 
     def with_options(self, **options: Any) -> Pipeline:
-        """A copy that runs with other options: ``orchestrator``, ``parallelism``, ``cache``,
+        """A copy that runs with other options: ``orchestrator`` (``local``, ``dask``,
+        ``ray``; default: the active stack's) and its ``orchestrator_options`` (Dask and Ray:
+        ``address``), ``parallelism``, ``cache``,
         ``run_name``, ``experiment``, ``tags``, ``raise_on_failure`` (``False``: a call whose
         run fails returns the failed :class:`PipelineRun` instead of raising
         :class:`~heron.core.errors.PipelineRunFailed`).
@@ -147,6 +156,8 @@ class Pipeline:
         store = get_store()
         experiment_id = experiment_id_for(store, self.experiment or self.name)
         tags = {**self.tags, SOURCE_TAG: self.source, PARAMS_TAG: canonical_json(params)}
+        orchestrator, options, parallelism, stack_tags = self._where(store)
+        tags.update(stack_tags)
         return run_trace(
             trace,
             store=store,
@@ -155,13 +166,34 @@ class Pipeline:
             params=params,
             tags={**tags, **(extra_tags or {})},
             cache=self.cache,
-            orchestrator=self.orchestrator,
-            parallelism=self.parallelism,
+            orchestrator=orchestrator,
+            orchestrator_options=options,
+            parallelism=parallelism,
             on_event=on_event,
             reuse=reuse or {},
             run_id=run_id,
             inputs=inputs,
         )
+
+    def _where(self, store: Any) -> tuple[str, dict[str, Any], int | None, dict[str, str]]:
+        """The orchestrator, its options and parallelism for a run (this pipeline's options
+        over the stack's), and the tags that record the stack."""
+        from heron.core import config, uris
+
+        stack = config.stack_settings() or {}
+        orchestrator = self.orchestrator or stack.get("orchestrator") or "local"
+        from_stack = orchestrator == stack.get("orchestrator")
+        options = dict(stack.get("orchestrator_options") or {}) if from_stack else {}
+        options.update(self.orchestrator_options)
+        parallelism = self.parallelism
+        if parallelism is None and from_stack:
+            parallelism = stack.get("parallelism")
+        tags = {
+            STACK_TAG: stack.get("name") or config.DEFAULT_STACK,
+            f"{STACK_TAG}.tracking_uri": uris.redact(store.uri),
+            f"{STACK_TAG}.artifact_uri": uris.redact(config.get_artifact_uri(store.uri)),
+        }
+        return orchestrator, options, parallelism, tags
 
     @property
     def source(self) -> str:

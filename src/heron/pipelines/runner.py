@@ -26,6 +26,8 @@ PIPELINE_TAG = "heron.pipeline"
 SOURCE_TAG = "heron.pipeline.source"
 PARAMS_TAG = "heron.pipeline.params"
 RESUMED_FROM_TAG = "heron.resumed_from"
+#: ``heron.orchestrator.name``, ``.parallelism``, and what the engine adds (its address)
+ORCHESTRATOR_TAG = "heron.orchestrator"
 
 
 def run_trace(
@@ -37,17 +39,26 @@ def run_trace(
     params: dict[str, Any],
     tags: dict[str, str],
     cache: bool,
-    orchestrator: str,
-    parallelism: int,
+    orchestrator: str | None,
+    parallelism: int | None,
     on_event: Any = None,
     reuse: dict[str, dict[str, ArtifactVersion]] | None = None,
     run_id: str | None = None,
     inputs: dict[str, str] | None = None,
+    orchestrator_options: dict[str, Any] | None = None,
 ) -> PipelineRun:
     """Execute ``trace`` and return the finished :class:`PipelineRun` (stored under
     ``run_id`` if given; ``inputs`` maps link names to the artifact version ids the run
     consumes as a whole, e.g. the versions that triggered a scheduled run)."""
     nodes = trace.order()
+    engine = make_orchestrator(orchestrator or "local", parallelism, **(orchestrator_options or {}))
+    try:
+        for node in nodes:
+            engine.check_resources(node.id, node.step.resources)
+    except BaseException:
+        engine.shutdown(cancel=True)
+        raise
+    tags = {**tags, **{f"{ORCHESTRATOR_TAG}.{k}": v for k, v in engine.describe().items()}}
     version_id = trace.version_hash()
     store.create_pipeline_version(version_id, trace.pipeline_name, trace.structure())
     run = store.create_run(
@@ -66,7 +77,6 @@ def run_trace(
 
         active.buffer.add_params(run.id, {k: param_text(v) for k, v in params.items()})
     scheduler = _Scheduler(nodes, store, run.id, experiment_id, cache, on_event, reuse or {})
-    engine = make_orchestrator(orchestrator, parallelism)
     try:
         scheduler.run(engine)
     except BaseException as e:
@@ -215,6 +225,7 @@ class _Scheduler:
             retry_delay=step.retry_delay,
             backoff=step.backoff,
             timeout=step.timeout,
+            resources=dict(step.resources),
             tracking_uri=self.tracking_uri,
             artifact_uri=self.artifact_uri,
             source_file=_source_file(step.fn),
@@ -235,8 +246,10 @@ class _Scheduler:
         for upstream in self.nodes[plan.node_id].upstream:
             self.consumers[upstream] -= 1
             if self.consumers[upstream] == 0:  # nobody reads these objects any more
-                for av in self.outcomes[upstream].outputs.values():
-                    self.values.pop(av.id, None)
+                done_with = [av.id for av in self.outcomes[upstream].outputs.values()]
+                for artifact_id in done_with:
+                    self.values.pop(artifact_id, None)
+                engine.forget(done_with)
         self.on_event("end", plan.node_id, outcome)
 
     def _record_lost(self, plan: StepPlan, error: Exception) -> StepOutcome:
@@ -298,4 +311,11 @@ class _Scheduler:
                 log.exception("Could not end step run %s", plan.run_id)
 
 
-__all__ = ["PARAMS_TAG", "PIPELINE_TAG", "RESUMED_FROM_TAG", "SOURCE_TAG", "run_trace"]
+__all__ = [
+    "ORCHESTRATOR_TAG",
+    "PARAMS_TAG",
+    "PIPELINE_TAG",
+    "RESUMED_FROM_TAG",
+    "SOURCE_TAG",
+    "run_trace",
+]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from heron.core.errors import InvalidArgument
+from heron.core.resources import normalize_resources
 
 DEFAULT_OUTPUT = "output"
 RESERVED_ARGUMENTS = frozenset({"after"})
@@ -35,6 +36,7 @@ class Step:
         timeout: float | None = None,
         outputs: Sequence[str] | str | None = None,
         materializers: Mapping[str, str] | str | None = None,
+        resources: Mapping[str, Any] | None = None,
     ) -> None:
         if not callable(fn):
             raise InvalidArgument(f"@step decorates functions, not {type(fn).__name__}.")
@@ -65,6 +67,7 @@ class Step:
         if timeout is not None and timeout <= 0:
             raise InvalidArgument(f"Step {self.name!r}: timeout must be a positive number.")
         self.timeout = timeout
+        self.resources = normalize_resources(resources, f"Step {self.name!r}")
         self.outputs = _output_names(fn, outputs, self.name)
         self.materializers = _materializer_overrides(materializers, self.outputs, self.name)
         self.code_hash = code_hash(fn)
@@ -97,6 +100,7 @@ class Step:
             "timeout": self.timeout,
             "outputs": self.outputs,
             "materializers": dict(self.materializers),
+            "resources": dict(self.resources),
         }
 
     def with_options(self, **options: Any) -> Step:
@@ -124,6 +128,7 @@ def step(
     timeout: float | None = None,
     outputs: Sequence[str] | str | None = None,
     materializers: Mapping[str, str] | str | None = None,
+    resources: Mapping[str, Any] | None = None,
 ) -> Any:
     """Make a function a pipeline step.
 
@@ -137,7 +142,9 @@ def step(
     ``retry_delay`` seconds growing by ``backoff`` each time, ``timeout`` seconds,
     ``outputs=("train", "test")`` to name several return values (or annotate the return as
     ``tuple[Annotated[T, "train"], Annotated[U, "test"]]``), ``materializers`` to choose how
-    an output is stored (``{"model": "cloudpickle"}``), and ``name``.
+    an output is stored (``{"model": "cloudpickle"}``), ``resources`` the step needs where
+    it runs (``{"cpus": 2, "gpus": 1, "memory": "4GB"}``; on Dask and Ray they decide which
+    worker takes it, see :mod:`heron.core.resources`), and ``name``.
     """
     options = {
         "name": name,
@@ -148,6 +155,7 @@ def step(
         "timeout": timeout,
         "outputs": outputs,
         "materializers": materializers,
+        "resources": resources,
     }
     if fn is None:
         return lambda f: Step(f, **options)

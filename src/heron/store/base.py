@@ -24,6 +24,7 @@ from heron.core.entities import (
     Run,
 )
 from heron.core.schedules import Backfill, Schedule, SchedulerInfo, Tick
+from heron.core.stacks import Stack
 
 DEFAULT_EXPERIMENT = "Default"
 LOGS_TAG = "heron.logs"  # a step run's captured output: the URI of the stored text
@@ -523,3 +524,25 @@ class Store(ABC):
     @abstractmethod
     def list_schedulers(self) -> list[SchedulerInfo]:
         """The schedulers that sent a heartbeat, newest first."""
+
+    # --- stacks (heron.stacks) ------------------------------------------------------------
+    @abstractmethod
+    def create_stack(self, name: str, values: dict[str, Any]) -> Stack:
+        """Store the stack ``name`` (``values``: its checked fields); :class:`AlreadyExists`
+        if the name is taken."""
+
+    @abstractmethod
+    def update_stack(self, name: str, values: dict[str, Any]) -> Stack:
+        """Change fields of the stack ``name``; :class:`NotFound` if there is none."""
+
+    @abstractmethod
+    def get_stack(self, name: str) -> Stack:
+        """The stack ``name``; :class:`NotFound` if there is none."""
+
+    @abstractmethod
+    def list_stacks(self) -> list[Stack]:
+        """Every stored stack, by name."""
+
+    @abstractmethod
+    def delete_stack(self, name: str) -> None:
+        """Delete the stack ``name`` (runs that used it keep their record of it)."""

@@ -90,6 +90,7 @@ def _route(name: str, method: str, path: str, tag: str, idempotent: bool | None 
 
 _E, _R, _A, _M = "experiments", "runs", "artifacts and lineage", "model registry"
 _S = "schedules"
+_K = "stacks"
 
 ROUTES: tuple[Route, ...] = (
     _route("create_experiment", "POST", "/experiments", _E),
@@ -175,6 +176,12 @@ ROUTES: tuple[Route, ...] = (
     _route("set_backfill_status", "POST", "/backfills/{backfill_id}/status", _S, True),
     _route("scheduler_heartbeat", "POST", "/schedulers/heartbeat", _S, True),
     _route("list_schedulers", "GET", "/schedulers", _S),
+    # stacks (heron.stacks)
+    _route("create_stack", "POST", "/stacks/{name}", _K),
+    _route("list_stacks", "GET", "/stacks", _K),
+    _route("get_stack", "GET", "/stacks/{name}", _K),
+    _route("update_stack", "PATCH", "/stacks/{name}", _K),
+    _route("delete_stack", "DELETE", "/stacks/{name}", _K),
 )
 
 BY_NAME: dict[str, Route] = {route.name: route for route in ROUTES}

@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 ID = String(32)
 KEY = String(250)
@@ -340,6 +340,16 @@ schedulers = Table(
     Column("heartbeat_at", BigInteger, nullable=False),
     Column("stopped_at", BigInteger),
     Column("running", Integer, nullable=False),
+)
+
+# Stacks: named configurations of where pipelines run (heron.stacks); the definition is JSON.
+stacks = Table(
+    "stacks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("definition", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )
 
 # Bookkeeping of the schema revision, in Alembic's own table so `alembic upgrade` works.

@@ -40,6 +40,7 @@ from heron.store.sql.raw import RawStatement, run_raw_write
 from heron.store.sql.registry import SqlRegistryMixin
 from heron.store.sql.schedules import SqlSchedulesMixin
 from heron.store.sql.search import RunSearch
+from heron.store.sql.stacks import SqlStacksMixin
 
 _RUN_COLUMNS = (
     t.runs.c.id,
@@ -92,14 +93,21 @@ _PARAMS_OF_RUN = select(t.params.c.key, t.params.c.value).where(t.params.c.run_i
 _UPDATE_RUN = t.runs.update().where(t.runs.c.id == _p("target_run_id"))
 
 
-class SqlStore(SqlRegistryMixin, SqlArtifactsMixin, SqlLivenessMixin, SqlSchedulesMixin, Store):
+class SqlStore(
+    SqlRegistryMixin,
+    SqlArtifactsMixin,
+    SqlLivenessMixin,
+    SqlSchedulesMixin,
+    SqlStacksMixin,
+    Store,
+):
     """Metadata in a SQL database (``sqlite:///…`` or ``postgresql://…``).
 
     The model-registry methods come from :class:`SqlRegistryMixin` (``registry.py``), the
     artifact-version and lineage-link methods from :class:`SqlArtifactsMixin`
     (``artifacts.py``), heartbeats and reaping from :class:`SqlLivenessMixin`
     (``liveness.py``), schedules, ticks and backfills from :class:`SqlSchedulesMixin`
-    (``schedules.py``).
+    (``schedules.py``), stacks from :class:`SqlStacksMixin` (``stacks.py``).
     """
 
     def __init__(self, uri: str) -> None:

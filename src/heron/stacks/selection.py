@@ -1,0 +1,37 @@
+"""Resolving the selected stack for :mod:`heron.core.config` (its ``STACK_RESOLVER``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from heron.core.errors import NotFound
+
+
+def settings_of(name: str, home_uri: str) -> dict[str, Any]:
+    """The settings of stack ``name`` as kept in the store at ``home_uri``, checked to be
+    usable from here (its orchestrator's package installed, its artifact store reachable by
+    its workers)."""
+    from heron.stacks.checks import check_stack
+    from heron.stacks.manage import home_store
+
+    try:
+        stack = home_store(home_uri).get_stack(name)
+    except NotFound as e:
+        raise NotFound(
+            f"The selected stack {name!r} does not exist: {e.message} It was selected by "
+            f"{_selected_by()}."
+        ) from None
+    check_stack(stack, reach=False)
+    return stack.to_dict()
+
+
+def _selected_by() -> str:
+    import os
+
+    from heron.core import config
+
+    if config._selected_stack is not None:
+        return "--stack or heron.use_stack()"
+    if os.environ.get(config.STACK_ENV):
+        return f"${config.STACK_ENV}"
+    return f"`heron stack use` ({config.active_stack_file()})"
