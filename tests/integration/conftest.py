@@ -272,3 +272,49 @@ def s3_bucket(s3_server, monkeypatch):
     yield bucket
     forget_s3_instances()
     s3_server.delete_bucket(bucket.name)
+
+
+# --- the engines of the scale-out tier: one Dask LocalCluster and one local Ray per session --
+
+
+@pytest.fixture(scope="session")
+def dask_address():
+    """The scheduler address of a Dask LocalCluster (2 worker processes, 1 thread each, on
+    127.0.0.1) shared by the session. A killed worker fails its task at once (no Dask
+    retries), as Heron's orchestrator asks of the clusters it starts."""
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    dask.config.set({"distributed.scheduler.allowed-failures": 0})
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address="127.0.0.1:0",  # a free port: never a fixed one others may hold
+        host="127.0.0.1",
+    )
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray (``num_cpus=2``, no dashboard) shared by the session: Heron's Ray
+    orchestrator reuses a Ray that is already initialised."""
+    ray = pytest.importorskip("ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            _node_ip_address="127.0.0.1",
+        )
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
