@@ -243,6 +243,11 @@ class _Scheduler:
         if outcome.values is not None:
             for name, value in outcome.values.items():
                 self.values[outcome.outputs[name].id] = value
+        if self.consumers.get(plan.node_id, 0) == 0 and outcome.outputs:
+            unread = [av.id for av in outcome.outputs.values()]  # no later step reads them
+            for artifact_id in unread:
+                self.values.pop(artifact_id, None)
+            engine.forget(unread)
         for upstream in self.nodes[plan.node_id].upstream:
             self.consumers[upstream] -= 1
             if self.consumers[upstream] == 0:  # nobody reads these objects any more
