@@ -5,7 +5,8 @@
 # `mlflow models serve` (benchmarks/peers/mlflow_serving.py); with --server first, `mlflow
 # server` (benchmarks/peers/mlflow_server.py); with --scheduling first, Airflow 3's scheduler
 # (benchmarks/peers/airflow_scheduling.py); with --monitoring first, Evidently's data-drift
-# preset (benchmarks/peers/evidently_drift.py): see below.
+# preset (benchmarks/peers/evidently_drift.py); with --distributed first, Prefect on Dask and Ray
+# (benchmarks/peers/prefect_distributed.py): see below.
 # MLFLOW_VENV (default .venv-peers/mlflow) and MLFLOW_VERSION (default 3.17.2) override the defaults.
 set -euo pipefail
 
@@ -66,6 +67,49 @@ PY
         "$pvenv/bin/python" "$here/peers/${peer}_pipelines.py" "$@" || status=1
     done
     exit "$status"
+fi
+
+# --- distributed: Prefect on Dask and Ray (benchmarks/peers/prefect_distributed.py) ----------
+#   benchmarks/run_peers.sh --distributed [--quick] [--only dask|ray|NAME]
+# PREFECT_VERSION (default 3.9.1) chooses the release; .venv-peers/prefect-distributed gets
+# prefect-dask, prefect-ray, dask[distributed], ray and numpy beside it once, with the same
+# certifi workaround as the pipelines peer.
+if [ "${1:-}" = "--distributed" ]; then
+    shift
+    prefect_version="${PREFECT_VERSION:-3.9.1}"
+    dvenv="$here/../.venv-peers/prefect-distributed"
+    dimports="prefect, prefect_dask, prefect_ray, distributed, ray, numpy"
+    dextras=(prefect-dask prefect-ray "dask[distributed]" ray numpy)
+    if [ ! -x "$dvenv/bin/python" ] || ! "$dvenv/bin/python" -c "import $dimports" 2>/dev/null; then
+        echo "creating $dvenv" >&2
+        [ -x "$dvenv/bin/python" ] || python3 -m venv "$dvenv"
+        if ! "$dvenv/bin/pip" install --quiet "prefect==$prefect_version" "${dextras[@]}" >&2; then
+            # Prefect 3.9.1 pins certifi>=2026.10.19, newer than some mirrors carry: install
+            # its requirements with certifi unpinned, then Prefect alone, then the rest
+            # (prefect-dask and prefect-ray need prefect, already there, so no pin again).
+            echo "retrying prefect with its certifi pin relaxed" >&2
+            wheels="$(mktemp -d)"
+            "$dvenv/bin/pip" download --quiet --no-deps -d "$wheels" "prefect==$prefect_version" >&2
+            "$dvenv/bin/python" - "$wheels"/prefect-*.whl > "$wheels/requirements.txt" <<'PY'
+import re, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    meta = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+    for line in wheel.read(meta).decode().splitlines():
+        if line.startswith("Requires-Dist: ") and "extra ==" not in line:
+            req = line.split(": ", 1)[1]
+            print("certifi" if re.match(r"certifi\b", req) else req)
+PY
+            "$dvenv/bin/pip" install --quiet -r "$wheels/requirements.txt" >&2
+            "$dvenv/bin/pip" install --quiet --no-deps "prefect==$prefect_version" >&2
+            # The integrations with their own requirements, Prefect's left as installed.
+            for pkg in prefect-dask prefect-ray; do
+                "$dvenv/bin/pip" install --quiet --no-deps "$pkg" >&2
+            done
+            "$dvenv/bin/pip" install --quiet "dask[distributed]" "ray[default]" numpy >&2
+            rm -rf "$wheels"
+        fi
+    fi
+    exec "$dvenv/bin/python" "$here/peers/prefect_distributed.py" "$@"
 fi
 
 # --- scheduling: Airflow 3 (benchmarks/peers/airflow_scheduling.py) ------------------------

@@ -301,20 +301,17 @@ def dask_address():
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """A local Ray (``num_cpus=2``, no dashboard) shared by the session: Heron's Ray
-    orchestrator reuses a Ray that is already initialised."""
-    ray = pytest.importorskip("ray")
+    """A local Ray (``num_cpus=2``, on 127.0.0.1, no dashboard) shared by the session, started
+    as Heron's Ray orchestrator starts one; the orchestrator reuses a Ray already running."""
+    pytest.importorskip("ray")
+    import ray
+
+    from heron.orchestrators import ray as ray_orchestrator
+
     started = not ray.is_initialized()
-    if started:
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-            _node_ip_address="127.0.0.1",
-        )
+    ray_orchestrator.RayOrchestrator(num_cpus=2 if started else None).shutdown()
     try:
         yield ray
     finally:
         if started:
-            ray.shutdown()
+            ray_orchestrator.stop_local_ray()

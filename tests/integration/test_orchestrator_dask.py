@@ -263,7 +263,7 @@ def test_linear_and_diamond_runs_record_what_local_runs_do(flows, on_dask, works
     tags = heron.Client().get_run(run.id).tags
     assert tags["heron.orchestrator.name"] == "dask"
     assert tags["heron.orchestrator.address"] == on_dask["orchestrator_options"]["address"]
-    assert tags["heron.orchestrator.parallelism"] == "2"
+    assert tags["heron.orchestrator.parallelism"] == "32"  # 16 ready steps per thread of its 2
 
 
 def test_a_failing_step_fails_after_its_retries_and_its_dependants_are_skipped(flows, on_dask):
@@ -319,7 +319,9 @@ def test_the_local_cluster_it_starts_fails_a_killed_step_at_once_and_is_reused(f
         client = heron.Client()
         first = client.get_run(run.id).tags["heron.orchestrator.address"]
         assert client.get_run(again.id).tags["heron.orchestrator.address"] == first
-        assert client.get_run(again.id).tags["heron.orchestrator.parallelism"] == "1"
+        assert (
+            client.get_run(again.id).tags["heron.orchestrator.parallelism"] == "16"
+        )  # one thread, 16 ready steps queued for it
     finally:
         dask_orchestrator.close_local_clusters()
 

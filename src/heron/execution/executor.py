@@ -22,7 +22,7 @@ from heron.artifacts.store import ArtifactStore, open_artifact_store
 from heron.core import status as run_status
 from heron.core import validation
 from heron.core.entities import INPUT, OUTPUT, ArtifactVersion, Run
-from heron.core.errors import HeronError, InvalidArgument
+from heron.core.errors import HeronError, InvalidArgument, NotFound
 from heron.execution.cache_key import cache_key
 from heron.execution.capture import captured_output
 from heron.execution.plan import StepOutcome, StepPlan
@@ -435,3 +435,38 @@ def param_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, sort_keys=True, allow_nan=True)
+
+
+def recorded_run(plan: StepPlan) -> Any:
+    """The step's run as recorded in its store; ``None`` when it never started. An engine
+    that lost a step's worker asks this before sending the step again (never run twice)."""
+    try:
+        return get_store(plan.tracking_uri).get_run(plan.run_id)
+    except NotFound:
+        return None
+
+
+def recorded_end(run: Any) -> bool:
+    """Whether the step's run recorded its end (not failed by the store for a lost
+    heartbeat, which says nothing of how the step itself ended)."""
+    ended = (run_status.COMPLETED, run_status.CACHED, run_status.FAILED, run_status.CANCELLED)
+    return run.status in ended and not (run.status_reason or "").startswith(
+        run_status.HEARTBEAT_LOST
+    )
+
+
+def recorded_outcome(plan: StepPlan, run: Any) -> StepOutcome | None:
+    """The outcome of a step whose run recorded its end, read back from the store (without
+    objects); ``None`` if it did not record one."""
+    if not recorded_end(run):
+        return None
+    store = get_store(plan.tracking_uri)
+    outputs = {}
+    if run.status in (run_status.COMPLETED, run_status.CACHED):
+        outputs = {
+            link.name: store.get_artifact_version(link.artifact_id)
+            for link in store.list_artifact_links(run_id=run.id)
+            if link.direction == OUTPUT
+        }
+    error = run.status_reason if run.status in (run_status.FAILED, run_status.CANCELLED) else None
+    return StepOutcome(run.id, plan.node_id, run.status, outputs=outputs, error=error)

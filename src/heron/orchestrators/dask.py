@@ -54,9 +54,9 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
-from heron.core import status as run_status
 from heron.core.errors import ConfigError, HeronError, InvalidArgument
 from heron.core.resources import describe as describe_resources
+from heron.execution.executor import recorded_end, recorded_outcome, recorded_run
 from heron.execution.plan import StepOutcome, StepPlan
 from heron.orchestrators.base import Orchestrator, WorkerLost
 from heron.orchestrators.local import _carried, _pickle_by_value_if_private, _take_over
@@ -268,61 +268,33 @@ def _load_plan(key: str, payload: bytes) -> StepPlan:
         ) from e
 
 
-#: the statuses of a step run that has ended
-_ENDED = (run_status.COMPLETED, run_status.CACHED, run_status.FAILED, run_status.CANCELLED)
-
-
-def _ended(run: Any) -> bool:
-    """Whether the step recorded its end (not failed by the store for a lost heartbeat)."""
-    reaped = (run.status_reason or "").startswith(run_status.HEARTBEAT_LOST)
-    return run.status in _ENDED and not reaped
-
-
-def _recorded_run(plan: StepPlan) -> Any:
-    """The step's run as recorded in the store; ``None`` when it never started."""
-    from heron.core.errors import NotFound
-    from heron.store.registry import get_store
-
-    try:
-        return get_store(plan.tracking_uri).get_run(plan.run_id)
-    except NotFound:
-        return None
-
-
-def _recorded_outcome(plan: StepPlan, run: Any) -> StepOutcome:
-    """The outcome of a step that ended, read back from the store (without objects)."""
-    from heron.core.entities import OUTPUT
-    from heron.store.registry import get_store
-
-    store = get_store(plan.tracking_uri)
-    outputs = {}
-    if run.status in (run_status.COMPLETED, run_status.CACHED):
-        outputs = {
-            link.name: store.get_artifact_version(link.artifact_id)
-            for link in store.list_artifact_links(run_id=run.id)
-            if link.direction == OUTPUT
-        }
-    error = run.status_reason if run.status in (run_status.FAILED, run_status.CANCELLED) else None
-    return StepOutcome(run.id, plan.node_id, run.status, outputs=outputs, error=error)
-
-
 def _earlier_attempt(plan: StepPlan) -> StepOutcome | None:
     """``None`` when the step has not started before. Dask starts a task again when the
     worker running it died (on clusters allowing worker failures), or when the worker holding
     its result died and a later step needs it: the outcome of a step that ended is then read
     back from the store (its outputs from the artifact store), and a step that was still
     running fails: it is never run twice."""
-    run = _recorded_run(plan)
+    run = recorded_run(plan)
     if run is None:
         return None
-    if not _ended(run):
+    if not recorded_end(run):
         raise StepLost(
             f"the Dask worker running step {plan.node_id!r} died and Dask started the step "
             f"again on {socket.gethostname()}; Heron does not run a step twice"
         )
-    outcome = _recorded_outcome(plan, run)
+    outcome = recorded_outcome(plan, run)
     outcome.values = {name: av.load() for name, av in outcome.outputs.items()}
     return outcome
+
+
+def _send_promptly(client: Any) -> None:
+    """Have the client send its messages to the scheduler within 1 ms instead of batching
+    them for 10 ms: a step is a few messages, and a pipeline's steps wait on each other, so
+    the batching interval is most of each step's overhead. (A private attribute of
+    ``distributed``: without it, steps are only slower.)"""
+    comm = getattr(client, "scheduler_comm", None)
+    if comm is not None and hasattr(comm, "interval"):
+        comm.interval = min(comm.interval, 0.001)
 
 
 def _outcome_of(outcome: StepOutcome) -> tuple[StepOutcome, bool]:
@@ -359,6 +331,10 @@ def _check_positive_int(name: str, value: Any) -> None:
 
 #: how many times a step whose worker died before the step started is sent again
 MAX_RESENDS = 3
+#: steps handed to Dask at once per worker thread, by default: more than it can run, so that
+#: its scheduler spreads ready steps over the workers (work stealing) instead of every step
+#: of a fan-out waiting beside the one input they share
+QUEUED_PER_THREAD = 16
 
 
 @dataclasses.dataclass
@@ -376,7 +352,8 @@ class DaskOrchestrator(Orchestrator):
     """Runs steps on a Dask cluster: the one at ``address``, or a ``LocalCluster`` of
     ``n_workers`` processes (``processes=False``: threads of this process) with
     ``threads_per_worker`` threads and the worker ``resources`` given (``{"GPU": 1}``).
-    ``parallelism`` (how many steps run at once) defaults to the cluster's threads."""
+    ``parallelism`` (how many ready steps are handed to Dask at once) defaults to
+    :data:`QUEUED_PER_THREAD` times the cluster's threads; Dask runs as many as it has threads."""
 
     name = "dask"
     in_process = False
@@ -429,6 +406,7 @@ class DaskOrchestrator(Orchestrator):
                 _release_cluster(self._settings, close=False)
                 raise
         self.address = self.client.scheduler.address
+        _send_promptly(self.client)
         try:
             if self._settings is not None:
                 with contextlib.suppress(Exception):  # a worker restarting after it was killed
@@ -441,7 +419,7 @@ class DaskOrchestrator(Orchestrator):
             threads = n_workers * threads_per_worker
         else:
             threads = sum(int(w.get("nthreads", 0)) for w in self.workers)
-        self.parallelism = parallelism or max(1, threads)
+        self.parallelism = parallelism or max(1, threads) * QUEUED_PER_THREAD
 
     @staticmethod
     def _worker_resources(resources: Any) -> dict[str, float]:
@@ -704,7 +682,7 @@ class DaskOrchestrator(Orchestrator):
             # Tasks queued on a worker that died fail with it: a step that never started is
             # sent again, and one that ended (its outcome was lost) is read back from the store.
             try:
-                run = _recorded_run(task.plan)
+                run = recorded_run(task.plan)
             except Exception as e:  # cannot tell: do not risk running it twice
                 log.warning("Step %s: could not read its run back (%s)", task.plan.node_id, e)
                 run = False
@@ -716,9 +694,9 @@ class DaskOrchestrator(Orchestrator):
                 )
                 self._send(task)
                 return
-            if run and _ended(run):
+            if run and recorded_end(run):
                 with contextlib.suppress(Exception):
-                    result.set_result(_recorded_outcome(task.plan, run))
+                    result.set_result(recorded_outcome(task.plan, run))
                     return
         if isinstance(error, StepLost):
             result.set_exception(WorkerLost(str(error)))
