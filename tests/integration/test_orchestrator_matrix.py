@@ -88,6 +88,18 @@ PIPELINES = textwrap.dedent(
         return xs
 
 
+    @step
+    def gated(xs: list, gate: str) -> list:
+        if not Path(gate).exists():
+            raise RuntimeError("gate closed")
+        return xs
+
+
+    @pipeline
+    def resumable(gate: str, n: int = 6):
+        total(gated(double(source(n)), gate))
+
+
     @pipeline
     def linear(n: int = 6):
         total(double(source(n)))
@@ -253,3 +265,27 @@ def test_every_orchestrator_records_what_the_local_one_does(
         assert killed["die"]["status"] == "failed" and killed["die"]["error"] == "died"
         assert killed["total"]["status"] == "skipped"
         assert killed["total_2"]["status"] == "completed"
+
+
+@pytest.mark.parametrize("engine_options", ["local-2", "dask", "ray"], indirect=True)
+def test_a_failed_run_resumes_on_the_orchestrator_it_ran_on(flows, tmp_path, engine_options):
+    from heron.pipelines.resume import resume_pipeline_run
+
+    _workspace(tmp_path, "resume")
+    gate = tmp_path / "gate"
+    pipe = flows.resumable.with_options(**engine_options, raise_on_failure=False)
+    failed = pipe(gate=str(gate))
+    assert failed.status == "failed" and failed.failed_steps == ["gated"]
+    gate.write_text("open")
+    store = heron.Client().store
+    resumed = resume_pipeline_run(store, failed.id)
+    assert resumed.status == "completed"
+    assert {n: s.status for n, s in resumed.steps.items()} == {
+        "source": "cached",
+        "double": "cached",
+        "gated": "completed",
+        "total": "completed",
+    }
+    tags = store.get_run(resumed.id).tags
+    assert tags["heron.resumed_from"] == failed.id
+    assert tags["heron.orchestrator.name"] == engine_options["orchestrator"]

@@ -10,8 +10,9 @@ from heron.core import status as run_status
 from heron.core.entities import OUTPUT, ArtifactVersion
 from heron.core.errors import InvalidArgument, InvalidState
 from heron.pipelines.loader import load_pipeline
+from heron.pipelines.pipeline import Pipeline
 from heron.pipelines.result import PipelineRun
-from heron.pipelines.runner import PARAMS_TAG, RESUMED_FROM_TAG, SOURCE_TAG
+from heron.pipelines.runner import ORCHESTRATOR_TAG, PARAMS_TAG, RESUMED_FROM_TAG, SOURCE_TAG
 from heron.store.base import Store
 
 
@@ -45,7 +46,23 @@ def resume_pipeline_run(store: Store, run_id: str, on_event: Any = None) -> Pipe
         }
         if all(store_holding(av.uri)[0].exists(av.content_hash) for av in outputs.values()):
             reuse[child.name] = outputs
-    pipeline = load_pipeline(source)
+    pipeline = _where_it_ran(load_pipeline(source), run.tags)
     return pipeline.run(
         params, reuse=reuse, extra_tags={RESUMED_FROM_TAG: run_id}, on_event=on_event
     )
+
+
+def _where_it_ran(pipeline: Pipeline, tags: dict[str, str]) -> Pipeline:
+    """The pipeline set to run on the orchestrator (its options and parallelism) the run
+    being resumed ran on, unless its own definition names one."""
+    name = tags.get(f"{ORCHESTRATOR_TAG}.name")
+    if pipeline.orchestrator is not None or not name:
+        return pipeline
+    options: dict[str, Any] = {"orchestrator": name}
+    given = tags.get(f"{ORCHESTRATOR_TAG}.options")
+    if given:
+        options["orchestrator_options"] = json.loads(given)
+    parallelism = tags.get(f"{ORCHESTRATOR_TAG}.parallelism", "")
+    if name == "local" and parallelism.isdigit():
+        options["parallelism"] = int(parallelism)
+    return pipeline.with_options(**options)

@@ -4,6 +4,7 @@ orchestrator, skip what depends on a failure, and end the run with its status.""
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
@@ -59,6 +60,8 @@ def run_trace(
         engine.shutdown(cancel=True)
         raise
     tags = {**tags, **{f"{ORCHESTRATOR_TAG}.{k}": v for k, v in engine.describe().items()}}
+    if orchestrator_options:  # what it was given, so that a resumed run runs where it ran
+        tags[f"{ORCHESTRATOR_TAG}.options"] = json.dumps(orchestrator_options, sort_keys=True)
     version_id = trace.version_hash()
     store.create_pipeline_version(version_id, trace.pipeline_name, trace.structure())
     run = store.create_run(
