@@ -237,7 +237,13 @@ def where_steps_ran(options: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- the shared figures, on either engine ---------------------------------------------------
-def bench_linear(engine: str, sizes: DistributedSizes, options: dict[str, Any], placed: dict):
+def bench_linear(
+    engine: str,
+    sizes: DistributedSizes,
+    options: dict[str, Any],
+    placed: dict,
+    figure: str | None = None,
+):
     n = sizes.linear_steps
     run_linear = linear.with_options(**options)
     runs: list[Any] = []
@@ -250,7 +256,7 @@ def bench_linear(engine: str, sizes: DistributedSizes, options: dict[str, Any], 
     per_step_ms = stats["median_s"] / n * 1000
     h.progress(f"  {per_step_ms:.2f} ms per step ({stats['median_s']:.3f} s a run)")
     h.emit(
-        f"{engine}_linear_{n}_per_step_ms",
+        figure or f"{engine}_linear_{n}_per_step_ms",
         TOOL,
         per_step_ms,
         "ms",
@@ -414,6 +420,16 @@ def own_cluster(sizes: DistributedSizes) -> None:
             "what": "a 1-step pipeline, orchestrator='dask' with no address: the orchestrator "
             "starts a LocalCluster itself (n_workers=2, threads_per_worker=1) and keeps it",
         },
+    )
+    # the same chain on that cluster: Heron's default Dask path (it also shortens the
+    # scheduler's and the workers' message batching, which it leaves alone on a cluster
+    # given by its address)
+    bench_linear(
+        "dask",
+        sizes,
+        {**options, "parallelism": None},
+        {"cluster": "the orchestrator's own LocalCluster (no address)"},
+        figure=f"dask_own_cluster_linear_{sizes.linear_steps}_per_step_ms",
     )
 
 

@@ -210,8 +210,17 @@ def _enter(context: bytes) -> None:
     _take_over(settings)
 
 
-def _run_step(key: str, context: bytes, payload: bytes, values: dict[str, Any]) -> StepOutcome:
-    """The task of one step: run it with the executor, keeping its output objects."""
+def _run_step(
+    key: str, context: bytes, payload: bytes, upstream: dict[str, tuple[StepOutcome, str]]
+) -> StepOutcome:
+    """The task of one step: run it with the executor, keeping its output objects.
+    ``upstream`` maps an input's artifact id to the outcome of the step that made it (with
+    its objects, held on the cluster) and the output's name."""
+    values = {
+        artifact_id: outcome.values[name]
+        for artifact_id, (outcome, name) in upstream.items()
+        if outcome.values is not None and name in outcome.values
+    }
     try:
         with _interruptible(key):
             _enter(context)
@@ -297,13 +306,29 @@ def _send_promptly(client: Any) -> None:
         comm.interval = min(comm.interval, 0.001)
 
 
+def _scheduler_sends_promptly(dask_scheduler: Any) -> None:
+    for comm in dask_scheduler.stream_comms.values():
+        comm.interval = min(comm.interval, 0.001)
+
+
+def _worker_sends_promptly(dask_worker: Any) -> None:
+    comm = getattr(dask_worker, "batched_stream", None)
+    if comm is not None:
+        comm.interval = min(comm.interval, 0.001)
+
+
+def _cluster_sends_promptly(client: Any) -> None:
+    """The same for the scheduler's messages to the workers (5 ms batches) and theirs to it
+    (2 ms), on a LocalCluster Heron started: a step waits on both. A cluster given by its
+    address is left as its owner set it up."""
+    with contextlib.suppress(Exception):
+        client.run_on_scheduler(_scheduler_sends_promptly)
+        client.run(_worker_sends_promptly)
+
+
 def _outcome_of(outcome: StepOutcome) -> tuple[StepOutcome, bool]:
     """What the driver receives: the outcome without its objects, and whether there are any."""
     return dataclasses.replace(outcome, values=None), outcome.values is not None
-
-
-def _value_of(outcome: StepOutcome, name: str) -> Any:
-    return outcome.values[name]  # type: ignore[index]
 
 
 # --- on the driver ------------------------------------------------------------------------
@@ -407,6 +432,8 @@ class DaskOrchestrator(Orchestrator):
                 raise
         self.address = self.client.scheduler.address
         _send_promptly(self.client)
+        if self._settings is not None:  # a cluster of our own: its messages go promptly too
+            _cluster_sends_promptly(self.client)
         try:
             if self._settings is not None:
                 with contextlib.suppress(Exception):  # a worker restarting after it was killed
@@ -620,10 +647,10 @@ class DaskOrchestrator(Orchestrator):
             upstream = {}
             for artifact_id in _input_ids(plan):
                 held = self._held.get(artifact_id)
-                if held is not None and held.status in ("error", "cancelled"):  # worker died
+                if held is not None and held[0].status in ("error", "cancelled"):  # worker died
                     del self._held[artifact_id]  # the step reads it from the artifact store
                 elif held is not None:
-                    upstream[artifact_id] = held
+                    upstream[artifact_id] = held  # Dask hands the task the outcome itself
             step = self.client.submit(
                 _run_step,
                 key,
@@ -647,7 +674,6 @@ class DaskOrchestrator(Orchestrator):
     def _settle(self, task: _Task, key: str, step: Any, done: Any) -> None:
         """On Dask's callback thread: resolve the task's result from the finished ``done``,
         keeping futures of the step's output objects for the steps that read them."""
-        plan = task.plan
         try:
             outcome, kept = done.result()
         except BaseException as e:
@@ -659,13 +685,9 @@ class DaskOrchestrator(Orchestrator):
             self._running.pop(key, None)
             if kept and not self._closed:
                 for name, av in outcome.outputs.items():
-                    self._held[av.id] = self.client.submit(
-                        _value_of,
-                        step,
-                        name,
-                        key=f"heron-value-{plan.node_id}.{name}-{plan.run_id}",
-                        pure=False,
-                    )
+                    # the step's own future: a reading step gets its outcome, objects and all,
+                    # without a task of its own in between (each costs a scheduler round trip)
+                    self._held[av.id] = (step, name)
         if not task.result.done():
             task.result.set_result(outcome)
 
@@ -720,7 +742,7 @@ class DaskOrchestrator(Orchestrator):
     def forget(self, artifact_ids: list[str]) -> None:
         """Release the objects of these outputs held on the cluster."""
         with self._lock:
-            futures = [self._held.pop(i) for i in artifact_ids if i in self._held]
+            futures = [self._held.pop(i)[0] for i in artifact_ids if i in self._held]
         for future in futures:
             with contextlib.suppress(Exception):
                 future.release()
@@ -735,7 +757,7 @@ class DaskOrchestrator(Orchestrator):
                 return
             self._closed = True
             running = list(self._running.values())
-            held = list(self._held.values())
+            held = [future for future, _ in self._held.values()]
             self._running.clear()
             self._held.clear()
         if cancel and running:
