@@ -51,6 +51,8 @@ _selected_stack: str | None = None
 #: (stack name, home tracking URI) -> that stack's settings, resolved once per process
 _stack_cache: dict[tuple[str, str], dict[str, Any]] = {}
 _active_file_cache: dict[str, tuple[int, str | None]] = {}
+#: stacks being looked up now (the home store, while it opens, asks for the settings again)
+_resolving: set[tuple[str, str]] = set()
 
 
 def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
@@ -162,8 +164,14 @@ def stack_settings() -> dict[str, Any] | None:
     home = home_tracking_uri()
     key = (name, home)
     if key not in _stack_cache:
+        if key in _resolving:  # opening the home store asks for settings: not the stack's
+            return None
         module, _, function = STACK_RESOLVER.partition(":")
-        _stack_cache[key] = getattr(importlib.import_module(module), function)(name, home)
+        _resolving.add(key)
+        try:
+            _stack_cache[key] = getattr(importlib.import_module(module), function)(name, home)
+        finally:
+            _resolving.discard(key)
     return _stack_cache[key]
 
 

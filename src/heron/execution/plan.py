@@ -47,6 +47,13 @@ class StepPlan:
     #: the tracebacks of its failures name it again
     source_file: str = ""
 
+    def input_artifact_ids(self) -> list[str]:
+        """The ids of the artifact versions the step reads, in argument order."""
+        ids: list[str] = []
+        for value in self.inputs.values():
+            ids += [av.id for av in value] if isinstance(value, list) else [value.id]
+        return ids
+
     def artifact_name(self, output: str) -> str:
         """The artifact name of an output: ``<step>.<output>`` unless overridden."""
         return self.artifact_names.get(output) or f"{self.node_id}.{output}"

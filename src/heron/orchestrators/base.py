@@ -6,7 +6,20 @@ from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from typing import Any
 
+from heron.core.errors import InvalidArgument
 from heron.execution.plan import StepOutcome, StepPlan
+
+#: how many times an engine sends again a step whose worker died before the step started
+MAX_RESENDS = 3
+
+
+def check_count(owner: str, name: str, value: Any, optional: bool = True) -> None:
+    """Refuse an option that must be an integer ≥ 1 (``None``, when ``optional``, is left
+    to the default)."""
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgument(f"{owner}: {name} must be an integer ≥ 1, got {value!r}.")
 
 
 class WorkerLost(Exception):

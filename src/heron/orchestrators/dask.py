@@ -58,8 +58,13 @@ from heron.core.errors import ConfigError, HeronError, InvalidArgument
 from heron.core.resources import describe as describe_resources
 from heron.execution.executor import recorded_end, recorded_outcome, recorded_run
 from heron.execution.plan import StepOutcome, StepPlan
-from heron.orchestrators.base import Orchestrator, WorkerLost
-from heron.orchestrators.local import _carried, _pickle_by_value_if_private, _take_over
+from heron.orchestrators.base import MAX_RESENDS, Orchestrator, WorkerLost, check_count
+from heron.orchestrators.local import (
+    _pickle_by_value_if_private,
+    carried_settings,
+    take_over_process,
+    take_over_settings,
+)
 
 log = logging.getLogger("heron.orchestrators")
 
@@ -181,7 +186,7 @@ def _context() -> bytes:
         cwd: str | None = os.getcwd()
     except OSError:
         cwd = None
-    settings = [snapshot() for snapshot in list(_carried.values())]
+    settings = carried_settings()
     where = (socket.gethostname(), os.getpid())
     return cloudpickle.dumps((where, list(sys.path), cwd, dict(os.environ), settings))
 
@@ -197,17 +202,11 @@ def _enter(context: bytes) -> None:
         return
     if host == socket.gethostname():
         with _context_lock:
-            sys.path[:0] = [p for p in path if p not in sys.path]
-            wanted = {**environment, **_worker_environment}
-            for name in [n for n in os.environ if n not in wanted]:
-                del os.environ[name]
-            for name, value in wanted.items():
-                if os.environ.get(name) != value:
-                    os.environ[name] = value
+            take_over_process(path, {**environment, **_worker_environment})
             if cwd:
                 with contextlib.suppress(OSError):
                     os.chdir(cwd)
-    _take_over(settings)
+    take_over_settings(settings)
 
 
 def _run_step(
@@ -342,20 +341,6 @@ def _workers_of(client: Any) -> list[dict[str, Any]]:
     return list(info.get("workers", {}).values())
 
 
-def _input_ids(plan: StepPlan) -> list[str]:
-    ids: list[str] = []
-    for value in plan.inputs.values():
-        ids += [av.id for av in value] if isinstance(value, list) else [value.id]
-    return ids
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgument(f"Dask orchestrator: {name} must be an integer ≥ 1, got {value!r}.")
-
-
-#: how many times a step whose worker died before the step started is sent again
-MAX_RESENDS = 3
 #: steps handed to Dask at once per worker thread, by default: more than it can run, so that
 #: its scheduler spreads ready steps over the workers (work stealing) instead of every step
 #: of a fan-out waiting beside the one input they share
@@ -394,10 +379,10 @@ class DaskOrchestrator(Orchestrator):
     ) -> None:
         from distributed import Client
 
-        _check_positive_int("n_workers", n_workers)
-        _check_positive_int("threads_per_worker", threads_per_worker)
+        check_count("Dask orchestrator", "n_workers", n_workers, optional=False)
+        check_count("Dask orchestrator", "threads_per_worker", threads_per_worker, optional=False)
         if parallelism is not None:
-            _check_positive_int("parallelism", parallelism)
+            check_count("Dask orchestrator", "parallelism", parallelism)
         if not isinstance(processes, bool):
             raise InvalidArgument(
                 f"Dask orchestrator: processes is true or false, not {processes!r}."
@@ -645,7 +630,7 @@ class DaskOrchestrator(Orchestrator):
                 task.result.cancel()
                 return
             upstream = {}
-            for artifact_id in _input_ids(plan):
+            for artifact_id in plan.input_artifact_ids():
                 held = self._held.get(artifact_id)
                 if held is not None and held[0].status in ("error", "cancelled"):  # worker died
                     del self._held[artifact_id]  # the step reads it from the artifact store

@@ -62,7 +62,24 @@ def carry_to_workers(name: str, snapshot: Callable[[], Callable[[], None]]) -> N
     _carried[name] = snapshot
 
 
-def _take_over(settings: list[Callable[[], None]]) -> None:
+def carried_settings() -> list[Callable[[], None]]:
+    """The settings every worker takes over now (see :func:`carry_to_workers`)."""
+    return [snapshot() for snapshot in list(_carried.values())]
+
+
+def take_over_process(path: list[str], environment: dict[str, str]) -> None:
+    """Make this worker's ``sys.path`` start with the entries of ``path`` it lacks, and its
+    environment exactly ``environment`` (only the variables that differ are written)."""
+    sys.path[:0] = [p for p in path if p not in sys.path]
+    for name in [n for n in os.environ if n not in environment]:
+        del os.environ[name]
+    for name, value in environment.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
+
+
+def take_over_settings(settings: list[Callable[[], None]]) -> None:
+    """Apply settings of the parent (from :func:`carried_settings`) in this worker."""
     for apply in settings:
         try:
             apply()
@@ -97,7 +114,7 @@ def serve_worker(fd: int) -> None:
                 os.environ.update(environment)
             with contextlib.suppress(OSError):
                 os.chdir(cwd)
-            _take_over(settings)
+            take_over_settings(settings)
             outcome: Any = execute_step(plan)
         except BaseException as e:  # the executor records failures; this is a bug guard
             if _parent_gone(parent):
@@ -266,7 +283,7 @@ class LocalOrchestrator(Orchestrator):
         import cloudpickle
 
         _pickle_by_value_if_private(plan.function)
-        settings = [snapshot() for snapshot in list(_carried.values())]
+        settings = carried_settings()
         payload = cloudpickle.dumps((list(sys.path), os.getcwd(), dict(os.environ), settings, plan))
         worker = self._checkout()
         thread = threading.Thread(

@@ -51,8 +51,13 @@ from heron.core.errors import ConfigError, HeronError, InvalidArgument
 from heron.core.resources import describe as describe_resources
 from heron.execution.executor import recorded_outcome, recorded_run
 from heron.execution.plan import StepOutcome, StepPlan
-from heron.orchestrators.base import Orchestrator, WorkerLost
-from heron.orchestrators.local import _carried, _pickle_by_value_if_private, _take_over
+from heron.orchestrators.base import MAX_RESENDS, Orchestrator, WorkerLost, check_count
+from heron.orchestrators.local import (
+    _pickle_by_value_if_private,
+    carried_settings,
+    take_over_process,
+    take_over_settings,
+)
 
 log = logging.getLogger("heron.orchestrators")
 
@@ -327,7 +332,7 @@ def _context(keep: tuple[str, ...], chdir: bool) -> bytes:
     except OSError:
         cwd = None
     # the settings apart: unpickling them may import modules only found on our sys.path
-    settings = cloudpickle.dumps([snapshot() for snapshot in list(_carried.values())])
+    settings = cloudpickle.dumps(carried_settings())
     return cloudpickle.dumps(
         (socket.gethostname(), list(sys.path), cwd, dict(os.environ), keep, settings)
     )
@@ -340,15 +345,9 @@ def _enter(context: bytes) -> None:
 
     host, path, cwd, environment, keep, settings = cloudpickle.loads(context)
     if host == socket.gethostname():
-        sys.path[:0] = [p for p in path if p not in sys.path]
         own = {k: v for k, v in os.environ.items() if _WORKER_OWN.search(k) or k in keep}
         wanted = {k: v for k, v in environment.items() if not _WORKER_OWN.search(k)}
-        wanted.update(own)
-        for name in [n for n in os.environ if n not in wanted]:
-            del os.environ[name]
-        for name, value in wanted.items():
-            if os.environ.get(name) != value:
-                os.environ[name] = value
+        take_over_process(path, {**wanted, **own})
     if cwd:
         with contextlib.suppress(OSError):
             os.chdir(cwd)
@@ -357,7 +356,7 @@ def _enter(context: bytes) -> None:
     except Exception as e:  # a setting that cannot be taken over must not fail the step
         log.warning("A Ray worker could not take over the settings of its driver: %s", e)
         return
-    _take_over(applied)
+    take_over_settings(applied)
 
 
 def _run_step(context: bytes, payload: bytes, ids: list[str], refs: list[Any]) -> Any:
@@ -425,22 +424,6 @@ def _remote_function(ray: Any) -> Any:
         return _remote[0]
 
 
-def _input_ids(plan: StepPlan) -> list[str]:
-    ids: list[str] = []
-    for value in plan.inputs.values():
-        ids += [av.id for av in value] if isinstance(value, list) else [value.id]
-    return ids
-
-
-def _check_count(name: str, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise InvalidArgument(f"Ray orchestrator: {name} must be an integer ≥ 1, got {value!r}.")
-
-
-#: how many times a step whose worker died before the step started is sent again
-MAX_RESENDS = 3
-
-
 @dataclasses.dataclass
 class _Task:
     """A step sent to Ray: what it is sent with, the references it returned, its future."""
@@ -471,8 +454,8 @@ class RayOrchestrator(Orchestrator):
         namespace: str | None = None,
         runtime_env: dict[str, Any] | None = None,
     ) -> None:
-        _check_count("parallelism", parallelism)
-        _check_count("num_cpus", num_cpus)
+        check_count("Ray orchestrator", "parallelism", parallelism)
+        check_count("Ray orchestrator", "num_cpus", num_cpus)
         if address is not None and (not isinstance(address, str) or not address.strip()):
             raise InvalidArgument(
                 f"Ray orchestrator: address is text such as 'ray://head:10001', 'head:6379' "
@@ -624,7 +607,7 @@ class RayOrchestrator(Orchestrator):
         _pickle_by_value_if_private(plan.function)
         payload = cloudpickle.dumps(plan)
         with self._lock:
-            ids = [i for i in dict.fromkeys(_input_ids(plan)) if i in self._held]
+            ids = [i for i in dict.fromkeys(plan.input_artifact_ids()) if i in self._held]
             refs = [self._held[i] for i in ids]
         chdir = "working_dir" not in (self.runtime_env or {})
         args = (_context(self._keep, chdir), payload, ids, refs)

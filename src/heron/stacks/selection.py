@@ -12,10 +12,12 @@ def settings_of(name: str, home_uri: str) -> dict[str, Any]:
     usable from here (its orchestrator's package installed, its artifact store reachable by
     its workers)."""
     from heron.stacks.checks import check_stack
-    from heron.stacks.manage import home_store
+    from heron.store.registry import open_store
 
+    # A store of its own, not the cached one: this runs while a cached store is being
+    # opened (its settings are what is being resolved), under the registry's lock.
     try:
-        stack = home_store(home_uri).get_stack(name)
+        stack = open_store(home_uri).get_stack(name)
     except NotFound as e:
         raise NotFound(
             f"The selected stack {name!r} does not exist: {e.message} It was selected by "

@@ -25,6 +25,12 @@ def get_store(uri: str | None = None) -> Store:
     return store
 
 
+def open_store(uri: str) -> Store:
+    """A new store of ``uri``, not cached: for a look-up made while a cached store opens
+    (the stack in force is read from the home store when a store asks for its settings)."""
+    return _open(config.normalize_tracking_uri(uri))
+
+
 def _open(uri: str) -> Store:
     kind = uris.tracking_uri_kind(uri)
     if kind in (uris.SQLITE, uris.POSTGRESQL):
