@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 _MARKS = {"completed": "✓", "cached": "✓", "failed": "✗", "skipped": "-", "cancelled": "!"}
 
 
-def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
+def parse_params(pairs: tuple[str, ...], param_hint: str = "-p/--param") -> dict[str, Any]:
     """``-p key=value`` pairs as a dict; a value is read as JSON when it parses, else kept as
     text (``n=5`` -> 5, ``flag=true`` -> True, ``names=["a"]`` -> ["a"], ``name=iris`` -> "iris").
     """
@@ -48,18 +48,11 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE.", param_hint="-p/--param")
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE.", param_hint=param_hint)
         if key in params:
-            raise click.BadParameter(f"{key!r} is given twice.", param_hint="-p/--param")
+            raise click.BadParameter(f"{key!r} is given twice.", param_hint=param_hint)
         params[key] = _value(text)
     return params
-
-
-def _orchestrator_options(pairs: tuple[str, ...]) -> dict[str, Any]:
-    try:
-        return parse_params(pairs)
-    except click.BadParameter as e:
-        raise click.BadParameter(e.message, param_hint="-o/--orchestrator-option") from None
 
 
 def typed_params(pipeline: Any, pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -537,7 +530,7 @@ def run(
     from heron.tracking.client import Client
 
     parse_params(params)  # malformed pairs are refused before any user code is imported
-    engine_options = _orchestrator_options(orchestrator_options)
+    engine_options = parse_params(orchestrator_options, "-o/--orchestrator-option")
     if stack:
         from heron.core import config
 

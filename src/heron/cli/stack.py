@@ -75,10 +75,7 @@ def stack() -> None:
 def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
     from heron.cli.run import parse_params
 
-    try:
-        return parse_params(pairs)
-    except click.BadParameter as e:
-        raise click.BadParameter(e.message, param_hint="-o/--option") from None
+    return parse_params(pairs, "-o/--option")
 
 
 def _show(found: Any, as_json: bool, message: str) -> None:

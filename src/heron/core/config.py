@@ -133,6 +133,21 @@ def active_stack_file() -> Path:
     return default_workspace() / ACTIVE_STACK_FILE
 
 
+def forget_stack_settings() -> None:
+    """Look the selected stack up again when next needed (it was changed)."""
+    _stack_cache.clear()
+
+
+def stack_chosen_by() -> str | None:
+    """What chose the stack in force: ``"process"`` (:func:`select_stack`), ``"environment"``
+    (``HERON_STACK``), ``"workspace"`` (``heron stack use``), or ``None``."""
+    if _selected_stack is not None:
+        return "process"
+    if os.environ.get(STACK_ENV):
+        return "environment"
+    return "workspace" if workspace_active_stack() else None
+
+
 def selected_stack_name() -> str | None:
     """The stack chosen for this process (see the module docstring), or ``None``."""
     if _selected_stack is not None:
@@ -140,6 +155,11 @@ def selected_stack_name() -> str | None:
     env = os.environ.get(STACK_ENV)
     if env:
         return env.strip()
+    return workspace_active_stack()
+
+
+def workspace_active_stack() -> str | None:
+    """The workspace's active stack (``heron stack use``), or ``None``."""
     path = active_stack_file()
     try:
         stamp = path.stat().st_mtime_ns

@@ -90,7 +90,7 @@ def update_stack(
         from heron.stacks.checks import check_stack
 
         check_stack(Stack(name, **{**current.definition(), **values}))
-    config.select_stack(config._selected_stack)  # forget a cached resolution
+    config.forget_stack_settings()
     return store.update_stack(name, values)
 
 
@@ -111,7 +111,7 @@ def delete_stack(name: str, store: Store | None = None) -> None:
     workspace's active stack cannot be deleted until another is made active."""
     if name == DEFAULT_STACK:
         raise InvalidArgument(f"The built-in stack {DEFAULT_STACK!r} cannot be deleted.")
-    active = _active_in_workspace()
+    active = config.workspace_active_stack()
     if active == name:
         raise InvalidArgument(
             f"Stack {name!r} is the workspace's active stack ({config.active_stack_file()}): "
@@ -150,15 +150,11 @@ def current_stack() -> Stack:
 
 def selected_by() -> str:
     """How the stack in force was chosen, in words."""
-    from heron.stacks.selection import _selected_by
-
-    if config.selected_stack_name() is None:
-        return "nothing chose one"
-    return _selected_by()
-
-
-def _active_in_workspace() -> str | None:
-    try:
-        return config.active_stack_file().read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
+    chosen = config.stack_chosen_by()
+    if chosen == "process":
+        return "--stack or heron.use_stack()"
+    if chosen == "environment":
+        return f"${config.STACK_ENV}"
+    if chosen == "workspace":
+        return f"`heron stack use` ({config.active_stack_file()})"
+    return "nothing chose one"

@@ -12,6 +12,7 @@ def settings_of(name: str, home_uri: str) -> dict[str, Any]:
     usable from here (its orchestrator's package installed, its artifact store reachable by
     its workers)."""
     from heron.stacks.checks import check_stack
+    from heron.stacks.manage import selected_by
     from heron.store.registry import open_store
 
     # A store of its own, not the cached one: this runs while a cached store is being
@@ -21,19 +22,7 @@ def settings_of(name: str, home_uri: str) -> dict[str, Any]:
     except NotFound as e:
         raise NotFound(
             f"The selected stack {name!r} does not exist: {e.message} It was selected by "
-            f"{_selected_by()}."
+            f"{selected_by()}."
         ) from None
     check_stack(stack, reach=False)
     return stack.to_dict()
-
-
-def _selected_by() -> str:
-    import os
-
-    from heron.core import config
-
-    if config._selected_stack is not None:
-        return "--stack or heron.use_stack()"
-    if os.environ.get(config.STACK_ENV):
-        return f"${config.STACK_ENV}"
-    return f"`heron stack use` ({config.active_stack_file()})"
