@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -63,8 +64,23 @@ def carry_to_workers(name: str, snapshot: Callable[[], Callable[[], None]]) -> N
 
 
 def carried_settings() -> list[Callable[[], None]]:
-    """The settings every worker takes over now (see :func:`carry_to_workers`)."""
-    return [snapshot() for snapshot in list(_carried.values())]
+    """The settings every worker takes over now (see :func:`carry_to_workers`), and the
+    materializers registered in this process: a worker that does not import the pipeline's
+    module (its steps are sent by value) would not know them otherwise."""
+    settings = [snapshot() for snapshot in list(_carried.values())]
+    from heron.artifacts.materializers.registry import default_registry
+
+    registered = default_registry().registered_by_user()
+    if registered:
+        settings.append(functools.partial(_register_materializers, registered))
+    return settings
+
+
+def _register_materializers(materializers: list[Any]) -> None:
+    from heron.artifacts.materializers.registry import register_materializer
+
+    for materializer in materializers:
+        register_materializer(materializer, override=True)
 
 
 def take_over_process(path: list[str], environment: dict[str, str]) -> None:

@@ -53,6 +53,7 @@ INLINE_ROUTES = frozenset(
 )
 INLINE_BYTES = 64 * 1024
 _ARTIFACTS = protocol.API_PREFIX + "/artifacts/"
+_MLFLOW = ("/api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/", "/api/3.0/mlflow/")
 
 
 class BodyTooLarge(HeronError):
@@ -87,6 +88,7 @@ class TrackingApp:
         self._reaper: threading.Thread | None = None
         self._stopping = threading.Event()
         self._docs_app: Any = None
+        self._mlflow: Any = None
 
     # --- the ASGI entry point -----------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -136,6 +138,8 @@ class TrackingApp:
         raw = raw_path.decode("latin-1").split("?", 1)[0]
         if path.startswith(_ARTIFACTS):
             return await self._artifacts(scope, receive, send, method, raw)
+        if path.startswith(_MLFLOW):
+            return await self._mlflow_face().dispatch(scope, receive, send, method, raw)
         match = self.router.match(method, raw)
         if match is None:
             return await self._other(scope, receive, send, method, path)
@@ -296,6 +300,14 @@ class TrackingApp:
         if not isinstance(dry_run, bool) or not isinstance(min_age, (int, float)) or min_age < 0:
             raise api.RequestInvalid("dry_run must be true or false and min_age seconds >= 0.")
         return asdict(collect(self.store, self.blobs, dry_run=dry_run, min_age=float(min_age)))
+
+    def _mlflow_face(self) -> Any:
+        """MLflow's REST API on this server's data (loaded on its first request)."""
+        if self._mlflow is None:
+            from heron.server.mlflow.face import MlflowFace
+
+            self._mlflow = MlflowFace(self)
+        return self._mlflow
 
     def _store_timing(self, operation: str, seconds: float) -> None:
         self.metrics.store_time.labels(operation).observe(seconds)

@@ -83,6 +83,13 @@ class MaterializerRegistry:
         return registry
 
     # --- registering ------------------------------------------------------------------
+    def registered_by_user(self) -> list[Materializer]:
+        """The materializers registered with :func:`register_materializer` (not built-ins or
+        plugins), in the order they were registered."""
+        with self._lock:
+            entries = [e for e in self._by_name.values() if e.rank[0] == USER]
+        return [e.materializer for e in sorted(entries, key=lambda e: e.rank)]
+
     def register(
         self,
         materializer: Materializer | type[Materializer],
