@@ -6,7 +6,8 @@
 # server` (benchmarks/peers/mlflow_server.py); with --scheduling first, Airflow 3's scheduler
 # (benchmarks/peers/airflow_scheduling.py); with --monitoring first, Evidently's data-drift
 # preset (benchmarks/peers/evidently_drift.py); with --distributed first, Prefect on Dask and Ray
-# (benchmarks/peers/prefect_distributed.py): see below.
+# (benchmarks/peers/prefect_distributed.py); with --mlflow-compat first, the MLflow client against
+# both servers (benchmarks/mlflow_compat.py): see below.
 # MLFLOW_VENV (default .venv-peers/mlflow) and MLFLOW_VERSION (default 3.17.2) override the defaults.
 set -euo pipefail
 
@@ -155,6 +156,13 @@ peer_venv "$venv" "mlflow, psutil" "mlflow==$version" psutil
 if [ "${1:-}" = "--server" ]; then
     shift
     exec "$venv/bin/python" "$here/peers/mlflow_server.py" "$@"
+fi
+
+# --- MLflow compatibility: the MLflow client against `mlflow server` and `heron server` ------
+#   benchmarks/run_peers.sh --mlflow-compat [--quick] [--only NAME] (benchmarks/mlflow_compat.py)
+if [ "${1:-}" = "--mlflow-compat" ]; then
+    shift
+    exec "$venv/bin/python" "$here/mlflow_compat.py" "$@"
 fi
 
 exec "$venv/bin/python" "$here/peers/mlflow_tracking.py" "$@"

@@ -1,0 +1,169 @@
+"""The MLflow client against ``mlflow server`` 3.17.2 and against ``heron server``, one run.
+
+The very client calls of ``benchmarks/peers/mlflow_server.py`` (``mlflow.log_metric`` one call
+at a time, ``MlflowClient.log_batch`` of 1,000 metrics, ``create_run`` + ``set_terminated``,
+``search_runs`` filtered and ordered, ``mlflow.log_artifact`` / ``download_artifacts`` through
+the proxy), made by the same MLflow client in the same virtualenv, once against ``mlflow server
+--serve-artifacts`` and once against ``heron server``, both on SQLite with one worker. Runs in
+MLflow's virtualenv (``benchmarks/run_peers.sh --mlflow-compat`` makes it)::
+
+    .venv-peers/mlflow/bin/python benchmarks/mlflow_compat.py [--quick] [--only NAME]
+        [--search-runs 10000] [--artifact-mb 200]
+
+``HERON_PYTHON`` (default ``.venv/bin/python`` of this checkout) runs ``heron server`` and seeds
+its search store (``benchmarks/server.py``'s ``seed_heron``: the same runs as MLflow's seed).
+Prints one JSON line per figure and tool (``"tool": "mlflow"`` or ``"heron"``), then a table of
+the ratios on stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE / "peers"))
+
+import _harness as h  # noqa: E402
+import mlflow_server as m  # noqa: E402  (benchmarks/peers/mlflow_server.py: the client calls)
+import server as s  # noqa: E402
+
+GROUPS = ("log_metric", "log_batch", "create_run", "search", "artifact")
+TARGET_ENV = "MLFLOW_COMPAT_TARGET"
+SEARCH_RUNS = 10_000
+ARTIFACT_MB = 200
+# figure -> (what the issue names it, its target ratio Heron / MLflow)
+TARGETS = {
+    "log_metric_single_1w_points_per_s": ("mlflow.log_metric one call at a time", 5.0),
+    "log_batch_1w_points_per_s": ("log_batch of 1,000 metrics", 5.0),
+    "create_run_1w_runs_per_s": ("create_run + set_terminated", 3.0),
+    "search_filtered_ordered_1w_ms": ("search_runs, 10,000 runs, filtered, ordered", 10.0),
+    "artifact_upload_1w_mb_per_s": ("log_artifact through the proxy", 2.0),
+    "artifact_download_1w_mb_per_s": ("download_artifacts through the proxy", 2.0),
+}
+
+
+def heron_python() -> str:
+    default = HERE.parent / ".venv" / "bin" / "python"
+    return os.environ.get("HERON_PYTHON", str(default))
+
+
+def heron_argv(workdir: str) -> Any:
+    db = os.path.join(workdir, "server", "heron.db")
+    # the folder MLflow's artifact figure measures (mlflow_server.bench_artifact)
+    artifacts = os.path.join(workdir, "server", "mlartifacts")
+    os.makedirs(artifacts, exist_ok=True)
+
+    def argv(port: int, workers: int) -> list[str]:
+        return [
+            heron_python(),
+            "-m",
+            "heron",
+            "server",
+            "--backend-store-uri",
+            "sqlite:///" + db,
+            "--artifacts-uri",
+            artifacts,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
+
+    return argv
+
+
+def heron_serving(workdir: str, workers: int) -> Any:
+    return s.running_server(heron_argv(workdir), workers, workdir, h.clean_env())
+
+
+SEED = """
+import sys
+sys.path.insert(0, {benchmarks!r})
+import server
+from heron.store.sql.store import SqlStore
+server.seed_heron({db!r}, {n})
+print(SqlStore("sqlite:///" + {db!r}).get_experiment_by_name(server.EXPERIMENT).id)
+"""
+
+
+def seed_heron(workdir: str, n: int, seed: int = 0) -> str:
+    """The runs of MLflow's search seed, written into Heron's store by Heron's own code."""
+    db = os.path.join(workdir, "server", "heron.db")
+    os.makedirs(os.path.dirname(db), exist_ok=True)
+    script = SEED.format(benchmarks=str(HERE), db=db, n=n)
+    out = subprocess.run(
+        [heron_python(), "-c", script], check=True, capture_output=True, text=True
+    ).stdout
+    return out.strip().splitlines()[-1]
+
+
+def use_heron() -> None:
+    """Point mlflow_server's client calls at ``heron server``."""
+    m.TOOL = "heron"
+    m.serving = heron_serving
+    m.seed_mlflow = seed_heron
+
+
+def summary(lines: list[dict[str, Any]]) -> None:
+    by = {(d["figure"], d["tool"]): d["value"] for d in lines}
+    h.progress("")
+    h.progress(f"{'figure':52} {'mlflow':>12} {'heron':>12} {'ratio':>8} {'target':>7}")
+    for figure, (label, target) in TARGETS.items():
+        mine, theirs = by.get((figure, "heron")), by.get((figure, "mlflow"))
+        if mine is None or theirs is None:
+            continue
+        ratio = theirs / mine if figure.endswith("_ms") else mine / theirs
+        ok = "ok" if ratio >= target else "MISSED"
+        h.progress(f"{label:52} {theirs:12,.1f} {mine:12,.1f} {ratio:7.1f}x {target:5.0f}x {ok}")
+
+
+def main() -> int:
+    args = s.parse_args(GROUPS, __doc__.splitlines()[0])
+    sizes = m.QUICK if args.quick else m.FULL
+    sizes = replace(
+        sizes,
+        search_runs=args.search_runs or (500 if args.quick else SEARCH_RUNS),
+        artifact_mb=args.artifact_mb or (50 if args.quick else ARTIFACT_MB),
+    )
+    if args.worker:
+        if os.environ.get(TARGET_ENV) == "heron":
+            use_heron()
+        s.worker_setup()
+        m.BENCHES[args.worker](sizes, args.workdir, args.worker_counts)
+        return 0
+    args.workers = "1"
+    args.worker_counts = [1]
+    args.search_runs, args.artifact_mb = sizes.search_runs, sizes.artifact_mb
+    figures = {g: f for g, f in s.figures_of([1]).items() if g in GROUPS}
+    groups = h.select_groups(GROUPS, args.only, figures)
+    failed = 0
+    lines: list[dict[str, Any]] = []
+    for target in ("mlflow", "heron"):
+        h.progress(f"=== the MLflow client against {target} server")
+
+        def env_for(workdir: str, target: str = target) -> dict[str, str]:
+            return h.clean_env(MLFLOW_DISABLE_TELEMETRY="true", **{TARGET_ENV: target})
+
+        collected = io.StringIO()
+        with contextlib.redirect_stdout(collected):
+            failed += s.run_groups(os.path.abspath(__file__), groups, args, env_for)
+        for line in collected.getvalue().splitlines():
+            print(line, flush=True)
+            lines.append(json.loads(line))
+    summary(lines)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
