@@ -27,6 +27,7 @@ LAYERS = {
     "scheduling": 3,
     "monitoring": 3,
     "stacks": 3,
+    "importers": 3,
     "cli": 4,
     "server": 4,
 }

@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "drift": ("heron.cli.drift:drift", "Compare two data sets (artifacts or files) for drift."),
     "experiments": ("heron.cli.experiments:experiments", "List and manage experiments."),
     "gc": ("heron.cli.gc:gc", "Delete stored artifact bytes that nothing live refers to."),
+    "import": (
+        "heron.cli.importing:import_",
+        "Import an MLflow store (mlruns/, a database or a server): runs, models, registry.",
+    ),
     "init": ("heron.cli.init:init", "Create a .heron/ workspace in a folder (default: here)."),
     "models": ("heron.cli.models:models", "Register models, move aliases, roll them back."),
     "monitor": (

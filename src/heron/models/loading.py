@@ -22,7 +22,9 @@ def load_model(model_uri: str, tracking_uri: str | os.PathLike[str] | None = Non
     store = get_store(uri)
     resolved = resolve(store, model_uri)
     check_model_artifact(resolved.artifact)
-    impl = resolved.artifact.load()
+    from heron.models.mlmodel import load_artifact_impl
+
+    impl = load_artifact_impl(resolved.artifact)  # an MLflow model directory, or Heron's own
     version = resolved.model_version
     return Model(
         impl,

@@ -178,11 +178,12 @@ def _pandas_can_wait(settings: ServeSettings) -> bool:
 
 def _load(settings: ServeSettings) -> Model:
     from heron.core.entities import ArtifactVersion
+    from heron.models.mlmodel import load_artifact_impl
     from heron.models.model import Model
 
     artifact = ArtifactVersion(**settings.artifact)  # type: ignore[arg-type]
     return Model(
-        artifact.load(),
+        load_artifact_impl(artifact),
         artifact,
         settings.model_uri,
         registered_name=settings.registered_name,

@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 ID = String(32)
 KEY = String(250)
@@ -350,6 +350,40 @@ stacks = Table(
     Column("definition", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+)
+
+# MLflow 3's logged models (heron.server.mlflow.logged_models): a model being logged through
+# the MLflow face, its files (content-addressed objects) until it is finalized, then the one
+# artifact version (a folder: the MLmodel directory) it became. Tags and params are JSON.
+mlflow_logged_models = Table(
+    "mlflow_logged_models",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("experiment_id", ID, nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("source_run_id", ID),
+    Column("model_type", String(256)),
+    Column("status", String(16), nullable=False),
+    Column("status_message", Text),
+    Column("artifact_id", ID),
+    Column("tags", Text, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("output_runs", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("lifecycle", String(16), nullable=False),
+    Index("ix_mlflow_logged_models_experiment", "experiment_id", "name"),
+    Index("ix_mlflow_logged_models_run", "source_run_id"),
+    Index("ix_mlflow_logged_models_artifact", "artifact_id"),
+)
+
+mlflow_logged_model_files = Table(
+    "mlflow_logged_model_files",
+    metadata,
+    Column("model_id", String(64), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
 )
 
 # Bookkeeping of the schema revision, in Alembic's own table so `alembic upgrade` works.

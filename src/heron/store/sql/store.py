@@ -35,6 +35,7 @@ from heron.store.sql import schema as t
 from heron.store.sql.artifacts import SqlArtifactsMixin, check_link
 from heron.store.sql.chunks import pack_series, unpack_series
 from heron.store.sql.liveness import SqlLivenessMixin
+from heron.store.sql.logged_models import SqlLoggedModelsMixin
 from heron.store.sql.page_tokens import decode_page_token, encode_page_token
 from heron.store.sql.raw import RawStatement, run_raw_write
 from heron.store.sql.registry import SqlRegistryMixin
@@ -99,6 +100,7 @@ class SqlStore(
     SqlLivenessMixin,
     SqlSchedulesMixin,
     SqlStacksMixin,
+    SqlLoggedModelsMixin,
     Store,
 ):
     """Metadata in a SQL database (``sqlite:///…`` or ``postgresql://…``).
@@ -713,6 +715,9 @@ class SqlStore(
                 parts = uri.replace(os.sep, "/").rstrip("/").split("/")
                 if len(parts) >= 2:
                     hashes.add(parts[-2] + parts[-1])
+            # the files of MLflow logged models not finalized yet (still uploading)
+            staged = t.mlflow_logged_model_files.c.content_hash
+            hashes.update(conn.execute(select(staged).distinct()).scalars())
         return hashes
 
     def create_pipeline_version(
