@@ -24,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ import _harness as h  # noqa: E402
 import mlflow_server as m  # noqa: E402  (benchmarks/peers/mlflow_server.py: the client calls)
 import server as s  # noqa: E402
 
-GROUPS = ("log_metric", "log_batch", "create_run", "search", "artifact")
+GROUPS = ("log_metric", "log_batch", "start_run", "create_run", "search", "artifact")
 TARGET_ENV = "MLFLOW_COMPAT_TARGET"
 SEARCH_RUNS = 10_000
 ARTIFACT_MB = 200
@@ -44,6 +45,7 @@ ARTIFACT_MB = 200
 TARGETS = {
     "log_metric_single_1w_points_per_s": ("mlflow.log_metric one call at a time", 5.0),
     "log_batch_1w_points_per_s": ("log_batch of 1,000 metrics", 5.0),
+    "start_run_full_1w_runs_per_s": ("start_run + 3 params + 3 metrics + end", 3.0),
     "create_run_1w_runs_per_s": ("create_run + set_terminated", 3.0),
     "search_filtered_ordered_1w_ms": ("search_runs, 10,000 runs, filtered, ordered", 10.0),
     "artifact_upload_1w_mb_per_s": ("log_artifact through the proxy", 2.0),
@@ -115,6 +117,45 @@ def use_heron() -> None:
     m.seed_mlflow = seed_heron
 
 
+def bench_start_run(sizes: s.ServerSizes, workdir: str, worker_counts: Any) -> None:
+    """The issue's figure: ``mlflow.start_run``, ``log_params`` (3), ``log_metrics`` (3),
+    end, in sequence (as ``benchmarks/peers/mlflow_tracking.py`` times it embedded)."""
+    import mlflow
+
+    n = sizes.runs
+    with m.serving(workdir, 1) as server:
+        client = m.use_server(server)
+        experiment_id = mlflow.set_experiment("start-run").experiment_id
+        for _ in range(max(10, sizes.warmup_requests // 10)):  # untimed
+            with mlflow.start_run():
+                mlflow.log_params({"warm": 1})
+        h.progress(f"start_run: {n:,} x (start_run, log_params(3), log_metrics(3), end)")
+        t0 = time.perf_counter()
+        for i in range(n):
+            with mlflow.start_run():
+                mlflow.log_params({"lr": 0.001 * (i % 10), "depth": i % 7, "optimizer": "adam"})
+                mlflow.log_metrics({"acc": i / n, "loss": 1 - i / n, "f1": 0.5})
+        t1 = time.perf_counter()
+        runs = client.search_runs([experiment_id], "params.optimizer = 'adam'", max_results=n + 1)
+        if len(runs) != n or any(len(r.data.metrics) != 3 for r in runs):
+            raise SystemExit(f"start_run: {len(runs)} runs with 3 metrics stored, {n} made")
+        h.progress(f"  {n / (t1 - t0):,.0f} runs/s")
+        s.emit(
+            "start_run_full_{w}w_runs_per_s",
+            m.TOOL,
+            1,
+            n / (t1 - t0),
+            "runs/s",
+            higher_is_better=True,
+            n=n,
+            detail={
+                "total_s": t1 - t0,
+                "ms_per_run": (t1 - t0) / n * 1000,
+                "api": "with mlflow.start_run(): log_params(3), log_metrics(3)",
+            },
+        )
+
+
 def summary(lines: list[dict[str, Any]]) -> None:
     by = {(d["figure"], d["tool"]): d["value"] for d in lines}
     h.progress("")
@@ -140,12 +181,14 @@ def main() -> int:
         if os.environ.get(TARGET_ENV) == "heron":
             use_heron()
         s.worker_setup()
-        m.BENCHES[args.worker](sizes, args.workdir, args.worker_counts)
+        benches = {**m.BENCHES, "start_run": bench_start_run}
+        benches[args.worker](sizes, args.workdir, args.worker_counts)
         return 0
     args.workers = "1"
     args.worker_counts = [1]
     args.search_runs, args.artifact_mb = sizes.search_runs, sizes.artifact_mb
     figures = {g: f for g, f in s.figures_of([1]).items() if g in GROUPS}
+    figures["start_run"] = ["start_run_full_1w_runs_per_s"]
     groups = h.select_groups(GROUPS, args.only, figures)
     failed = 0
     lines: list[dict[str, Any]] = []

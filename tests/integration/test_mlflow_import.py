@@ -206,6 +206,17 @@ def test_file_store_comes_over_exactly(file_store, tmp_path):
     assert sum(import_mlflow(open_source(f"file://{path}"), store).imported.values()) == 0
 
 
+def test_postgresql_store_comes_over_exactly(postgres_database, tmp_path):
+    folder = tmp_path / "mlflow-pg"
+    ids = _write(folder, postgres_database)
+    store = _heron(tmp_path)
+    summary = import_mlflow(open_source(postgres_database), store)
+    assert summary.ok, summary.failures
+    _check_everything(store, ids)
+    assert _predict(store, "models:/iris-clf@champion") == ids["prediction"]
+    assert sum(import_mlflow(open_source(postgres_database), store).imported.values()) == 0
+
+
 class _Interrupting:
     """A store that raises KeyboardInterrupt (as Ctrl-C does) at the n-th call of one method."""
 

@@ -213,3 +213,34 @@ def test_heron_serve_loads_an_mlflow_model(mlflow_logged, heron_uri):
     model = load_served_model(settings)
     assert model.predict(_iris().data).tolist() == mlflow_logged["by_id"]
     assert os.environ["HERON_TRACKING_URI"] == heron_uri
+
+
+def test_sklearn_autologging_of_the_mlflow_client_is_heron_data(server, venv, heron_uri):
+    script = """
+        import json, mlflow
+        from sklearn.datasets import load_wine
+        from sklearn.tree import DecisionTreeClassifier
+        X, y = load_wine(return_X_y=True)
+        mlflow.set_experiment("wine-autolog")
+        mlflow.sklearn.autolog()
+        with mlflow.start_run() as run:
+            model = DecisionTreeClassifier(max_depth=4, random_state=0).fit(X, y)
+        print(json.dumps({"run_id": run.info.run_id, "pred": model.predict(X[:10]).tolist(),
+                          "acc": model.score(X, y)}))
+    """
+    logged = json.loads(check_client(run_client(venv, script, server.url)).splitlines()[-1])
+    from sklearn.datasets import load_wine
+
+    import heron
+
+    client = heron.Client()
+    run = client.get_run(logged["run_id"])
+    assert run.status == "completed"
+    assert run.params["max_depth"] == "4" and run.params["random_state"] == "0"
+    assert run.metrics["training_accuracy_score"] == pytest.approx(logged["acc"])
+    assert run.tags["estimator_name"] == "DecisionTreeClassifier"
+    X, _ = load_wine(return_X_y=True)
+    model = heron.load_model(f"runs:/{logged['run_id']}/model")
+    assert model.predict(X[:10]).tolist() == logged["pred"]
+    models = [a for a in client.list_artifacts(run_id=run.id) if a.name == "model"]
+    assert len(models) == 1 and models[0].producer_run_id == run.id

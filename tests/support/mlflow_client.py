@@ -1,11 +1,11 @@
 """The real MLflow client, in a virtualenv of its own that the test set-up makes once.
 
 ``mlflow-skinny`` (the client only, pinned to :data:`MLFLOW_VERSION`) with scikit-learn and
-pandas for autologging and models, SQLAlchemy and Alembic so that it can write an MLflow SQLite
-store for ``heron import``, and Heron itself (a model Heron logged loads in MLflow through
-Heron's pyfunc loader). The virtualenv lives in ``.venv-peers/mlflow-client`` beside the
-checkout (``HERON_TEST_MLFLOW_VENV`` overrides it) and is reused while it imports; a file lock
-keeps two test processes from building it at once.
+pandas for autologging and models, SQLAlchemy, Alembic and psycopg so that it can write
+MLflow's SQLite and PostgreSQL stores for ``heron import``, and Heron itself (a model Heron
+logged loads in MLflow through Heron's pyfunc loader). The virtualenv lives in
+``.venv-peers/mlflow-client`` beside the checkout (``HERON_TEST_MLFLOW_VENV`` overrides it) and
+is reused while it imports; a file lock keeps two test processes from building it at once.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ PACKAGES = (
     "pandas",
     "sqlalchemy>=2",
     "alembic",
+    "psycopg[binary]",  # SQLAlchemy 2.1's default driver of postgresql:// URIs
 )
 #: what the virtualenv must import to be reused
 PROBE = (
-    "import mlflow, sklearn, pandas, sqlalchemy, alembic, heron; assert mlflow.__version__ == {v!r}"
+    "import mlflow, sklearn, pandas, sqlalchemy, alembic, psycopg, heron; "
+    "assert mlflow.__version__ == {v!r}"
 )
 
 

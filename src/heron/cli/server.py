@@ -82,7 +82,9 @@ def server(
     tracking, pipelines, artifacts (proxied through the server unless the client sets
     HERON_ARTIFACT_URI to a store it can reach), the registry and every heron command.
     The REST API is under /api/v1 (OpenAPI at /docs), GET /health answers once the database
-    does, GET /metrics is Prometheus text. Pending migrations are applied at start.
+    does, GET /metrics is Prometheus text. MLflow clients log to the same data with
+    MLFLOW_TRACKING_URI=http://HOST:PORT (MLflow's REST API under /api/2.0/mlflow, see
+    docs/mlflow.md). Pending migrations are applied at start.
 
     \b
       heron server

@@ -353,7 +353,41 @@ def _required(entry: Any, index: str, field: str) -> Any:
     return value
 
 
+#: metric keys that passed ``check_name`` (most batches repeat the keys of the last ones)
+_CHECKED_KEYS: dict[str, None] = {}
+_CHECKED_KEYS_LIMIT = 100_000
+_INT64 = 2**63
+
+
 def _batch_metrics(raw: list[Any]) -> list[Metric]:
+    """The batch's metrics; the common case (known keys, numbers, in-range integers) is one
+    tight loop, and anything else goes through the checks that name the field at fault."""
+    metrics = []
+    append = metrics.append
+    for entry in raw:
+        if type(entry) is not dict:
+            break
+        key = entry.get("key")
+        value = entry.get("value")
+        timestamp = entry.get("timestamp")
+        step = entry.get("step", 0)
+        if (
+            type(key) is not str
+            or key not in _CHECKED_KEYS
+            or type(value) not in (float, int)
+            or type(timestamp) is not int
+            or type(step) is not int
+            or not 0 <= timestamp < _INT64
+            or not -_INT64 <= step < _INT64
+        ):
+            break
+        append(Metric(key, float(value), step, timestamp))
+    else:
+        return metrics
+    return _checked_batch_metrics(raw)
+
+
+def _checked_batch_metrics(raw: list[Any]) -> list[Metric]:
     metrics = []
     checked: set[str] = set()
     for i, entry in enumerate(raw):
@@ -361,9 +395,11 @@ def _batch_metrics(raw: list[Any]) -> list[Metric]:
         key = _required(entry, index, "key")
         value = _required(entry, index, "value")
         raw_timestamp = _required(entry, index, "timestamp")
-        if key not in checked:
+        if not isinstance(key, str) or key not in checked:
             fields.check_name("Metric", key, f"{index}.key")
             checked.add(key)
+            if len(_CHECKED_KEYS) < _CHECKED_KEYS_LIMIT:
+                _CHECKED_KEYS[key] = None
         number = fields.metric_value(value, f"{index}.value")
         timestamp = fields.integer({"t": raw_timestamp}, "t")
         step = fields.integer(entry, "step", 0)
