@@ -162,6 +162,20 @@ def _check_everything(store, ids: dict) -> None:
     assert [(link.artifact_id, link.direction) for link in links] == [(artifact.id, "output")]
 
 
+def _check_mlflow_sees_the_imported_model(store) -> None:
+    """The MLflow face of a server on this store resolves the imported model both ways."""
+    from heron.server.mlflow import logged_models
+    from heron.tracking.run_artifacts import artifact_store_for
+
+    version = store.get_model_version_by_alias("iris-clf", "champion")
+    artifact = store.get_artifact_version(version.artifact_id)
+    model_id = logged_models.model_id_of(store, artifact)
+    assert model_id == "m-" + artifact.id  # the server has no logged model of that MLflow id
+    assert logged_models.artifact_of(store, model_id).id == artifact.id
+    tree = logged_models.model_tree(store, artifact_store_for(store), model_id)
+    assert "MLmodel" in tree and any(name.startswith("model.") for name in tree)
+
+
 def _predict(store, uri: str) -> list:
     from sklearn.datasets import load_iris
 
@@ -188,6 +202,8 @@ def test_sqlite_store_comes_over_exactly_and_only_once(sqlite_store, tmp_path):
     _check_everything(store, ids)
     assert _predict(store, "models:/iris-clf@champion") == ids["prediction"]
     assert _predict(store, f"runs:/{ids['child']}/model") == ids["prediction"]
+
+    _check_mlflow_sees_the_imported_model(store)
 
     again = import_mlflow(open_source(uri), store)
     assert again.ok and sum(again.imported.values()) == 0

@@ -61,13 +61,14 @@ def mlflow_logged(server, venv):
         by_run = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
         client = mlflow.MlflowClient()
         lm = client.get_logged_model(info.model_id)
+        outputs = [o.model_id for o in client.get_run(run.info.run_id).outputs.model_outputs]
         found = client.search_logged_models(
             [run.info.experiment_id], filter_string="name = 'model'"
         )
         print(json.dumps({
             "run_id": run.info.run_id, "model_id": info.model_id,
             "status": str(lm.status), "source_run_id": lm.source_run_id,
-            "found": [m.model_id for m in found],
+            "found": [m.model_id for m in found], "outputs": outputs,
             "by_id": by_id.predict(X).tolist(), "by_run": by_run.predict(X).tolist(),
             "proba": model.predict_proba(X)[:5].tolist(),
         }))
@@ -78,6 +79,7 @@ def mlflow_logged(server, venv):
 def test_mlflow_logged_model_is_ready_and_loads_in_mlflow(mlflow_logged):
     X, y = _iris().data, _iris().target
     assert mlflow_logged["status"] == "READY"
+    assert mlflow_logged["outputs"] == [mlflow_logged["model_id"]]
     assert mlflow_logged["source_run_id"] == mlflow_logged["run_id"]
     assert mlflow_logged["found"] == [mlflow_logged["model_id"]]
     assert mlflow_logged["by_id"] == mlflow_logged["by_run"]

@@ -157,3 +157,50 @@ def test_mlmodel_of_a_heron_artifact_is_json_and_names_heron_loader():
         {"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 4]}}
     ]
     assert mlmodel.requirements_for_artifact(artifact) == b"numpy==2.0\n"
+
+
+def _boosting_dir(tmp_path, flavor: str, conf: dict) -> None:
+    mlmodel_text = json.dumps(
+        {
+            "flavors": {
+                "python_function": {"loader_module": f"mlflow.{flavor}", "data": conf["data"]},
+                flavor: conf,
+            }
+        }
+    )
+    (tmp_path / "MLmodel").write_text(mlmodel_text)
+
+
+def test_xgboost_models_mlflow_wrote_load_without_mlflow(tmp_path):
+    xgboost = pytest.importorskip("xgboost")
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    booster = xgboost.train({"objective": "binary:logistic"}, xgboost.DMatrix(X, y), 5)
+    booster.save_model(str(tmp_path / "model.ubj"))  # as mlflow.xgboost.save_model writes it
+    conf = {"data": "model.ubj", "model_class": "xgboost.core.Booster", "model_format": "ubj"}
+    _boosting_dir(tmp_path, "xgboost", conf)
+    loaded = mlmodel.load_model_dir(tmp_path)
+    expected = booster.predict(xgboost.DMatrix(X))
+    assert np.allclose(loaded.predict(xgboost.DMatrix(X)), expected)
+
+    wrapper = tmp_path / "sk"
+    wrapper.mkdir()
+    classifier = xgboost.XGBClassifier(n_estimators=5).fit(X, y)
+    classifier.save_model(str(wrapper / "model.ubj"))
+    conf = {"data": "model.ubj", "model_class": "xgboost.sklearn.XGBClassifier"}
+    _boosting_dir(wrapper, "xgboost", conf)
+    assert mlmodel.load_model_dir(wrapper).predict(X).tolist() == classifier.predict(X).tolist()
+
+
+def test_lightgbm_models_mlflow_wrote_load_without_mlflow(tmp_path):
+    lightgbm = pytest.importorskip("lightgbm")
+    X = np.random.default_rng(1).normal(size=(80, 3))
+    y = (X[:, 1] > 0).astype(int)
+    booster = lightgbm.train(
+        {"objective": "binary", "verbose": -1}, lightgbm.Dataset(X, y), num_boost_round=5
+    )
+    booster.save_model(str(tmp_path / "model.lgb"))  # as mlflow.lightgbm.save_model writes it
+    _boosting_dir(
+        tmp_path, "lightgbm", {"data": "model.lgb", "model_class": "lightgbm.basic.Booster"}
+    )
+    assert np.allclose(mlmodel.load_model_dir(tmp_path).predict(X), booster.predict(X))

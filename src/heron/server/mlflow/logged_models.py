@@ -24,6 +24,7 @@ from heron.core import validation
 from heron.core.entities import OUTPUT, ArtifactVersion
 from heron.core.errors import HeronError, NotFound
 from heron.core.ids import new_id, now_ms
+from heron.models.mlmodel import is_mlflow_model
 from heron.server.mlflow import artifact_tree, convert, errors, paths
 from heron.server.mlflow.face import Request
 
@@ -64,7 +65,8 @@ mlflow_experiment_id = convert.mlflow_experiment_id
 
 # --- the functions the registry routes use --------------------------------------------------
 def _heron_artifact(store: Any, model_id: str) -> ArtifactVersion | None:
-    """The Heron model artifact behind an ``m-<artifact id>`` id, if it is one."""
+    """The model artifact behind an ``m-<artifact id>`` id, if it is one: a model Heron
+    logged, or an MLflow model folder that no logged model of this server made."""
     rest = model_id[len(HERON_PREFIX) :] if model_id.startswith(HERON_PREFIX) else ""
     if not _HEX32.match(rest):
         return None
@@ -72,7 +74,12 @@ def _heron_artifact(store: Any, model_id: str) -> ArtifactVersion | None:
         artifact = store.get_artifact_version(rest)
     except NotFound:
         return None
-    return artifact if artifact_tree.is_heron_model(artifact) else None
+    if artifact_tree.is_heron_model(artifact):
+        return artifact
+    # an MLflow model folder without a logged-model row of its own (heron import made it)
+    if is_mlflow_model(artifact) and store.logged_model_of_artifact(artifact.id) is None:
+        return artifact
+    return None
 
 
 def _row_or_404(store: Any, model_id: Any, allow_deleted: bool = False) -> dict[str, Any]:
@@ -99,11 +106,23 @@ def artifact_of(store: Any, model_id: str) -> ArtifactVersion:
 
 def model_id_of(store: Any, artifact: ArtifactVersion) -> str:
     """The logged-model id MLflow sees for a model artifact: the id of the logged model it
-    was made from, else ``m-<artifact id>`` (a model Heron logged)."""
-    mlflow = (artifact.metadata or {}).get("mlflow") or {}
-    if isinstance(mlflow, dict) and isinstance(mlflow.get("model_id"), str):
-        return mlflow["model_id"]
-    return HERON_PREFIX + artifact.id
+    was made from, else ``m-<artifact id>`` (a model Heron logged, or one ``heron import``
+    brought over: its MLflow id is in its metadata, but this server has no such logged model)."""
+    row = store.logged_model_of_artifact(artifact.id)
+    return row["id"] if row is not None else HERON_PREFIX + artifact.id
+
+
+def run_model_outputs(store: Any, run_id: str) -> list[dict[str, Any]]:
+    """``RunOutputs.model_outputs`` of a run: the models it produced (its output links to
+    model artifacts; MLflow's step of each is not kept, so it is 0)."""
+    outputs = []
+    for link in store.list_artifact_links(run_id=run_id):
+        if link.direction != OUTPUT:
+            continue
+        artifact = store.get_artifact_version(link.artifact_id)
+        if is_mlflow_model(artifact) or artifact_tree.is_heron_model(artifact):
+            outputs.append({"model_id": model_id_of(store, artifact), "step": 0})
+    return outputs
 
 
 def artifact_location(store: Any, model_id: str) -> str:
@@ -131,10 +150,13 @@ def _experiment_of_artifact(store: Any, artifact: ArtifactVersion) -> str:
 def model_tree(store: Any, blobs: Any, model_id: str) -> artifact_tree.Tree:
     """The files of a logged model (404 when it is unknown)."""
     heron = _heron_artifact(store, model_id)
+    tree: artifact_tree.Tree = {}
+    if heron is not None and is_mlflow_model(heron):
+        artifact_tree.add_object(tree, blobs, "", heron.content_hash, heron.size)
+        return tree
     if heron is not None:
         return artifact_tree.heron_model_tree(blobs, heron, model_id, heron.name)
     row = _row_or_404(store, model_id)
-    tree: artifact_tree.Tree = {}
     if row["artifact_id"]:
         artifact = store.get_artifact_version(row["artifact_id"])
         artifact_tree.add_object(tree, blobs, "", artifact.content_hash, artifact.size)

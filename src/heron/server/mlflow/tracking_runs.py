@@ -84,8 +84,14 @@ def _run_answer(store: Any, run: Any) -> dict[str, Any]:
 
 def get_run(request: Request) -> dict[str, Any]:
     """``runs/get``: ``{"run": Run}``; 404 for an unknown run."""
+    from heron.server.mlflow.logged_models import run_model_outputs
+
     run = request.store.get_run(_run_id(request.args()))
-    return {"run": _run_answer(request.store, run)}
+    answer = _run_answer(request.store, run)
+    outputs = run_model_outputs(request.store, run.id)
+    if outputs:
+        answer["outputs"] = {"model_outputs": outputs}
+    return {"run": answer}
 
 
 def search_runs(request: Request) -> dict[str, Any]:
