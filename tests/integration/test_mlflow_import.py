@@ -212,6 +212,17 @@ def test_sqlite_store_comes_over_exactly_and_only_once(sqlite_store, tmp_path):
     assert len(store.list_artifact_versions(name="notes.txt")) == 1
 
 
+def test_an_existing_experiment_gains_the_tags_it_lacks(sqlite_store, tmp_path):
+    uri, _ids = sqlite_store
+    store = _heron(tmp_path)
+    mine = store.create_experiment("iris-import", tags={"owner": "heron"})
+    other = store.create_experiment("bulk", tags={"team": "mine"})
+    assert import_mlflow(open_source(uri), store).ok
+    tags = store.get_experiment(mine.id).tags
+    assert tags["owner"] == "heron" and tags["team"] == "vision"  # MLflow's tag came over
+    assert store.get_experiment(other.id).tags["team"] == "mine"  # its own are kept
+
+
 def test_file_store_comes_over_exactly(file_store, tmp_path):
     path, ids = file_store
     store = _heron(tmp_path)

@@ -197,6 +197,28 @@ def test_rename_experiment(store):
     store.create_experiment("old")  # the old name is free again
 
 
+def test_experiment_tags_are_set_replaced_and_deleted(store):
+    exp_id = experiment(store, "tagged")
+
+    store.set_experiment_tag(exp_id, "team", "vision")
+    store.set_experiment_tag(exp_id, "team", "nlp")
+    store.set_experiment_tag(exp_id, "stage", "dev")
+    assert store.get_experiment(exp_id).tags == {"team": "nlp", "stage": "dev"}
+
+    store.delete_experiment_tag(exp_id, "stage")
+    assert store.get_experiment(exp_id).tags == {"team": "nlp"}
+    with pytest.raises(NotFound):
+        store.delete_experiment_tag(exp_id, "stage")
+    with pytest.raises(NotFound):
+        store.set_experiment_tag("no-such-experiment", "a", "b")
+    with pytest.raises(InvalidArgument):
+        store.set_experiment_tag(exp_id, "", "b")
+    store.delete_experiment(exp_id)
+    with pytest.raises(InvalidState):
+        store.set_experiment_tag(exp_id, "team", "x")
+    assert store.get_experiment(exp_id).tags == {"team": "nlp"}
+
+
 def test_rename_experiment_to_its_own_name_is_a_no_op(store):
     exp_id = experiment(store, "same")
 

@@ -65,6 +65,15 @@ class Store(ABC):
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         """Give an experiment another (unused) name."""
 
+    @abstractmethod
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        """Set (or replace) a tag of an active experiment; :class:`InvalidState` when it is
+        deleted."""
+
+    @abstractmethod
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove a tag of an active experiment; :class:`NotFound` when it has no such tag."""
+
     # --- runs -------------------------------------------------------------------------
     @abstractmethod
     def create_run(

@@ -91,6 +91,14 @@ class Client(RegistryMethods):
         """Rename an experiment (by id or name)."""
         self.store.rename_experiment(self.get_experiment(experiment).id, new_name)
 
+    def set_experiment_tag(self, experiment: str, key: str, value: Any) -> None:
+        """Set a tag of an experiment (by id or name); the value is stored as text."""
+        self.store.set_experiment_tag(self.get_experiment(experiment).id, key, str(value))
+
+    def delete_experiment_tag(self, experiment: str, key: str) -> None:
+        """Remove a tag of an experiment (by id or name)."""
+        self.store.delete_experiment_tag(self.get_experiment(experiment).id, key)
+
     # --- runs ---------------------------------------------------------------------------
     def create_run(
         self,

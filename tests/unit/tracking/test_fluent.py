@@ -211,3 +211,12 @@ def test_delete_tag():
         heron.set_tags({"a": 1, "b": 2})
         heron.delete_tag("a")
     assert heron.Client().get_run(run.id).tags == {"b": "2"}
+
+
+def test_client_sets_and_deletes_experiment_tags_by_name():
+    client = heron.Client()
+    client.create_experiment("tagged")
+    client.set_experiment_tag("tagged", "epochs", 10)
+    assert client.get_experiment("tagged").tags == {"epochs": "10"}
+    client.delete_experiment_tag("tagged", "epochs")
+    assert client.get_experiment("tagged").tags == {}

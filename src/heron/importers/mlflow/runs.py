@@ -53,6 +53,9 @@ def import_experiments(ctx: ImportContext) -> None:
                 if found.deleted:  # runs can only be added to an active experiment
                     store.restore_experiment(found.id)
                     ctx.delete_experiments.add(found.id)
+                for key, value in exp.tags.items():  # the tags it lacks; its own are kept
+                    if key not in found.tags:
+                        store.set_experiment_tag(found.id, key, value)
             if exp.lifecycle == DELETED:
                 ctx.delete_experiments.add(found.id)
             ctx.experiment_ids[exp.id] = found.id

@@ -2,8 +2,7 @@
 
 MLflow's experiment ``"0"`` is Heron's default experiment (see
 :mod:`heron.server.mlflow.convert`); it cannot be deleted or renamed, as its name is how Heron
-finds it. Experiment tags are written straight to the SQL store's ``experiment_tags`` table:
-Heron's ``Store`` interface has no method for changing them after creation.
+finds it.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from heron.core.entities import ACTIVE
-from heron.core.errors import InvalidState, NotFound
+from heron.core.errors import InvalidState
 from heron.server.mlflow import convert, errors, search
 from heron.server.mlflow import tracking as fields
 from heron.server.mlflow.face import Request
@@ -168,7 +167,7 @@ def set_experiment_tag(request: Request) -> None:
     value = args.get("value", "")
     _experiment_tag(key, value, "")
     experiment = _lookup(request, mlflow_id)  # type: ignore[arg-type]
-    _write_experiment_tag(request.store, experiment.id, key, value)  # type: ignore[arg-type]
+    request.store.set_experiment_tag(experiment.id, key, value)  # type: ignore[arg-type]
 
 
 def delete_experiment_tag(request: Request) -> None:
@@ -179,33 +178,4 @@ def delete_experiment_tag(request: Request) -> None:
     experiment = _lookup(request, mlflow_id)  # type: ignore[arg-type]
     if key not in experiment.tags:
         raise errors.missing(f"No tag with name: {key} in experiment with id {mlflow_id}")
-    _write_experiment_tag(request.store, experiment.id, key, None)  # type: ignore[arg-type]
-
-
-def _write_experiment_tag(store: Any, experiment_id: str, key: str, value: str | None) -> None:
-    """Set (``value``) or remove (``None``) a tag of an active experiment, in one transaction."""
-    from heron.core import validation
-    from heron.store.sql import schema as t
-
-    if value is not None:
-        validation.check_key(key, "Tag")
-        validation.check_text(value, f"Tag {key!r}")
-    et = t.experiment_tags
-
-    def body(conn: Any) -> None:
-        from sqlalchemy import delete, select
-
-        e = t.experiments
-        lifecycle = conn.execute(select(e.c.lifecycle).where(e.c.id == experiment_id)).scalar()
-        if lifecycle is None:
-            raise NotFound(f"No experiment with id {experiment_id!r}.")
-        if lifecycle != ACTIVE:
-            raise errors.invalid(
-                f"The experiment {experiment_id} must be in the 'active' state. Current "
-                f"state is {lifecycle}."
-            )
-        conn.execute(delete(et).where(et.c.experiment_id == experiment_id, et.c.key == key))
-        if value is not None:
-            conn.execute(et.insert().values(experiment_id=experiment_id, key=key, value=value))
-
-    store._write(body)
+    request.store.delete_experiment_tag(experiment.id, key)  # type: ignore[arg-type]

@@ -100,6 +100,8 @@ ROUTES: tuple[Route, ...] = (
     _route("rename_experiment", "PATCH", "/experiments/{experiment_id}", _E),
     _route("delete_experiment", "DELETE", "/experiments/{experiment_id}", _E),
     _route("restore_experiment", "POST", "/experiments/{experiment_id}/restore", _E, True),
+    _route("set_experiment_tag", "POST", "/experiments/{experiment_id}/tags", _E, True),
+    _route("delete_experiment_tag", "DELETE", "/experiments/{experiment_id}/tags", _E),
     # runs (run ids are chosen by the client, so creating one can be sent again)
     _route("create_run", "POST", "/runs", _R, True),
     _route("heartbeat", "POST", "/runs/heartbeat", _R, True),

@@ -20,7 +20,6 @@ from heron.core.entities import (
     DELETED,
     RUN_KINDS,
     VIEWS,
-    Experiment,
     Metric,
     PagedList,
     PipelineVersion,
@@ -34,6 +33,7 @@ from heron.store.sql import liveness
 from heron.store.sql import schema as t
 from heron.store.sql.artifacts import SqlArtifactsMixin, check_link
 from heron.store.sql.chunks import pack_series, unpack_series
+from heron.store.sql.experiments import SqlExperimentsMixin
 from heron.store.sql.liveness import SqlLivenessMixin
 from heron.store.sql.logged_models import SqlLoggedModelsMixin
 from heron.store.sql.page_tokens import decode_page_token, encode_page_token
@@ -95,6 +95,7 @@ _UPDATE_RUN = t.runs.update().where(t.runs.c.id == _p("target_run_id"))
 
 
 class SqlStore(
+    SqlExperimentsMixin,
     SqlRegistryMixin,
     SqlArtifactsMixin,
     SqlLivenessMixin,
@@ -105,11 +106,13 @@ class SqlStore(
 ):
     """Metadata in a SQL database (``sqlite:///…`` or ``postgresql://…``).
 
-    The model-registry methods come from :class:`SqlRegistryMixin` (``registry.py``), the
+    Experiments and their tags come from :class:`SqlExperimentsMixin` (``experiments.py``),
+    the model-registry methods from :class:`SqlRegistryMixin` (``registry.py``), the
     artifact-version and lineage-link methods from :class:`SqlArtifactsMixin`
     (``artifacts.py``), heartbeats and reaping from :class:`SqlLivenessMixin`
     (``liveness.py``), schedules, ticks and backfills from :class:`SqlSchedulesMixin`
-    (``schedules.py``), stacks from :class:`SqlStacksMixin` (``stacks.py``).
+    (``schedules.py``), stacks from :class:`SqlStacksMixin` (``stacks.py``), MLflow's logged
+    models from :class:`SqlLoggedModelsMixin` (``logged_models.py``).
     """
 
     def __init__(self, uri: str) -> None:
@@ -232,105 +235,6 @@ class SqlStore(
 
     def _read(self):  # type: ignore[no-untyped-def]
         return sql_engine.read(self.engine)
-
-    # --- experiments ------------------------------------------------------------------
-    def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> Experiment:
-        validation.check_name(name, "Experiment")
-        tags = validation.check_tags(tags)
-        now = now_ms()
-        exp = Experiment(id=new_id(), name=name, created_at=now, updated_at=now, tags=tags)
-
-        def body(conn: Connection) -> None:
-            if conn.execute(select(t.experiments.c.id).where(t.experiments.c.name == name)).first():
-                raise AlreadyExists(
-                    f"An experiment named {name!r} exists already (maybe deleted: restore it "
-                    "with `heron experiments restore`, or pick another name)."
-                )
-            conn.execute(
-                t.experiments.insert().values(
-                    id=exp.id, name=name, lifecycle=ACTIVE, created_at=now, updated_at=now
-                )
-            )
-            if tags:
-                conn.execute(
-                    t.experiment_tags.insert(),
-                    [{"experiment_id": exp.id, "key": k, "value": v} for k, v in tags.items()],
-                )
-
-        try:
-            self._write(body)
-        except IntegrityError as e:  # another writer created the name just now
-            raise AlreadyExists(f"An experiment named {name!r} exists already.") from e
-        return exp
-
-    def get_experiment(self, experiment_id: str) -> Experiment:
-        with self._read() as conn:
-            exps = self._experiments(conn, t.experiments.c.id == experiment_id)
-        if not exps:
-            raise NotFound(f"No experiment with id {experiment_id!r}.")
-        return exps[0]
-
-    def get_experiment_by_name(self, name: str) -> Experiment | None:
-        with self._read() as conn:
-            exps = self._experiments(conn, t.experiments.c.name == name)
-        return exps[0] if exps else None
-
-    def list_experiments(self, view: str = "active") -> list[Experiment]:
-        with self._read() as conn:
-            return self._experiments(conn, _lifecycle_clause(t.experiments, view))
-
-    def _experiments(self, conn: Connection, where: Any) -> list[Experiment]:
-        e = t.experiments
-        rows = conn.execute(select(e).where(where).order_by(e.c.name)).all()
-        exps = {
-            r.id: Experiment(
-                id=r.id,
-                name=r.name,
-                lifecycle=r.lifecycle,
-                created_at=r.created_at,
-                updated_at=r.updated_at,
-            )
-            for r in rows
-        }
-        if exps:
-            et = t.experiment_tags
-            for r in conn.execute(select(et).where(et.c.experiment_id.in_(list(exps)))):
-                exps[r.experiment_id].tags[r.key] = r.value
-        return list(exps.values())
-
-    def _set_experiment_lifecycle(self, experiment_id: str, lifecycle: str) -> None:
-        def body(conn: Connection) -> None:
-            result = conn.execute(
-                update(t.experiments)
-                .where(t.experiments.c.id == experiment_id)
-                .values(lifecycle=lifecycle, updated_at=now_ms())
-            )
-            if result.rowcount == 0:
-                raise NotFound(f"No experiment with id {experiment_id!r}.")
-
-        self._write(body)
-
-    def delete_experiment(self, experiment_id: str) -> None:
-        self._set_experiment_lifecycle(experiment_id, DELETED)
-
-    def restore_experiment(self, experiment_id: str) -> None:
-        self._set_experiment_lifecycle(experiment_id, ACTIVE)
-
-    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
-        validation.check_name(new_name, "Experiment")
-
-        def body(conn: Connection) -> None:
-            e = t.experiments
-            taken = conn.execute(select(e.c.id).where(e.c.name == new_name)).scalar()
-            if taken and taken != experiment_id:
-                raise AlreadyExists(f"An experiment named {new_name!r} exists already.")
-            result = conn.execute(
-                update(e).where(e.c.id == experiment_id).values(name=new_name, updated_at=now_ms())
-            )
-            if result.rowcount == 0:
-                raise NotFound(f"No experiment with id {experiment_id!r}.")
-
-        self._write(body)
 
     # --- runs -------------------------------------------------------------------------
     def create_run(
@@ -844,14 +748,6 @@ def _status_values(
     elif end_time is not None:
         values["end_time"] = end_time
     return values
-
-
-def _lifecycle_clause(table: Any, view: str) -> Any:
-    if view not in VIEWS:
-        raise InvalidArgument(f"Unknown view {view!r}; use one of {', '.join(VIEWS)}.")
-    if view == "all":
-        return table.c.lifecycle.in_((ACTIVE, DELETED))
-    return table.c.lifecycle == view
 
 
 def _default_run_name(run_id: str) -> str:
