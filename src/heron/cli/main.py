@@ -62,6 +62,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "serve": ("heron.cli.serve:serve", "Serve a model over HTTP (MLflow's scoring formats)."),
     "server": ("heron.cli.server:server", "Serve the tracking store to a team over HTTP."),
+    "ui": ("heron.cli.server:ui", "Open the dashboard on the local store in a browser."),
     "stack": (
         "heron.cli.stack:stack",
         "Create, choose and list stacks: where pipelines run and data is kept.",

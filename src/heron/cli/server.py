@@ -91,6 +91,31 @@ def server(
       heron server --backend-store-uri postgresql://heron@db/heron \\
         --artifacts-uri s3://bucket/heron --host 0.0.0.0 --workers 4
     """
+    _serve(
+        backend_store_uri,
+        artifacts_uri,
+        host,
+        port,
+        workers,
+        max_body_mb,
+        reap_interval,
+        access_log,
+        open_browser=False,
+    )
+
+
+def _serve(
+    backend_store_uri: str | None,
+    artifacts_uri: str | None,
+    host: str,
+    port: int,
+    workers: int,
+    max_body_mb: float,
+    reap_interval: float,
+    access_log: bool,
+    *,
+    open_browser: bool,
+) -> None:
     from heron.core import config, uris
     from heron.core.errors import ConfigError
     from heron.server import runner
@@ -134,4 +159,42 @@ def server(
         fg="green",
         err=True,
     )
+    if open_browser:
+        _open_browser(listener.url)
     runner.serve_forever(settings, listener.sock)
+
+
+@click.command("ui")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=5151,
+    show_default=True,
+    help="Port to listen on (0: a free one).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--no-browser", is_flag=True, help="Do not open the dashboard in a browser.")
+def ui(port: int, host: str, no_browser: bool) -> None:
+    """Open the dashboard on the local store: `heron server` on 127.0.0.1, in the browser.
+
+    \b
+      heron ui
+      heron ui --port 0 --no-browser
+    """
+    _serve(None, None, host, port, 1, 64.0, 10.0, False, open_browser=not no_browser)
+
+
+def _open_browser(url: str) -> None:
+    """Open ``url`` in the user's browser, when there is one to open (a desktop session)."""
+    import os
+    import sys
+    import threading
+    import webbrowser
+
+    desktop = sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+    if not desktop:
+        echo(f"Open {url} in a browser.", err=True)
+        return
+    threading.Timer(0.5, webbrowser.open, args=(url,)).start()

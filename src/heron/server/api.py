@@ -72,8 +72,11 @@ def call_store(
     """Run the route's Store method; returns the JSON-ready result."""
     if route.name == "get_metric_history":
         max_points = arguments.pop("max_points", None)
+        window = arguments.pop("min_step", None), arguments.pop("max_step", None)
         started = time.perf_counter()
         points = store.get_metric_history(**arguments)
+        if window != (None, None):
+            points = step_window(points, *window)
         if max_points is not None:
             from heron.store.downsample import downsample
 
@@ -88,6 +91,17 @@ def call_store(
     if timings is not None:
         timings(route.name, time.perf_counter() - started)
     return protocol.encode_result(route.name, points)
+
+
+def step_window(points: list[Any], low: int | None, high: int | None) -> list[Any]:
+    """The points (ordered by step) whose step is in ``[low, high]`` (``None``: open)."""
+    from bisect import bisect_left, bisect_right
+    from operator import attrgetter
+
+    step = attrgetter("step")
+    start = 0 if low is None else bisect_left(points, low, key=step)
+    end = len(points) if high is None else bisect_right(points, high, key=step)
+    return points[start:end]
 
 
 def handle(

@@ -5,7 +5,9 @@
   ``GET /api/v1/info`` (version, artifact root) and ``POST /api/v1/gc``;
 - ``GET /health``: 200 ``{"status": "ok"}`` when the database answers, else 503;
 - ``GET /metrics``: Prometheus text (:mod:`heron.server.observability`);
-- ``GET /docs`` and ``GET /openapi.json``: the OpenAPI description (:mod:`heron.server.openapi`).
+- ``GET /docs`` and ``GET /openapi.json``: the OpenAPI description (:mod:`heron.server.openapi`);
+- MLflow's REST API (``/api/2.0/mlflow…``, :mod:`heron.server.mlflow`);
+- the dashboard (``/`` and its pages, ``/static/…``: :mod:`heron.server.dashboard`).
 
 Like the scoring server, :class:`TrackingApp` is a plain ASGI callable: the hot routes (log a
 batch, create a run, heartbeat) go from uvicorn to pydantic-core, the store and orjson with
@@ -89,6 +91,7 @@ class TrackingApp:
         self._stopping = threading.Event()
         self._docs_app: Any = None
         self._mlflow: Any = None
+        self._pages: Any = None
 
     # --- the ASGI entry point -----------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -142,6 +145,10 @@ class TrackingApp:
             return await self._mlflow_face().dispatch(scope, receive, send, method, raw)
         match = self.router.match(method, raw)
         if match is None:
+            if not path.startswith(("/api/", "/docs", "/openapi", "/health", "/metrics")) and (
+                self._dashboard().owns(method, raw) or _wants_html(scope)
+            ):
+                return await self._dashboard().dispatch(scope, receive, send, method, raw)
             return await self._other(scope, receive, send, method, path)
         if match is False:
             raise WrongMethod(f"{method} is not allowed on {path}; see /docs for the routes.")
@@ -190,10 +197,7 @@ class TrackingApp:
             result = await asyncio.get_running_loop().run_in_executor(self.pool, self._gc, body)
             await _send(send, 200, orjson.dumps({"result": result}))
             return path, 200
-        if path in ("/docs", "/docs/oauth2-redirect", "/openapi.json", "/"):
-            if path == "/":
-                await _send(send, 307, b"", [(b"location", b"/docs")])
-                return path, 307
+        if path in ("/docs", "/docs/oauth2-redirect", "/openapi.json"):
             await self._docs(scope, receive, send)
             return path, 200
         if path in ("/health", "/metrics", protocol.API_PREFIX + "/info"):
@@ -309,6 +313,14 @@ class TrackingApp:
             self._mlflow = MlflowFace(self)
         return self._mlflow
 
+    def _dashboard(self) -> Any:
+        """The dashboard's pages (loaded on first use)."""
+        if self._pages is None:
+            from heron.server.dashboard.face import DashboardFace
+
+            self._pages = DashboardFace(self)
+        return self._pages
+
     def _store_timing(self, operation: str, seconds: float) -> None:
         self.metrics.store_time.labels(operation).observe(seconds)
 
@@ -349,6 +361,14 @@ class TrackingApp:
                     log.info("Marked %d run(s) failed: their heartbeats stopped.", reaped)
             except Exception as e:  # the database may be down for a while: try again later
                 log.warning("Could not look for dead runs: %s", e)
+
+
+def _wants_html(scope: Scope) -> bool:
+    """A browser's request (it accepts HTML): an unknown path gets the dashboard's 404 page."""
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            return b"text/html" in value
+    return False
 
 
 class _Counting:

@@ -50,7 +50,12 @@ _WIRE_TYPES: dict[str, Any] = {
 }
 # query fields a route takes beyond the Store method's arguments
 _EXTRA_FIELDS: dict[str, dict[str, Any]] = {
-    "get_metric_history": {"max_points": (int | None, None)},
+    "get_metric_history": {
+        "max_points": (int | None, None),
+        # a step window (inclusive), applied before thinning: a zoomed chart's view
+        "min_step": (int | None, None),
+        "max_step": (int | None, None),
+    },
 }
 
 

@@ -1,0 +1,1 @@
+"""The dashboard's pages: every module here has a ``register(face)`` function."""
