@@ -73,16 +73,23 @@ def call_store(
     if route.name == "get_metric_history":
         max_points = arguments.pop("max_points", None)
         window = arguments.pop("min_step", None), arguments.pop("max_step", None)
-        started = time.perf_counter()
-        points = store.get_metric_history(**arguments)
-        if window != (None, None):
-            points = step_window(points, *window)
-        if max_points is not None:
-            from heron.store.downsample import downsample
+        from heron.store.sql.store import SqlStore
 
-            if max_points < 1:
-                raise InvalidArgument(f"max_points must be at least 1, not {max_points}.")
-            points = downsample(points, max_points)
+        started = time.perf_counter()
+        if isinstance(store, SqlStore):  # it windows and thins on packed arrays, not objects
+            points = store.get_metric_history(
+                **arguments, max_points=max_points, min_step=window[0], max_step=window[1]
+            )
+        else:
+            points = store.get_metric_history(**arguments)
+            if window != (None, None):
+                points = step_window(points, *window)
+            if max_points is not None:
+                from heron.store.downsample import downsample
+
+                if max_points < 1:
+                    raise InvalidArgument(f"max_points must be at least 1, not {max_points}.")
+                points = downsample(points, max_points)
     else:
         if route.name == "log_batch" and arguments["metrics"]:
             arguments["metrics"] = protocol.finite_rows(arguments["metrics"])

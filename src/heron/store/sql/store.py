@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from itertools import repeat
 from typing import Any
@@ -28,11 +29,12 @@ from heron.core.entities import (
 from heron.core.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from heron.core.ids import new_id, now_ms
 from heron.store.base import LOGS_TAG, MAX_RESULTS_LIMIT, Store
+from heron.store.downsample import downsample_indices
 from heron.store.sql import engine as sql_engine
 from heron.store.sql import liveness
 from heron.store.sql import schema as t
 from heron.store.sql.artifacts import SqlArtifactsMixin, check_link
-from heron.store.sql.chunks import pack_series, unpack_series
+from heron.store.sql.chunks import pack_series, read_series
 from heron.store.sql.experiments import SqlExperimentsMixin
 from heron.store.sql.liveness import SqlLivenessMixin
 from heron.store.sql.logged_models import SqlLoggedModelsMixin
@@ -673,23 +675,50 @@ class SqlStore(
 
         self._write(body)
 
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+    def get_metric_history(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        max_points: int | None = None,
+        min_step: int | None = None,
+        max_step: int | None = None,
+    ) -> list[Metric]:
+        """Every point of one metric, by step then timestamp (points logged at the same step
+        and timestamp in the order logged). ``min_step``/``max_step``: only the points whose
+        step is in that window (inclusive); ``max_points``: thinned as
+        :func:`heron.store.downsample.downsample` does, without building every point."""
         c = t.metric_chunks
+        query = select(c.c.steps, c.c.timestamps, c.c["values"]).where(
+            c.c.run_id == run_id, c.c.key == key
+        )
+        # chunks holding no step of the window are not read
+        if min_step is not None:
+            query = query.where(c.c.max_step >= min_step)
+        if max_step is not None:
+            query = query.where(c.c.min_step <= max_step)
         with self._read() as conn:
             if not conn.execute(_RUN_EXISTS, {"run_id": run_id}).first():
                 raise NotFound(f"No run with id {run_id!r}.")
-            rows = conn.execute(
-                select(c.c.steps, c.c.timestamps, c.c["values"])
-                .where(c.c.run_id == run_id, c.c.key == key)
-                .order_by(c.c.id)
-            ).all()
-        points: list[Metric] = []
-        for steps, timestamps, values in rows:
-            s_, t_, v_ = unpack_series(steps, timestamps, values)
-            points.extend(map(Metric, repeat(key), v_, s_, t_))
-        # by step, then timestamp; points logged at the same (step, timestamp) keep their order
-        points.sort(key=_step_and_time)
-        return points
+            rows = conn.execute(query.order_by(c.c.id)).all()
+        if max_points is not None and max_points < 1:
+            raise InvalidArgument(f"max_points must be at least 1, not {max_points}.")
+        steps, timestamps, values = read_series(rows)
+        if min_step is not None or max_step is not None:
+            start = 0 if min_step is None else bisect_left(steps, min_step)
+            end = len(steps) if max_step is None else bisect_right(steps, max_step)
+            if (start, end) != (0, len(steps)):
+                steps, timestamps, values = (
+                    steps[start:end],
+                    timestamps[start:end],
+                    values[start:end],
+                )
+        if max_points is None or len(steps) <= max_points:
+            return list(map(Metric, repeat(key), values, steps, timestamps))
+        return [
+            Metric(key, values[i], steps[i], timestamps[i])
+            for i in downsample_indices(values, max_points)
+        ]
 
 
 def _metric_rows(
@@ -723,10 +752,6 @@ def _metric_rows(
         is_nan = value != value
         latest.append((run_id, key, None if is_nan else value, is_nan, step, timestamp))
     return chunks, latest
-
-
-def _step_and_time(metric: Metric) -> tuple[int, int]:
-    return metric.step, metric.timestamp
 
 
 def _status_values(
