@@ -353,14 +353,14 @@ def test_column_keys_of_a_large_experiment_walk_the_key_index(
 
     with open_sql_store(postgres_store_uri) as store:
         direct = {
-            entity: keys.experiment_keys(store, site["experiment"], entity)
+            entity: store.experiment_keys(site["experiment"], entity)
             for entity in ("metric", "param", "tag")
         }
         monkeypatch.setattr(keys, "DIRECT_RUNS", 0)
         for entity, expected in direct.items():
-            assert keys.experiment_keys(store, site["experiment"], entity) == expected
+            assert store.experiment_keys(site["experiment"], entity) == expected
         assert direct["metric"][0] == ["acc", "kid_metric", "loss"]
-        assert keys.experiment_keys(store, site["experiment"], "param", "D", 1) == (["depth"], 1)
+        assert store.experiment_keys(site["experiment"], "param", "D", 1) == (["depth"], 1)
         assert "k0000" not in direct["metric"][0]  # one of the 5,000 keys of "wide" only
-        wide = keys.experiment_keys(store, data["wide"], "metric")
+        wide = store.experiment_keys(data["wide"], "metric")
         assert wide[1] == 5000 and wide[0][0] == "k0000" and len(wide[0]) == 500

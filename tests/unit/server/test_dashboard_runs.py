@@ -13,7 +13,7 @@ from heron.core.errors import FilterError
 from heron.server.dashboard.pages import experiments as pages
 from heron.server.dashboard.pages import runs_table as rt
 from heron.store import filters
-from heron.store.sql import keys, run_tree
+from heron.store.sql import keys
 from tests.support.stores import open_sql_store, sqlite_uri
 
 
@@ -133,30 +133,30 @@ def _tree(store):
 
 def test_top_level_pages_skip_children_and_keep_the_search_order(store):
     exp, _ = _tree(store)
-    runs, more = run_tree.search_page(
-        store, [exp.id], None, ["metrics.acc DESC"], limit=2, top_level=True
+    runs, more = store.search_runs_page(
+        [exp.id], None, ["metrics.acc DESC"], limit=2, top_level=True
     )
     assert [r.name for r in runs] == ["p2", "p1"] and more
-    runs, more = run_tree.search_page(
-        store, [exp.id], None, ["metrics.acc DESC"], limit=2, offset=2, top_level=True
+    runs, more = store.search_runs_page(
+        [exp.id], None, ["metrics.acc DESC"], limit=2, offset=2, top_level=True
     )
     assert [r.name for r in runs] == ["p0"] and not more
-    flat, _ = run_tree.search_page(store, [exp.id], "metrics.acc > 0.5", None, limit=50)
+    flat, _ = store.search_runs_page([exp.id], "metrics.acc > 0.5", None, limit=50)
     assert len(flat) == 6 and all(r.parent_id for r in flat)
     with pytest.raises(FilterError):
-        run_tree.search_page(store, [exp.id], "metrics.acc >", None, limit=5)
+        store.search_runs_page([exp.id], "metrics.acc >", None, limit=5)
 
 
 def test_child_runs_come_capped_with_their_count(store):
     exp, parents = _tree(store)
-    tree = run_tree.child_runs(store, [p.id for p in parents], per_parent=3)
+    tree = store.child_runs([p.id for p in parents], per_parent=3)
     assert parents[0].id not in tree
     kids, count = tree[parents[2].id]
     assert count == 4 and [k.name for k in kids] == ["c20", "c21", "c22"]
     assert tree[parents[1].id][1] == 2 and tree[parents[1].id][0][0].metrics["acc"] == 0.99
-    assert run_tree.child_runs(store, []) == {}
-    stats = run_tree.experiment_stats(store)
-    assert stats[exp.id][0] == 9 and run_tree.experiment_stats(store, ["nope"]) == {}
+    assert store.child_runs([]) == {}
+    stats = store.experiment_run_stats()
+    assert stats[exp.id][0] == 9 and store.experiment_run_stats(["nope"]) == {}
 
 
 @pytest.mark.parametrize("direct_runs", [10_000, 0])  # read directly / by the loose index scan
@@ -172,12 +172,12 @@ def test_experiment_keys_are_those_of_its_runs_only(store, monkeypatch, direct_r
     )
     b = store.create_run(other.id)
     store.log_batch(b.id, [Metric("theirs", 1.0, 0, 0)], {"p_other": "1"})
-    names, count = keys.experiment_keys(store, mine.id, "metric")
+    names, count = store.experiment_keys(mine.id, "metric")
     assert count == 31 and "theirs" not in names and "nan" in names
-    assert keys.experiment_keys(store, mine.id, "metric", "M0", limit=3) == (
+    assert store.experiment_keys(mine.id, "metric", "M0", limit=3) == (
         ["m00", "m01", "m02"],
         10,
     )
-    assert keys.experiment_keys(store, mine.id, "param", "depth") == (["Depth"], 1)
-    assert keys.experiment_keys(store, mine.id, "tag") == (["team"], 1)
-    assert keys.experiment_keys(store, other.id, "param") == (["p_other"], 1)
+    assert store.experiment_keys(mine.id, "param", "depth") == (["Depth"], 1)
+    assert store.experiment_keys(mine.id, "tag") == (["team"], 1)
+    assert store.experiment_keys(other.id, "param") == (["p_other"], 1)

@@ -20,35 +20,40 @@ _TABLES = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}
 DIRECT_RUNS = 2000
 
 
-def experiment_keys(
-    store: Any, experiment_id: str, entity: str, contains: str = "", limit: int = 500
-) -> tuple[list[str], int]:
-    """The keys (sorted) of ``entity`` (``metric``, ``param`` or ``tag``) that the runs of
-    ``experiment_id`` hold and that contain ``contains`` (case-insensitive), at most
-    ``limit`` of them, and how many match in all.
+class SqlKeysMixin:
+    """The key listing of :class:`~heron.store.sql.store.SqlStore` (see the module doc)."""
 
-    >>> experiment_keys(store, exp.id, "metric", contains="acc")
-    (['acc', 'val_acc'], 2)
-    """
-    table = _TABLES[entity]
-    runs = t.runs
-    with store._read() as conn:
-        count = conn.execute(
-            select(func.count()).select_from(runs).where(runs.c.experiment_id == experiment_id)
-        ).scalar_one()
-        if count <= DIRECT_RUNS:
-            query = (
-                select(table.c.key)
-                .distinct()
-                .select_from(table.join(runs, runs.c.id == table.c.run_id))
-                .where(runs.c.experiment_id == experiment_id)
-            )
-            keys = list(conn.execute(query).scalars())
-        else:
-            keys = list(conn.execute(_loose_scan(table.name), {"e": experiment_id}).scalars())
-    needle = contains.casefold()
-    matching = sorted(k for k in keys if needle in k.casefold())
-    return matching[:limit], len(matching)
+    _read: Any
+
+    def experiment_keys(
+        self, experiment_id: str, entity: str, contains: str = "", limit: int = 500
+    ) -> tuple[list[str], int]:
+        """The keys (sorted) of ``entity`` (``metric``, ``param`` or ``tag``) that the runs of
+        ``experiment_id`` hold and that contain ``contains`` (case-insensitive), at most
+        ``limit`` of them, and how many match in all.
+
+        >>> store.experiment_keys(exp.id, "metric", contains="acc")
+        (['acc', 'val_acc'], 2)
+        """
+        table = _TABLES[entity]
+        runs = t.runs
+        with self._read() as conn:
+            count = conn.execute(
+                select(func.count()).select_from(runs).where(runs.c.experiment_id == experiment_id)
+            ).scalar_one()
+            if count <= DIRECT_RUNS:
+                query = (
+                    select(table.c.key)
+                    .distinct()
+                    .select_from(table.join(runs, runs.c.id == table.c.run_id))
+                    .where(runs.c.experiment_id == experiment_id)
+                )
+                keys = list(conn.execute(query).scalars())
+            else:
+                keys = list(conn.execute(_loose_scan(table.name), {"e": experiment_id}).scalars())
+        needle = contains.casefold()
+        matching = sorted(k for k in keys if needle in k.casefold())
+        return matching[:limit], len(matching)
 
 
 def _loose_scan(table: str) -> Any:

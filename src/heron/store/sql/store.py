@@ -36,11 +36,13 @@ from heron.store.sql import schema as t
 from heron.store.sql.artifacts import SqlArtifactsMixin, check_link
 from heron.store.sql.chunks import pack_series, read_series
 from heron.store.sql.experiments import SqlExperimentsMixin
+from heron.store.sql.keys import SqlKeysMixin
 from heron.store.sql.liveness import SqlLivenessMixin
 from heron.store.sql.logged_models import SqlLoggedModelsMixin
 from heron.store.sql.page_tokens import decode_page_token, encode_page_token
 from heron.store.sql.raw import RawStatement, run_raw_write
 from heron.store.sql.registry import SqlRegistryMixin
+from heron.store.sql.run_tree import SqlRunTreeMixin
 from heron.store.sql.schedules import SqlSchedulesMixin
 from heron.store.sql.search import RunSearch
 from heron.store.sql.stacks import SqlStacksMixin
@@ -104,6 +106,8 @@ class SqlStore(
     SqlSchedulesMixin,
     SqlStacksMixin,
     SqlLoggedModelsMixin,
+    SqlRunTreeMixin,
+    SqlKeysMixin,
     Store,
 ):
     """Metadata in a SQL database (``sqlite:///…`` or ``postgresql://…``).
@@ -114,7 +118,9 @@ class SqlStore(
     (``artifacts.py``), heartbeats and reaping from :class:`SqlLivenessMixin`
     (``liveness.py``), schedules, ticks and backfills from :class:`SqlSchedulesMixin`
     (``schedules.py``), stacks from :class:`SqlStacksMixin` (``stacks.py``), MLflow's logged
-    models from :class:`SqlLoggedModelsMixin` (``logged_models.py``).
+    models from :class:`SqlLoggedModelsMixin` (``logged_models.py``), the dashboard's reads of
+    runs as parents and children and of an experiment's keys from :class:`SqlRunTreeMixin`
+    (``run_tree.py``) and :class:`SqlKeysMixin` (``keys.py``).
     """
 
     def __init__(self, uri: str) -> None:

@@ -17,8 +17,6 @@ from heron.core.errors import FilterError
 from heron.server.dashboard.face import DashboardFace, Page, PageError, Request
 from heron.server.dashboard.pages import runs_table as rt
 from heron.store import filters
-from heron.store.sql import keys as sql_keys
-from heron.store.sql import run_tree
 
 #: child runs shown under each parent (the rest: on the parent's page)
 CHILDREN_SHOWN = 20
@@ -31,7 +29,7 @@ def experiments(request: Request) -> Page:
     show_deleted = request.arg("deleted") == "1"
     needle = (request.arg("q") or "").strip()
     listed = request.store.list_experiments("all" if show_deleted else "active")
-    stats = run_tree.experiment_stats(request.store)
+    stats = request.store.experiment_run_stats()
     total = len(listed)
     if needle:
         listed = [e for e in listed if needle.casefold() in e.name.casefold()]
@@ -109,8 +107,7 @@ def runs(request: Request) -> Page:
     filter_error = None
     try:
         filters.parse_filter(state.filter or None)
-        page_runs, more = run_tree.search_page(
-            store,
+        page_runs, more = store.search_runs_page(
             [experiment.id],
             state.filter or None,
             order_by,
@@ -121,8 +118,7 @@ def runs(request: Request) -> Page:
         )
     except FilterError as e:  # shown inline; the table shows the runs without the filter
         filter_error = str(e)
-        page_runs, more = run_tree.search_page(
-            store,
+        page_runs, more = store.search_runs_page(
             [experiment.id],
             None,
             order_by,
@@ -133,16 +129,14 @@ def runs(request: Request) -> Page:
         )
     children = {}
     if not state.flat:
-        children = run_tree.child_runs(store, [r.id for r in page_runs], CHILDREN_SHOWN, view)
+        children = store.child_runs([r.id for r in page_runs], CHILDREN_SHOWN, view)
     shown_runs = [*page_runs, *(c for kids, _ in children.values() for c in kids)]
     if state.chosen:
         columns = state.columns
     else:
         wanted = [state.sort, *rt.filter_columns(state.filter)]
         columns = rt.default_columns(shown_runs, wanted)
-    run_count, _newest = run_tree.experiment_stats(store, [experiment.id]).get(
-        experiment.id, (0, None)
-    )
+    run_count, _newest = store.experiment_run_stats([experiment.id]).get(experiment.id, (0, None))
     shown = [("col", c.id) for c in columns] or [("col", "")]
     chooser = f"/experiments/{experiment.id}/columns?" + urlencode(
         [*state.hidden(request, "col"), *shown]
@@ -179,9 +173,7 @@ def columns(request: Request) -> Page:
     needle = (request.arg("q") or "").strip()
     groups: list[tuple[str, str, list[rt.Column], int]] = []
     for entity, title in (("metric", "Metrics"), ("param", "Params"), ("tag", "Tags")):
-        names, count = sql_keys.experiment_keys(
-            request.store, experiment.id, entity, needle, CHOOSER_KEYS
-        )
+        names, count = request.store.experiment_keys(experiment.id, entity, needle, CHOOSER_KEYS)
         groups.append((entity, title, [rt.Column(entity, k) for k in names], count))
     listed = {c for _, _, group, _ in groups for c in group}
     return Page(
