@@ -7,7 +7,8 @@
 # (benchmarks/peers/airflow_scheduling.py); with --monitoring first, Evidently's data-drift
 # preset (benchmarks/peers/evidently_drift.py); with --distributed first, Prefect on Dask and Ray
 # (benchmarks/peers/prefect_distributed.py); with --mlflow-compat first, the MLflow client against
-# both servers (benchmarks/mlflow_compat.py): see below.
+# both servers (benchmarks/mlflow_compat.py); with --dashboard first, MLflow's UI in headless
+# chromium (benchmarks/peers/mlflow_ui.py): see below.
 # MLFLOW_VENV (default .venv-peers/mlflow) and MLFLOW_VERSION (default 3.17.2) override the defaults.
 set -euo pipefail
 
@@ -156,6 +157,16 @@ peer_venv "$venv" "mlflow, psutil" "mlflow==$version" psutil
 if [ "${1:-}" = "--server" ]; then
     shift
     exec "$venv/bin/python" "$here/peers/mlflow_server.py" "$@"
+fi
+
+# --- dashboard: MLflow's UI in headless chromium (benchmarks/peers/mlflow_ui.py) ----------------
+#   benchmarks/run_peers.sh --dashboard [--quick] [--only runs_table|compare] [--runs 100000]
+# Uses the same virtualenv, with Playwright added (it drives Debian's chromium; no browser is
+# downloaded).
+if [ "${1:-}" = "--dashboard" ]; then
+    shift
+    peer_venv "$venv" "mlflow, psutil, playwright.sync_api" "mlflow==$version" psutil playwright
+    exec "$venv/bin/python" "$here/peers/mlflow_ui.py" "$@"
 fi
 
 # --- MLflow compatibility: the MLflow client against `mlflow server` and `heron server` ------
