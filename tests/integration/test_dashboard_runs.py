@@ -12,7 +12,9 @@ import pytest
 
 import heron
 from heron.core.entities import Metric
+from heron.store import log_buffer, registry
 from heron.store.rest.store import RestStore
+from heron.tracking import fluent
 from tests.support.server import running_server
 from tests.support.stores import sqlite_uri
 
@@ -67,7 +69,19 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data(server):
+    """The module's runs, logged through heron's API to the server (and the process's tracking
+    settings put back afterwards, for the modules that run later)."""
     heron.set_tracking_uri(server.url)
+    try:
+        yield _fill(server)
+    finally:
+        log_buffer.flush_all(raise_errors=False)
+        fluent._experiment_name = None
+        heron.set_tracking_uri(None)
+        registry.forget_stores()
+
+
+def _fill(server) -> dict[str, str]:
     store = RestStore(server.url)
     ids: dict[str, str] = {}
     heron.set_experiment("tour")

@@ -32,8 +32,12 @@ def venv():
 
 @pytest.fixture
 def heron_uri(server, monkeypatch):
+    from heron.core import config
+
     monkeypatch.setenv("HERON_TRACKING_URI", server.url)
-    return server.url
+    config.set_tracking_uri(server.url)  # over any a module before this one left set
+    yield server.url
+    config.set_tracking_uri(None)
 
 
 def _iris():
