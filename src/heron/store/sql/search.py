@@ -126,14 +126,23 @@ class RunSearch:
             c.entity != filters.ENTITY_ATTRIBUTE and c.op in ("=", "IN") for c in comparisons
         )
 
+        # where-clause positions and their forms that no index serves (see :meth:`_hints`)
+        self.unindexed: dict[int, Any] = {}
+        self.runs_terms: list[int] = []
+        self.key_terms: list[tuple[int, Any, str, str, Any]] = []  # position, alias, key, op, value
+        self.experiment_ids = None if experiment_ids is None else list(experiment_ids)
+        plain_experiment = runs.c.experiment_id.concat("")
         if experiment_ids is not None:
-            self.where.append(runs.c.experiment_id.in_(list(experiment_ids)))
+            self._runs_term(
+                runs.c.experiment_id.in_(list(experiment_ids)),
+                plain_experiment.in_(list(experiment_ids)),
+            )
         # A deleted experiment hides its runs: in searches they count as deleted too.
-        live = runs.c.experiment_id.in_(
-            select(t.experiments.c.id).where(t.experiments.c.lifecycle == ACTIVE)
-        )
+        active_experiments = select(t.experiments.c.id).where(t.experiments.c.lifecycle == ACTIVE)
+        live = runs.c.experiment_id.in_(active_experiments)
         if view == "active":
-            self.where += [runs.c.lifecycle == ACTIVE, live]
+            self._runs_term(runs.c.lifecycle == ACTIVE, runs.c.lifecycle.concat("") == ACTIVE)
+            self._runs_term(live, plain_experiment.in_(active_experiments))
         elif view == "deleted":
             self.where.append(or_(runs.c.lifecycle == DELETED, ~live))
 
@@ -158,6 +167,14 @@ class RunSearch:
                 # NaN is unequal to every number (its value column is NULL)
                 self.where.append(or_(alias.c.value != c.value, alias.c.is_nan == true()))
             else:
+                if c.op in _INDEXED_OPS:
+                    plain = (
+                        alias.c.value + 0
+                        if c.entity == filters.ENTITY_METRIC
+                        else (alias.c.value.concat(""))
+                    )
+                    self.unindexed[len(self.where)] = compare(plain, c.op, c.value)
+                    self.key_terms.append((len(self.where), alias, c.key, c.op, c.value))
                 self.where.append(compare(alias.c.value, c.op, c.value))
                 self.nan_free.add((c.entity, c.key))
         for o in self.orders:
@@ -183,13 +200,19 @@ class RunSearch:
             return ("present", "nan", "missing")
         return ("present", "missing")
 
-    def query(self, presence: str = "any") -> Select[Any]:
+    def _runs_term(self, indexed: Any, unindexed: Any) -> None:
+        self.unindexed[len(self.where)] = unindexed
+        self.runs_terms.append(len(self.where))
+        self.where.append(indexed)
+
+    def query(self, presence: str = "any", plain: frozenset[int] = frozenset()) -> Select[Any]:
         """Ids of matching runs in order. ``presence`` restricts to runs whose first order key
         holds a value (``"present"``: inner join, read in index order), a NaN (``"nan"``) or
-        that lack it (``"missing"``)."""
+        that lack it (``"missing"``). The where-clauses at the positions in ``plain`` take
+        their form that no index serves (the same rows; see :meth:`_hints`)."""
         runs = t.runs
         source = self.source
-        where = list(self.where)
+        where = [self.unindexed[i] if i in plain else w for i, w in enumerate(self.where)]
         joined = dict(self.joined)
         clauses: list[Any] = []
         for i, o in enumerate(self.orders):
@@ -222,8 +245,12 @@ class RunSearch:
                     # the cheaper plan, as a metric's IS NOT NULL does. (Not when the
                     # filter pinpoints a few runs: reading those first and sorting them is.)
                     where.append(alias.c.value >= "")
-                # no NULLs here: plain order can follow the index
-                clauses.append(alias.c.value.asc() if o.ascending else alias.c.value.desc())
+                # no NULLs here: plain order can follow the index, unless a narrow filter
+                # drives the search (then its few runs are sorted, not the index walked)
+                value = alias.c.value
+                if ORDER_UNINDEXED in plain:
+                    value = value + 0 if o.entity == filters.ENTITY_METRIC else value.concat("")
+                clauses.append(value.asc() if o.ascending else value.desc())
                 continue
             if on is not None:
                 source = source.outerjoin(alias, on)
@@ -241,9 +268,10 @@ class RunSearch:
         # Sorting on a key the filter does not join: an outer join would sort every run. Read
         # the runs having a value in index order, then (metrics) those holding NaN, and only
         # then those lacking the key.
+        plain = self._hints(conn) if conn.dialect.name == "sqlite" else frozenset()
         ids: list[str] = []
         for phase in self.phases():
-            part = self.query(phase)
+            part = self.query(phase, plain)
             got = list(conn.execute(part.limit(limit - len(ids)).offset(offset)).scalars())
             ids += got
             if len(ids) == limit:
@@ -254,6 +282,53 @@ class RunSearch:
                 count = conn.execute(select(func.count()).select_from(part.subquery())).scalar()
                 offset = max(0, offset - (count or 0))
         return ids
+
+    def _hints(self, conn: Connection) -> frozenset[int]:
+        """Where-clauses SQLite should not read through an index, so that it reads the runs
+        from the one that finds them fastest: SQLite keeps no statistics unless told to, and
+        then takes the runs' experiment index, or any filter's index, for a narrow one.
+
+        Each indexable filter on a metric, param or tag is counted in its index, at most
+        :data:`FEW` rows (a fraction of a millisecond). The narrowest that matches fewer than
+        ``FEW`` drives the search: every other clause is read unindexed. With none that narrow,
+        a first order key read in index order drives it (the filters unindexed). An experiment
+        with fewer than ``FEW`` runs is itself the narrowest: no hints then. The rows found are
+        the same either way; only the plan changes."""
+        if not self.key_terms:
+            return frozenset()
+        runs = t.runs
+        if self.experiment_ids is not None:
+            few_runs = select(runs.c.id).where(runs.c.experiment_id.in_(self.experiment_ids))
+            if _bounded_count(conn, few_runs) < FEW:
+                return frozenset()
+        narrowest: tuple[int, int] | None = None
+        for position, alias, key, op, value in self.key_terms:
+            table = alias.element
+            probe = select(table.c.run_id).where(
+                table.c.key == key, compare(table.c.value, op, value)
+            )
+            found = _bounded_count(conn, probe)
+            if found < FEW and (narrowest is None or found < narrowest[1]):
+                narrowest = (position, found)
+        if narrowest is not None:
+            keep = narrowest[0]
+            others = {p for p, *_ in self.key_terms if p != keep}
+            return frozenset(others | set(self.runs_terms) | {ORDER_UNINDEXED})
+        if self.split_key is not None:
+            return frozenset(p for p, *_ in self.key_terms)
+        return frozenset()
+
+
+#: the row count below which a filter (or an experiment) is narrow enough to drive a search
+FEW = 2000
+#: in a set of unindexed positions: the first order key is not read in its index's order
+ORDER_UNINDEXED = -1
+_INDEXED_OPS = frozenset({"=", "IN", "<", "<=", ">", ">="})
+
+
+def _bounded_count(conn: Connection, query: Select[Any]) -> int:
+    """How many rows ``query`` has, counting no further than :data:`FEW`."""
+    return conn.execute(select(func.count()).select_from(query.limit(FEW).subquery())).scalar_one()
 
 
 def _has_key(entity: str, key: str) -> Any:
