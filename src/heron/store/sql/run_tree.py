@@ -52,7 +52,10 @@ class SqlRunTreeMixin:
         """
         search = RunSearch(experiment_ids, filter_string, order_by, view)
         if top_level:
-            search.where.append(t.runs.c.parent_id.is_(None))
+            # unindexed: "no parent" holds for most runs, and SQLite (without statistics)
+            # would otherwise read every run through the parent index instead of the index
+            # the search chose (``NULL || ''`` is NULL, so the rows are the same)
+            search.where.append(t.runs.c.parent_id.concat("").is_(None))
         if now_ms() - self._last_sweep > liveness.SWEEP_INTERVAL_MS:
             self.reap_dead_runs()
         with self._read() as conn:

@@ -291,15 +291,18 @@ class RunSearch:
         Each indexable filter on a metric, param or tag is counted in its index, at most
         :data:`FEW` rows (a fraction of a millisecond). The narrowest that matches fewer than
         ``FEW`` drives the search: every other clause is read unindexed. With none that narrow,
-        a first order key read in index order drives it (the filters unindexed). An experiment
-        with fewer than ``FEW`` runs is itself the narrowest: no hints then. The rows found are
-        the same either way; only the plan changes."""
+        a first order key read in index order drives it (the filters unindexed, and the runs'
+        experiment and lifecycle too when the experiments searched hold :data:`MANY` runs or
+        more). An experiment with fewer than ``FEW`` runs is itself the narrowest: no hints.
+        The rows found are the same either way; only the plan changes."""
         if not self.key_terms:
             return frozenset()
         runs = t.runs
+        in_experiments = MANY
         if self.experiment_ids is not None:
-            few_runs = select(runs.c.id).where(runs.c.experiment_id.in_(self.experiment_ids))
-            if _bounded_count(conn, few_runs) < FEW:
+            of_experiments = select(runs.c.id).where(runs.c.experiment_id.in_(self.experiment_ids))
+            in_experiments = _bounded_count(conn, of_experiments, MANY)
+            if in_experiments < FEW:
                 return frozenset()
         narrowest: tuple[int, int] | None = None
         for position, alias, key, op, value in self.key_terms:
@@ -315,20 +318,27 @@ class RunSearch:
             others = {p for p, *_ in self.key_terms if p != keep}
             return frozenset(others | set(self.runs_terms) | {ORDER_UNINDEXED})
         if self.split_key is not None:
-            return frozenset(p for p, *_ in self.key_terms)
+            unindexed = {p for p, *_ in self.key_terms}
+            if in_experiments >= MANY:  # walking the order key's index beats sorting them all
+                unindexed |= set(self.runs_terms)
+            return frozenset(unindexed)
         return frozenset()
 
 
 #: the row count below which a filter (or an experiment) is narrow enough to drive a search
 FEW = 2000
+#: the runs from which the experiments searched are better read in an order key's index
+#: order than sorted
+MANY = 20_000
 #: in a set of unindexed positions: the first order key is not read in its index's order
 ORDER_UNINDEXED = -1
 _INDEXED_OPS = frozenset({"=", "IN", "<", "<=", ">", ">="})
 
 
-def _bounded_count(conn: Connection, query: Select[Any]) -> int:
-    """How many rows ``query`` has, counting no further than :data:`FEW`."""
-    return conn.execute(select(func.count()).select_from(query.limit(FEW).subquery())).scalar_one()
+def _bounded_count(conn: Connection, query: Select[Any], bound: int | None = None) -> int:
+    """How many rows ``query`` has, counting no further than ``bound`` (:data:`FEW`)."""
+    limited = query.limit(FEW if bound is None else bound).subquery()
+    return conn.execute(select(func.count()).select_from(limited)).scalar_one()
 
 
 def _has_key(entity: str, key: str) -> Any:
