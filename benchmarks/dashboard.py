@@ -39,16 +39,12 @@ runs in a fresh worker process in a temporary workspace; servers are stopped on 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
-import json
 import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -176,48 +172,13 @@ def run_worker(
     """Run the figures in one fresh worker process (they share one seeded store) in a new
     temporary workspace, relay its JSON lines, then kill what is left of its servers and
     remove the workspace. Returns the worker's exit code."""
-    workdir = tempfile.mkdtemp(prefix="bench-dashboard-")
-    argv = [sys.executable, script, "--worker", "--workdir", workdir]
-    argv += ["--workers", str(args.workers)]
+    argv = [sys.executable, script, "--worker", "--workers", str(args.workers)]
     argv += [x for g in args.groups for x in ("--only", g)]
     if args.quick:
         argv.append("--quick")
     if args.runs:
         argv += ["--runs", str(args.runs)]
-    h.progress(f"dashboard: starting in {workdir}")
-    t0 = time.perf_counter()
-    returncode = 1
-    try:
-        proc = subprocess.Popen(argv, cwd=workdir, env=env_for(workdir), stdout=subprocess.PIPE)
-        try:
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                line = raw.decode().strip()
-                if not line:
-                    continue
-                try:
-                    json.loads(line)
-                except ValueError:
-                    print(f"(worker stdout) {line}", file=sys.stderr)
-                    continue
-                print(line, flush=True)
-            returncode = proc.wait()
-        except BaseException:  # Ctrl+C reaches the worker too: let it stop its server
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(s.SERVER_STOP_WAIT_S + 10)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            raise
-    finally:
-        s.kill_recorded_servers(workdir)
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-    if returncode != 0:
-        h.progress(f"dashboard: FAILED (exit {returncode})")
-    else:
-        h.progress(f"dashboard: done in {time.perf_counter() - t0:.1f} s")
-    return returncode
+    return s.run_in_workspace(argv, "bench-dashboard-", "dashboard", env_for, args.keep)
 
 
 # --- server time --------------------------------------------------------------------------------

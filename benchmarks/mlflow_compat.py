@@ -58,35 +58,10 @@ def heron_python() -> str:
     return os.environ.get("HERON_PYTHON", str(default))
 
 
-def heron_argv(workdir: str) -> Any:
-    db = os.path.join(workdir, "server", "heron.db")
-    # the folder MLflow's artifact figure measures (mlflow_server.bench_artifact)
-    artifacts = os.path.join(workdir, "server", "mlartifacts")
-    os.makedirs(artifacts, exist_ok=True)
-
-    def argv(port: int, workers: int) -> list[str]:
-        return [
-            heron_python(),
-            "-m",
-            "heron",
-            "server",
-            "--backend-store-uri",
-            "sqlite:///" + db,
-            "--artifacts-uri",
-            artifacts,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ]
-
-    return argv
-
-
 def heron_serving(workdir: str, workers: int) -> Any:
-    return s.running_server(heron_argv(workdir), workers, workdir, h.clean_env())
+    # the artifacts in the folder MLflow's artifact figure measures (mlflow_server.bench_artifact)
+    argv = s.heron_argv(workdir, heron_python(), artifacts_folder="mlartifacts")
+    return s.running_server(argv, workers, workdir, h.clean_env())
 
 
 SEED = """

@@ -136,8 +136,6 @@ def run_groups(
 
     A worker stops the servers it started, also on errors and on SIGINT/SIGTERM; should one
     die before it could, the servers it recorded in ``servers.pids`` are killed here."""
-    import json
-
     forwarded = ["--workers", args.workers]
     if args.quick:
         forwarded.append("--quick")
@@ -147,42 +145,63 @@ def run_groups(
             forwarded += [f"--{option.replace('_', '-')}", str(value)]
     failed = 0
     for group in groups:
-        workdir = tempfile.mkdtemp(prefix=f"bench-server-{group}-")
-        argv = [sys.executable, script, "--worker", group, "--workdir", workdir, *forwarded]
-        h.progress(f"{group}: starting in {workdir}")
-        t0 = time.perf_counter()
-        try:
-            proc = subprocess.Popen(argv, cwd=workdir, env=env_for(workdir), stdout=subprocess.PIPE)
-            try:
-                assert proc.stdout is not None
-                for raw in proc.stdout:
-                    line = raw.decode().strip()
-                    if not line:
-                        continue
-                    try:
-                        json.loads(line)
-                    except ValueError:
-                        print(f"(worker stdout) {line}", file=sys.stderr)
-                        continue
-                    print(line, flush=True)
-                returncode = proc.wait()
-            except BaseException:  # Ctrl+C reaches the worker too: let it stop its servers
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(SERVER_STOP_WAIT_S + 10)
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                raise
-        finally:
-            kill_recorded_servers(workdir)
-            if not args.keep:
-                shutil.rmtree(workdir, ignore_errors=True)
-        if returncode != 0:
-            failed += 1
-            h.progress(f"{group}: FAILED (exit {returncode})")
-        else:
-            h.progress(f"{group}: done in {time.perf_counter() - t0:.1f} s")
+        argv = [sys.executable, script, "--worker", group, *forwarded]
+        failed += run_in_workspace(argv, f"bench-server-{group}-", group, env_for, args.keep) != 0
     return failed
+
+
+def run_in_workspace(
+    argv: Sequence[str],
+    prefix: str,
+    label: str,
+    env_for: Callable[[str], dict[str, str]],
+    keep: bool = False,
+) -> int:
+    """Run ``argv --workdir <a new temporary folder>`` in that folder, relay the JSON lines it
+    prints (other lines go to stderr), then kill what is left of the servers it recorded and
+    remove the folder (unless ``keep``). Returns the worker's exit code."""
+    import json
+
+    workdir = tempfile.mkdtemp(prefix=prefix)
+    h.progress(f"{label}: starting in {workdir}")
+    t0 = time.perf_counter()
+    returncode = 1
+    try:
+        proc = subprocess.Popen(
+            [*argv, "--workdir", workdir],
+            cwd=workdir,
+            env=env_for(workdir),
+            stdout=subprocess.PIPE,
+        )
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = raw.decode().strip()
+                if not line:
+                    continue
+                try:
+                    json.loads(line)
+                except ValueError:
+                    print(f"(worker stdout) {line}", file=sys.stderr)
+                    continue
+                print(line, flush=True)
+            returncode = proc.wait()
+        except BaseException:  # Ctrl+C reaches the worker too: let it stop its servers
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(SERVER_STOP_WAIT_S + 10)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            raise
+    finally:
+        kill_recorded_servers(workdir)
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if returncode != 0:
+        h.progress(f"{label}: FAILED (exit {returncode})")
+    else:
+        h.progress(f"{label}: done in {time.perf_counter() - t0:.1f} s")
+    return returncode
 
 
 def kill_recorded_servers(workdir: str) -> None:
@@ -587,14 +606,18 @@ def heron_version() -> str:
     return getattr(heron, "__version__", "?")
 
 
-def heron_argv(workdir: str) -> Callable[[int, int], list[str]]:
+def heron_argv(
+    workdir: str, python: str = sys.executable, artifacts_folder: str = "artifacts"
+) -> Callable[[int, int], list[str]]:
+    """``heron server`` (run by ``python``) on ``<workdir>/server/heron.db`` and the artifact
+    folder ``<workdir>/server/<artifacts_folder>``, as ``argv(port, workers)``."""
     db = os.path.join(workdir, "server", "heron.db")
-    artifacts = os.path.join(workdir, "server", "artifacts")
+    artifacts = os.path.join(workdir, "server", artifacts_folder)
     os.makedirs(artifacts, exist_ok=True)
 
     def argv(port: int, workers: int) -> list[str]:
         return [
-            sys.executable,
+            python,
             "-m",
             "heron",
             "server",

@@ -25,7 +25,7 @@ def artifact_store_for(store: Store) -> ArtifactStore:
     return open_artifact_store(config.get_artifact_uri(store.uri))
 
 
-def _record(
+def record_artifact(
     store: Store,
     run_id: str,
     name: str,
@@ -34,6 +34,8 @@ def _record(
     materializer: str,
     metadata: dict[str, Any],
 ) -> ArtifactVersion:
+    """Record the stored ``obj`` as the artifact ``name`` produced by ``run_id`` and linked to
+    it under that name."""
     return store.create_artifact_version(
         name,
         content_hash=obj.content_hash,
@@ -62,9 +64,9 @@ def log_path(
     if path.is_dir():
         obj = blobs.put_dir(path)
         files = sum(1 for p in path.rglob("*") if p.is_file())
-        return _record(store, run_id, name, obj, "directory", "file", {"files": files})
+        return record_artifact(store, run_id, name, obj, "directory", "file", {"files": files})
     obj = blobs.put_file(path)
-    return _record(store, run_id, name, obj, "file", "file", {"filename": path.name})
+    return record_artifact(store, run_id, name, obj, "file", "file", {"filename": path.name})
 
 
 def log_text(store: Store, run_id: str, text: str, artifact_file: str) -> ArtifactVersion:
@@ -73,7 +75,7 @@ def log_text(store: Store, run_id: str, text: str, artifact_file: str) -> Artifa
         raise InvalidArgument(f"log_text needs a str, got {type(text).__name__}.")
     name = safe_relative(artifact_file)
     obj = artifact_store_for(store).put_bytes(text.encode("utf-8"))
-    return _record(store, run_id, name, obj, "text", "file.text", {"chars": len(text)})
+    return record_artifact(store, run_id, name, obj, "text", "file.text", {"chars": len(text)})
 
 
 def log_dict(
@@ -97,4 +99,6 @@ def log_dict(
             ) from e
         materializer = "file.json"
     obj = artifact_store_for(store).put_bytes(data)
-    return _record(store, run_id, name, obj, "dict", materializer, {"keys": len(dictionary)})
+    return record_artifact(
+        store, run_id, name, obj, "dict", materializer, {"keys": len(dictionary)}
+    )

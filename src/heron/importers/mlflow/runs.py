@@ -227,6 +227,7 @@ def _tree(root: Path) -> Iterator[tuple[str, Path, bool]]:
 
 def _store_file(ctx: ImportContext, run_id: str, name: str, path: Path, is_model: bool) -> None:
     from heron.importers.mlflow.models import model_metadata
+    from heron.tracking.run_artifacts import record_artifact
 
     if is_model:
         obj = ctx.blobs.put_dir(path)
@@ -236,14 +237,4 @@ def _store_file(ctx: ImportContext, run_id: str, name: str, path: Path, is_model
         obj = ctx.blobs.put_file(path)
         kind, materializer = "file", "file"
         metadata = {"filename": path.name}
-    ctx.store.create_artifact_version(
-        name,
-        content_hash=obj.content_hash,
-        type=kind,
-        materializer=materializer,
-        size=obj.size,
-        uri=obj.uri,
-        producer_run_id=run_id,
-        metadata=metadata,
-        link_name=name,
-    )
+    record_artifact(ctx.store, run_id, name, obj, kind, materializer, metadata)

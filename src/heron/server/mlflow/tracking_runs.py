@@ -252,16 +252,22 @@ def _check_timestamp(timestamp: Any, key: Any, value: Any, path: str) -> None:
         )
 
 
+def _key_and_value(args: dict, kind: str, value_label: str, max_length: int) -> tuple[str, str]:
+    """The checked ``key`` and string ``value`` of a log-parameter or set-tag request."""
+    key = fields.string(args, "key", needed=True)
+    fields.check_name(kind, key, "key")
+    value = args.get("value", "")
+    if not isinstance(value, str):
+        raise fields.bad_value("value", value, f"it must be a string.{_SEE_DOCS}")
+    fields.check_length(value_label, value, max_length)
+    return key, value  # type: ignore[return-value]
+
+
 def log_param(request: Request) -> None:
     """``runs/log-parameter``: params are written once (another value: 400)."""
     args = request.args()
     run_id = _run_id(args)
-    key = fields.string(args, "key", needed=True)
-    fields.check_name("Param", key, "key")
-    value = args.get("value", "")
-    if not isinstance(value, str):
-        raise fields.bad_value("value", value, f"it must be a string.{_SEE_DOCS}")
-    fields.check_length("Param value", value, fields.MAX_PARAM_VAL_LENGTH)
+    key, value = _key_and_value(args, "Param", "Param value", fields.MAX_PARAM_VAL_LENGTH)
     with fields.as_mlflow_client():
         request.store.log_batch(run_id, params={key: value})  # type: ignore[dict-item]
 
@@ -270,12 +276,7 @@ def set_tag(request: Request) -> None:
     """``runs/set-tag`` (``mlflow.runName`` renames the run)."""
     args = request.args()
     run_id = _run_id(args)
-    key = fields.string(args, "key", needed=True)
-    fields.check_name("Tag", key, "key")
-    value = args.get("value", "")
-    if not isinstance(value, str):
-        raise fields.bad_value("value", value, f"it must be a string.{_SEE_DOCS}")
-    fields.check_length("value", value, fields.MAX_TAG_VAL_LENGTH)
+    key, value = _key_and_value(args, "Tag", "value", fields.MAX_TAG_VAL_LENGTH)
     with fields.as_mlflow_client():
         if key == convert.RUN_NAME_TAG:
             request.store.update_run(run_id, name=value)
