@@ -66,6 +66,25 @@ from heron.cli.output import echo
     show_default=True,
     help="One JSON line per request on stderr.",
 )
+@click.option(
+    "--auth",
+    is_flag=True,
+    help="Require sign-in (API tokens, passwords, dashboard sessions), check project roles on "
+    "every route and keep the audit trail (see docs/security.md).",
+)
+@click.option(
+    "--default-role",
+    type=click.Choice(["none", "viewer", "editor"]),
+    default="none",
+    show_default=True,
+    help="With --auth: the role every signed-in user has in projects they are not a member of.",
+)
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    help="Serve on a non-loopback address without --auth (anyone who reaches it may read and "
+    "change everything). Without this, such a start is refused.",
+)
 def server(
     backend_store_uri: str | None,
     artifacts_uri: str | None,
@@ -75,6 +94,9 @@ def server(
     max_body_mb: float,
     reap_interval: float,
     access_log: bool,
+    auth: bool,
+    default_role: str,
+    insecure_no_auth: bool,
 ) -> None:
     """Serve the tracking store to a team over HTTP until SIGTERM or Ctrl-C.
 
@@ -86,9 +108,14 @@ def server(
     MLFLOW_TRACKING_URI=http://HOST:PORT (MLflow's REST API under /api/2.0/mlflow, see
     docs/mlflow.md). Pending migrations are applied at start.
 
+    With --auth, clients sign in with HERON_TRACKING_TOKEN (or MLFLOW_TRACKING_TOKEN, or a
+    user name and password) and work in a project (HERON_PROJECT, or the tracking URI
+    http://HOST:PORT/projects/NAME). A server bound to an address other machines reach is
+    refused without --auth (or --insecure-no-auth).
+
     \b
       heron server
-      heron server --backend-store-uri postgresql://heron@db/heron \\
+      heron server --auth --backend-store-uri postgresql://heron@db/heron \\
         --artifacts-uri s3://bucket/heron --host 0.0.0.0 --workers 4
     """
     _serve(
@@ -101,6 +128,9 @@ def server(
         reap_interval,
         access_log,
         open_browser=False,
+        auth=auth,
+        default_role=None if default_role == "none" else default_role,
+        insecure_no_auth=insecure_no_auth,
     )
 
 
@@ -115,6 +145,9 @@ def _serve(
     access_log: bool,
     *,
     open_browser: bool,
+    auth: bool = False,
+    default_role: str | None = None,
+    insecure_no_auth: bool = False,
 ) -> None:
     from heron.core import config, uris
     from heron.core.errors import ConfigError
@@ -122,6 +155,7 @@ def _serve(
     from heron.server.settings import ServerSettings
     from heron.serving.server import listen
 
+    _check_exposure(host, auth, insecure_no_auth)
     if backend_store_uri is None:
         backend_store_uri = config.get_tracking_uri()
         if uris.tracking_uri_kind(backend_store_uri) == uris.HTTP:
@@ -147,8 +181,12 @@ def _serve(
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         reap_interval=reap_interval,
         access_log=access_log,
+        auth=auth,
+        default_role=default_role,
     )
     before, after = runner.prepare(settings)
+    if auth:
+        _first_admin_hint(backend_store_uri)
     listener = listen(host, port)
     settings.port = listener.port
     migrated = f", migrated {before} -> {after}" if before and before != after else ""
@@ -182,6 +220,54 @@ def ui(port: int, host: str, no_browser: bool) -> None:
       heron ui --port 0 --no-browser
     """
     _serve(None, None, host, port, 1, 64.0, 10.0, False, open_browser=not no_browser)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower() in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any address
+        return False
+
+
+def _check_exposure(host: str, auth: bool, insecure_no_auth: bool) -> None:
+    from heron.core.errors import ConfigError
+
+    if auth or is_loopback(host):
+        return
+    if not insecure_no_auth:
+        raise ConfigError(
+            f"Refusing to serve on {host} without --auth: anyone who reaches that address could "
+            "read and change every run, artifact and model. Add --auth (and create users: "
+            "docs/security.md), bind to 127.0.0.1, or pass --insecure-no-auth if a proxy in "
+            "front of the server does the authentication."
+        )
+    echo(
+        f"WARNING: serving on {host} without authentication (--insecure-no-auth): anyone who "
+        "reaches it may read and change everything.",
+        fg="yellow",
+        err=True,
+    )
+
+
+def _first_admin_hint(backend_store_uri: str) -> None:
+    """On a server with --auth and no admin yet: how to make the first one."""
+    from heron.core import uris
+    from heron.store.sql.governance import GovernanceStore
+
+    if GovernanceStore(backend_store_uri).count_admins():
+        return
+    echo(
+        "Auth is on and this server has no admin yet. Create the first one on this machine:\n"
+        f"  heron users create NAME --admin --tracking-uri {uris.redact(backend_store_uri)}\n"
+        "then sign in (the dashboard's /login, or `heron tokens create` for an API token).",
+        fg="yellow",
+        err=True,
+    )
 
 
 def _open_browser(url: str) -> None:

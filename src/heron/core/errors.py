@@ -161,3 +161,24 @@ def os_fault(error: OSError, path: os.PathLike[str] | str, what: str) -> HeronEr
             "folder (chmod/chown), mount it read-write, or point Heron at a writable location."
         )
     return None
+
+
+class Unauthenticated(HeronError):
+    """The server needs to know who is asking: no credentials, or ones it does not accept."""
+
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class PermissionDenied(HeronError):
+    """The caller is known but their role does not allow this."""
+
+    code = "PERMISSION_DENIED"
+    http_status = 403
+
+
+class TooManyAttempts(HeronError):
+    """Too many failed sign-ins from one user or address; wait before trying again."""
+
+    code = "TOO_MANY_ATTEMPTS"
+    http_status = 429

@@ -68,8 +68,10 @@ def call_store(
     route: protocol.Route,
     arguments: dict[str, Any],
     timings: Callable[[str, float], None] | None = None,
+    keep: Callable[[Any], Any] | None = None,
 ) -> Any:
-    """Run the route's Store method; returns the JSON-ready result."""
+    """Run the route's Store method; returns the JSON-ready result (``keep``: what of the
+    result the caller may see)."""
     if route.name == "get_metric_history":
         max_points = arguments.pop("max_points", None)
         window = arguments.pop("min_step", None), arguments.pop("max_step", None)
@@ -97,6 +99,8 @@ def call_store(
         points = getattr(store, route.name)(**arguments)
     if timings is not None:
         timings(route.name, time.perf_counter() - started)
+    if keep is not None:
+        points = keep(points)
     return protocol.encode_result(route.name, points)
 
 
@@ -112,7 +116,7 @@ def step_window(points: list[Any], low: int | None, high: int | None) -> list[An
 
 
 def handle(
-    store: Store,
+    authorize: Callable[[dict[str, Any]], Any],
     route: protocol.Route,
     path_values: dict[str, str],
     query: bytes,
@@ -120,12 +124,16 @@ def handle(
     headers: dict[bytes, bytes],
     timings: Callable[[str, float], None] | None = None,
 ) -> tuple[int, bytes]:
-    """Answer one Store route: ``(status, JSON body)``."""
+    """Answer one Store route: ``(status, JSON body)``. ``authorize(arguments)`` is the
+    server's guard: it raises the 401/403/404 of a request it refuses, else returns the grant
+    (the store in the request's project, and the audit entry its write records)."""
     try:
         arguments = parse_request(route, path_values, query, body)
+        grant = authorize(arguments)
         owner, timeout = client_owner(headers)
-        with owners.acting_for(owner, timeout):
-            result = call_store(store, route, arguments, timings)
+        keep = grant.filter if grant.permission.results else None
+        with owners.acting_for(owner, timeout), grant.recording():
+            result = call_store(grant.store, route, arguments, timings, keep)
         return 200, orjson.dumps({"result": result}, option=DUMP)
     except HeronError as e:
         return e.http_status, orjson.dumps(e.to_dict())

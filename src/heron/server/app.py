@@ -20,11 +20,12 @@ wrong methods 405; a 500 is a bug and is logged with its traceback.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -33,6 +34,8 @@ from heron._version import __version__
 from heron.core.errors import HeronError
 from heron.server import api
 from heron.server.artifact_routes import ArtifactRoutes
+from heron.server.auth import heron_routes
+from heron.server.auth.guard import Caller, Guard
 from heron.server.observability import ServerMetrics, log_access
 from heron.server.routing import Router
 from heron.server.settings import ServerSettings
@@ -56,6 +59,23 @@ INLINE_ROUTES = frozenset(
 INLINE_BYTES = 64 * 1024
 _ARTIFACTS = protocol.API_PREFIX + "/artifacts/"
 _MLFLOW = ("/api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/", "/api/3.0/mlflow/")
+_ADMIN = protocol.API_PREFIX + "/admin/"
+#: ``/projects/<name>/api/...``: the API in that project (an MLflow client's tracking URI
+#: ``http://host:5151/projects/fraud`` works in project ``fraud``)
+_PROJECTS = "/projects/"
+
+
+#: the artifact byte routes (answered by :class:`ArtifactRoutes`)
+ARTIFACT_ROUTES = (
+    ("HEAD", protocol.API_PREFIX + "/artifacts/objects/{hash}"),
+    ("GET", protocol.API_PREFIX + "/artifacts/objects/{hash}"),
+    ("PUT", protocol.API_PREFIX + "/artifacts/objects/{hash}"),
+    ("PUT", protocol.API_PREFIX + "/artifacts/uploads/{upload_id}"),
+    ("POST", protocol.API_PREFIX + "/artifacts/uploads/{upload_id}/commit"),
+)
+_ARTIFACT_ROUTER: Router[str] = Router()
+for _method, _template in ARTIFACT_ROUTES:
+    _ARTIFACT_ROUTER.add(_method, _template, _template)
 
 
 class BodyTooLarge(HeronError):
@@ -73,6 +93,15 @@ class WrongMethod(HeronError):
     http_status = 405
 
 
+class ContextPool(ThreadPoolExecutor):
+    """A thread pool whose tasks run in the submitting task's context, so that the request's
+    caller and pending audit entry travel with its store calls."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        context = contextvars.copy_context()
+        return super().submit(context.run, fn, *args, **kwargs)
+
+
 class TrackingApp:
     """``heron server``'s app; build it with :func:`create_app`."""
 
@@ -80,7 +109,8 @@ class TrackingApp:
         self.settings = settings
         self.store = store
         self.blobs = blobs
-        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="heron-server")
+        self.pool = ContextPool(max_workers=16, thread_name_prefix="heron-server")
+        self.guard = Guard(store, enabled=settings.auth, default_role=settings.default_role)
         self.metrics = ServerMetrics(self._active_runs)
         self.router: Router[protocol.Route] = Router()
         for route in protocol.ROUTES:
@@ -92,6 +122,7 @@ class TrackingApp:
         self._docs_app: Any = None
         self._mlflow: Any = None
         self._pages: Any = None
+        self._admin_api: Any = None
 
     # --- the ASGI entry point -----------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -109,6 +140,14 @@ class TrackingApp:
         size = 0
         sender = _Counting(send)
         try:
+            if path.startswith(_PROJECTS):
+                scope, path = _in_project(scope, path)
+            caller = self.guard.caller_inline(scope)
+            if caller is None:  # a password to hash: off the event loop
+                caller = await asyncio.get_running_loop().run_in_executor(
+                    self.pool, self.guard.caller, scope
+                )
+            scope["heron.caller"] = caller
             label, status = await self._dispatch(scope, receive, sender, method, path)
         except HeronError as e:
             status = e.http_status
@@ -141,6 +180,8 @@ class TrackingApp:
         raw = raw_path.decode("latin-1").split("?", 1)[0]
         if path.startswith(_ARTIFACTS):
             return await self._artifacts(scope, receive, send, method, raw)
+        if path.startswith(_ADMIN):
+            return await self._admin().dispatch(scope, receive, send, method, raw)
         if path.startswith(_MLFLOW):
             return await self._mlflow_face().dispatch(scope, receive, send, method, raw)
         match = self.router.match(method, raw)
@@ -155,8 +196,21 @@ class TrackingApp:
         route, values = match
         body = await self._read_body(scope, receive)
         headers = dict(scope["headers"])
+        caller: Caller = scope["heron.caller"]
+        permission = heron_routes.STORE_ROUTES.get(route.name)
+
+        def authorize(arguments: dict[str, Any]) -> Any:
+            return self.guard.authorize(
+                caller,
+                permission,
+                arguments,
+                method=method,
+                route=route.full_path,
+                action=route.name,
+            )
+
         arguments = (
-            self.store,
+            authorize,
             route,
             values,
             scope.get("query_string", b""),
@@ -176,36 +230,85 @@ class TrackingApp:
     async def _other(
         self, scope: Scope, receive: Receive, send: Send, method: str, path: str
     ) -> tuple[str, int]:
-        if path == "/health" and method in ("GET", "HEAD"):
-            ok, detail = await asyncio.get_running_loop().run_in_executor(self.pool, self._health)
-            body = {"status": "ok" if ok else "unavailable", "version": __version__}
-            if not ok:
-                body["detail"] = detail
-            await _send(send, 200 if ok else 503, orjson.dumps(body))
-            return path, 200 if ok else 503
-        if path == "/metrics" and method == "GET":
-            text, content_type = await asyncio.get_running_loop().run_in_executor(
-                self.pool, self.metrics.render
+        answer = self._special_routes().get((method, path))
+        if answer is None:
+            if any(p == path for _m, p in self._special_routes()):
+                raise WrongMethod(f"{method} is not allowed on {path}.")
+            raise NoRoute(
+                f"No route {method} {path}. The REST API is under {protocol.API_PREFIX} "
+                "(see /docs); the server also answers /health and /metrics."
             )
-            await _send(send, 200, text, [(b"content-type", content_type.encode())])
-            return path, 200
-        if path == protocol.API_PREFIX + "/info" and method == "GET":
-            await _send(send, 200, orjson.dumps({"result": self.info()}))
-            return path, 200
-        if path == protocol.API_PREFIX + "/gc" and method == "POST":
-            body = await self._read_body(scope, receive)
-            result = await asyncio.get_running_loop().run_in_executor(self.pool, self._gc, body)
-            await _send(send, 200, orjson.dumps({"result": result}))
-            return path, 200
-        if path in ("/docs", "/docs/oauth2-redirect", "/openapi.json"):
-            await self._docs(scope, receive, send)
-            return path, 200
-        if path in ("/health", "/metrics", protocol.API_PREFIX + "/info"):
-            raise WrongMethod(f"{method} is not allowed on {path}.")
-        raise NoRoute(
-            f"No route {method} {path}. The REST API is under {protocol.API_PREFIX} "
-            "(see /docs); the server also answers /health and /metrics."
+        permission = heron_routes.OTHER_ROUTES.get((method, path))
+        grant = await self._authorize(scope, permission, {}, method, path, path)
+        with grant.recording():
+            status = await answer(scope, receive, send)
+        return path, status
+
+    def _special_routes(self) -> dict[tuple[str, str], Callable[[Scope, Receive, Send], Any]]:
+        """The server's own paths beside the Store routes, by (method, path)."""
+        return {
+            ("GET", "/health"): self._answer_health,
+            ("HEAD", "/health"): self._answer_health,
+            ("GET", "/metrics"): self._answer_metrics,
+            ("GET", protocol.API_PREFIX + "/info"): self._answer_info,
+            ("POST", protocol.API_PREFIX + "/gc"): self._answer_gc,
+            ("GET", "/docs"): self._answer_docs,
+            ("GET", "/docs/oauth2-redirect"): self._answer_docs,
+            ("GET", "/openapi.json"): self._answer_docs,
+        }
+
+    async def _answer_health(self, scope: Scope, receive: Receive, send: Send) -> int:
+        ok, detail = await asyncio.get_running_loop().run_in_executor(self.pool, self._health)
+        body = {"status": "ok" if ok else "unavailable", "version": __version__}
+        if not ok:
+            body["detail"] = detail
+        await _send(send, 200 if ok else 503, orjson.dumps(body))
+        return 200 if ok else 503
+
+    async def _answer_metrics(self, scope: Scope, receive: Receive, send: Send) -> int:
+        text, content_type = await asyncio.get_running_loop().run_in_executor(
+            self.pool, self.metrics.render
         )
+        await _send(send, 200, text, [(b"content-type", content_type.encode())])
+        return 200
+
+    async def _answer_info(self, scope: Scope, receive: Receive, send: Send) -> int:
+        await _send(send, 200, orjson.dumps({"result": self.info()}))
+        return 200
+
+    async def _answer_gc(self, scope: Scope, receive: Receive, send: Send) -> int:
+        body = await self._read_body(scope, receive)
+        result = await asyncio.get_running_loop().run_in_executor(self.pool, self._gc, body)
+        await _send(send, 200, orjson.dumps({"result": result}))
+        return 200
+
+    async def _answer_docs(self, scope: Scope, receive: Receive, send: Send) -> int:
+        await self._docs(scope, receive, send)
+        return 200
+
+    def route_permissions(self) -> list[tuple[str, str, str, Any]]:
+        """Every route this app answers, as (face, method, path template, its declared
+        Permission or ``None``): Heron's Store routes, the server's own paths, artifact bytes,
+        the admin API, MLflow's API and the dashboard's pages. The permission-matrix test
+        walks this list, so a route added anywhere is checked."""
+        routes: list[tuple[str, str, str, Any]] = []
+        for route in protocol.ROUTES:
+            permission = heron_routes.STORE_ROUTES.get(route.name)
+            routes.append(("heron", route.method, route.full_path, permission))
+        for method, path in self._special_routes():
+            routes.append(("server", method, path, heron_routes.OTHER_ROUTES.get((method, path))))
+        for method, template in ARTIFACT_ROUTES:
+            permission = heron_routes.OTHER_ROUTES.get((method, template))
+            routes.append(("artifacts", method, template, permission))
+        from heron.server.auth.admin_api import PREFIX, ROUTES
+
+        for (method, template), (permission, _handler) in ROUTES.items():
+            routes.append(("admin", method, PREFIX + template, permission))
+        for method, template, permission in self._mlflow_face().permissions():
+            routes.append(("mlflow", method, template, permission))
+        for method, template, permission in self._dashboard().permissions():
+            routes.append(("dashboard", method, template, permission))
+        return routes
 
     async def _artifacts(
         self, scope: Scope, receive: Receive, send: Send, method: str, raw: str
@@ -215,6 +318,14 @@ class TrackingApp:
         rest = raw[len(_ARTIFACTS) :].strip("/").split("/")
         query = scope.get("query_string", b"")
         headers = dict(scope["headers"])
+        match = _ARTIFACT_ROUTER.match(method, raw)
+        if match:
+            template, values = match
+            permission = heron_routes.OTHER_ROUTES.get((method, template))
+            action = "artifact." + template.rsplit("/", 1)[-1].strip("{}")
+            await self._authorize(scope, permission, values, method, template, action)
+        elif match is False:
+            raise WrongMethod(f"{method} is not allowed on {scope['path']}.")
         if len(rest) == 2 and rest[0] == "objects":
             content_hash = unquote(rest[1])
             label = protocol.API_PREFIX + "/artifacts/objects/{hash}"
@@ -305,6 +416,36 @@ class TrackingApp:
             raise api.RequestInvalid("dry_run must be true or false and min_age seconds >= 0.")
         return asdict(collect(self.store, self.blobs, dry_run=dry_run, min_age=float(min_age)))
 
+    async def _authorize(
+        self,
+        scope: Scope,
+        permission: Any,
+        arguments: dict[str, Any],
+        method: str,
+        route: str,
+        action: str,
+    ) -> Any:
+        """The guard's grant for a route answered here (its checks may read the database)."""
+        caller = scope["heron.caller"]
+        if not self.guard.enabled:
+            return self.guard.authorize(
+                caller, permission, arguments, method=method, route=route, action=action
+            )
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool,
+            lambda: self.guard.authorize(
+                caller, permission, arguments, method=method, route=route, action=action
+            ),
+        )
+
+    def _admin(self) -> Any:
+        """The admin API of users, tokens, projects and the audit log (loaded on first use)."""
+        if self._admin_api is None:
+            from heron.server.auth.admin_api import AdminApi
+
+            self._admin_api = AdminApi(self)
+        return self._admin_api
+
     def _mlflow_face(self) -> Any:
         """MLflow's REST API on this server's data (loaded on its first request)."""
         if self._mlflow is None:
@@ -361,6 +502,22 @@ class TrackingApp:
                     log.info("Marked %d run(s) failed: their heartbeats stopped.", reaped)
             except Exception as e:  # the database may be down for a while: try again later
                 log.warning("Could not look for dead runs: %s", e)
+
+
+def _in_project(scope: Scope, path: str) -> tuple[Scope, str]:
+    """``/projects/<name>/api/...`` as ``/api/...`` in project ``name``."""
+    from urllib.parse import unquote
+
+    raw = (scope.get("raw_path") or path.encode()).decode("latin-1")
+    parts = raw.split("/", 3)  # "", "projects", name, rest
+    if len(parts) < 4 or not parts[3].startswith("api/"):
+        return scope, path
+    rest = "/" + parts[3]
+    scope = dict(scope)
+    scope["heron.project"] = unquote(parts[2])
+    scope["raw_path"] = rest.encode("latin-1")
+    scope["path"] = unquote(rest.split("?", 1)[0])
+    return scope, scope["path"]
 
 
 def _wants_html(scope: Scope) -> bool:

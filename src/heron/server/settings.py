@@ -28,6 +28,10 @@ class ServerSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY
     reap_interval: float = 10.0  # seconds between sweeps for runs whose heartbeats stopped
     access_log: bool = True
+    #: governance: users, tokens, project roles and the audit trail (``--auth``)
+    auth: bool = False
+    #: the role every signed-in user has in every project they are not a member of
+    default_role: str | None = None
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))

@@ -311,13 +311,19 @@ def run_write(engine: Engine, body: Callable[[Connection], T]) -> T:
     When SQLite reports a locked database the transaction is retried with backoff, so ``body``
     must only touch the database (no side effects outside it).
     """
+    from heron.store.sql import audit
+
     attempt = 0
     while True:
         try:
             with engine.connect() as conn:
                 conn.execution_options(heron_write=True)
                 with conn.begin():
-                    return body(conn)
+                    result = body(conn)
+                    entry = audit.insert_pending(conn)
+                if entry is not None:  # committed with the change it records
+                    entry.written = True
+                return result
         except UnicodeEncodeError as e:  # a lone surrogate bound as a parameter
             raise _not_utf8(e) from e
         except exc.DBAPIError as e:
@@ -372,6 +378,7 @@ def _schema_revision(engine: Engine) -> str | None:
                 conn.execute(
                     schema.alembic_version.insert().values(version_num=schema.SCHEMA_REVISION)
                 )
+                conn.execute(schema.projects.insert().values(**schema.default_project_row()))
                 return schema.SCHEMA_REVISION
             return conn.execute(select(schema.alembic_version.c.version_num)).scalar()
     except exc.DBAPIError as e:

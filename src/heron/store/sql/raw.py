@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
+from heron.store.sql import audit
+
 from heron.store.sql.engine import (
     WRITE_RETRIES,
     backoff,
@@ -81,10 +83,13 @@ def run_raw_write(engine: Engine, body: Callable[[Any], T]) -> T:
                 if sqlite:
                     cursor.execute("BEGIN IMMEDIATE")
                 result = body(cursor)
+                entry = audit.insert_pending_raw(engine, cursor)
                 if sqlite:
                     cursor.execute("COMMIT")
                 else:
                     connection.commit()
+                if entry is not None:  # committed with the change it records
+                    entry.written = True
                 return result
             except BaseException as e:
                 try:

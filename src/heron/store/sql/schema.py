@@ -22,10 +22,13 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 
 ID = String(32)
 KEY = String(250)
+PROJECT = String(128)
+#: the project that holds what was made before projects existed, and single users' work
+DEFAULT_PROJECT = "default"
 
 metadata = MetaData()
 
@@ -33,10 +36,12 @@ experiments = Table(
     "experiments",
     metadata,
     Column("id", ID, primary_key=True),
-    Column("name", String(256), nullable=False, unique=True),
+    Column("name", String(256), nullable=False),
     Column("lifecycle", String(16), nullable=False, default="active"),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("project", PROJECT, nullable=False, server_default=DEFAULT_PROJECT),
+    UniqueConstraint("project", "name", name="uq_experiments_project_name"),
 )
 
 experiment_tags = Table(
@@ -154,7 +159,10 @@ artifact_versions = Table(
     Column("producer_run_id", ID),
     Column("created_at", BigInteger, nullable=False),
     Column("lifecycle", String(16), nullable=False),
-    UniqueConstraint("name", "version", name="uq_artifact_versions_name_version"),
+    Column("project", PROJECT, nullable=False, server_default=DEFAULT_PROJECT),
+    UniqueConstraint(
+        "project", "name", "version", name="uq_artifact_versions_project_name_version"
+    ),
     Index("ix_artifact_versions_hash", "content_hash"),
     Index("ix_artifact_versions_producer", "producer_run_id"),
 )
@@ -198,10 +206,12 @@ registered_models = Table(
     "registered_models",
     metadata,
     Column("id", ID, primary_key=True),
-    Column("name", String(256), nullable=False, unique=True),
+    Column("name", String(256), nullable=False),
     Column("description", Text),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("project", PROJECT, nullable=False, server_default=DEFAULT_PROJECT),
+    UniqueConstraint("project", "name", name="uq_registered_models_project_name"),
 )
 
 registered_model_tags = Table(
@@ -385,6 +395,92 @@ mlflow_logged_model_files = Table(
     Column("content_hash", String(64), nullable=False),
     Column("size", BigInteger, nullable=False),
 )
+
+# Governance (the team server's ``--auth``). Projects own experiments, registered models and
+# artifact versions (the ``project`` columns above); users hold roles in them. Passwords are
+# argon2 hashes; tokens (API tokens and dashboard sessions) are kept as the SHA-256 of the
+# secret, which is shown once and never stored.
+projects = Table(
+    "projects",
+    metadata,
+    Column("name", PROJECT, primary_key=True),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("password_hash", Text),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),  # "api" or "session" (the dashboard's)
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger),
+    Column("expires_at", BigInteger),
+    Column("revoked_at", BigInteger),
+    Index("ix_api_tokens_user", "user_id", "kind"),
+)
+
+project_members = Table(
+    "project_members",
+    metadata,
+    Column("project", PROJECT, ForeignKey("projects.name"), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Index("ix_project_members_user", "user_id"),
+)
+
+# Append-only: every write the server made and every request it denied, written in the
+# transaction of the change it records.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", BigInteger, nullable=False),
+    Column("user", String(128)),
+    Column("address", String(64)),
+    Column("method", String(8), nullable=False),
+    Column("route", String(256), nullable=False),
+    Column("action", String(128), nullable=False),
+    Column("project", PROJECT),
+    Column("object_type", String(32)),
+    Column("object_id", String(512)),
+    Column("outcome", String(16), nullable=False),  # "ok" or "denied"
+    Column("status", Integer, nullable=False),
+    Column("detail", Text),  # JSON: the before and after of alias moves, deletes, grants
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_user_at", "user", "at"),
+    Index("ix_audit_log_project_at", "project", "at"),
+)
+
+
+
+def default_project_row() -> dict[str, object]:
+    """The ``default`` project, made with the schema."""
+    import time
+
+    return {
+        "name": DEFAULT_PROJECT,
+        "description": "Everything made without a project",
+        "created_at": int(time.time() * 1000),
+    }
+
 
 # Bookkeeping of the schema revision, in Alembic's own table so `alembic upgrade` works.
 alembic_version = Table(
