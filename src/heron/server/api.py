@@ -22,6 +22,8 @@ from heron.store.base import Store
 from heron.store.rest import protocol
 
 DUMP = orjson.OPT_SERIALIZE_NUMPY
+#: routes that make an object the guard will be asked about next: its kind
+_CREATES = {"create_run": "run", "create_experiment": "experiment"}
 
 
 def parse_request(
@@ -134,6 +136,9 @@ def handle(
         keep = grant.filter if grant.permission.results else None
         with owners.acting_for(owner, timeout), grant.recording():
             result = call_store(grant.store, route, arguments, timings, keep)
+        if route.name in _CREATES:
+            created = result["id"] if isinstance(result, dict) else result.id
+            grant.created(_CREATES[route.name], created)
         return 200, orjson.dumps({"result": result}, option=DUMP)
     except HeronError as e:
         return e.http_status, orjson.dumps(e.to_dict())

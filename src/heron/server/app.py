@@ -194,10 +194,17 @@ class TrackingApp:
         if match is False:
             raise WrongMethod(f"{method} is not allowed on {path}; see /docs for the routes.")
         route, values = match
-        body = await self._read_body(scope, receive)
-        headers = dict(scope["headers"])
         caller: Caller = scope["heron.caller"]
         permission = heron_routes.STORE_ROUTES.get(route.name)
+        if caller.identity is None and self.guard.enabled:
+            await asyncio.get_running_loop().run_in_executor(
+                self.pool,
+                lambda: self.guard.require_identity(
+                    caller, permission, method=method, route=route.full_path, action=route.name
+                ),
+            )
+        body = await self._read_body(scope, receive)
+        headers = dict(scope["headers"])
 
         def authorize(arguments: dict[str, Any]) -> Any:
             return self.guard.authorize(

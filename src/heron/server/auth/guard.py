@@ -70,6 +70,12 @@ class Grant:
             return nullcontext()
         return audit.recording(self.record)
 
+    def created(self, kind: str, object_id: str) -> None:
+        """Remember the project of an object this request made (a run is in its experiment's
+        project), so that the next request naming it needs no look-up."""
+        if self.guard.enabled and self.record is not None and self.record.project:
+            self.guard.remember(kind, object_id, self.record.project)
+
     def filter(self, result: Any) -> Any:
         """The answer without the items the caller may not read (routes declaring
         ``results``)."""
@@ -129,7 +135,7 @@ class Guard:
             return Caller(None, address, project)
         if not self.authenticator.is_cached(credentials):
             return None
-        return Caller(self.authenticator.identify(credentials, address), address, project)
+        return Caller(self._identify(credentials, address), address, project)
 
     def caller(self, scope: Mapping[str, Any]) -> Caller:
         """The caller (may hash a password: run it off the event loop)."""
@@ -140,7 +146,17 @@ class Guard:
         credentials = self.authenticator.credentials(dict(scope["headers"]))
         if credentials is None:
             return Caller(None, address, project)
-        return Caller(self.authenticator.identify(credentials, address), address, project)
+        return Caller(self._identify(credentials, address), address, project)
+
+    def _identify(self, credentials: tuple[str, Any], address: str | None) -> Identity | None:
+        try:
+            return self.authenticator.identify(credentials, address)
+        except Unauthenticated:
+            if credentials[0] != "session":
+                raise
+            # an ended or expired dashboard session signs nobody in: the dashboard then asks
+            # to sign in again (and clears the cookie) instead of answering every page 401
+            return None
 
     # --- may they ------------------------------------------------------------------------
     def authorize(
@@ -173,11 +189,7 @@ class Guard:
                 )
             checked = self._check_all(caller, permission, arguments)
         except (Unauthenticated, PermissionDenied, NotFound) as e:
-            if not isinstance(e, Unauthenticated) or permission is None or permission.audited:
-                record.status = e.http_status
-                record.object_type, record.object_id = _object_of(permission, arguments, action)
-                record.detail = {"reason": str(e)[:500]}
-                audit.write_denied(self.store.engine, record)
+            self._audit_denial(record, e, permission, arguments)
             raise
         if not permission.audited:
             return Grant(store, None, caller, permission, self)
@@ -186,6 +198,38 @@ class Guard:
         if permission.detail is not None:
             record.detail = details.before(permission.detail, store, arguments)
         return Grant(store, record, caller, permission, self)
+
+    def require_identity(
+        self, caller: Caller, permission: Permission | None, *, method: str, route: str, action: str
+    ) -> None:
+        """The 401 of a route that needs a signed-in caller, before its request is read."""
+        if not self.enabled or caller.identity is not None:
+            return
+        if permission is not None and permission.level == "public":
+            return
+        error = Unauthenticated(f"This server needs you to sign in. {_HOW}")
+        record = audit.AuditRecord(
+            user=None,
+            address=caller.address,
+            method=method,
+            route=route,
+            action=action,
+            project=caller.project,
+        )
+        self._audit_denial(record, error, permission, {})
+        raise error
+
+    def _audit_denial(
+        self,
+        record: audit.AuditRecord,
+        error: Exception,
+        permission: Permission | None,
+        arguments: Mapping[str, Any],
+    ) -> None:
+        record.status = getattr(error, "http_status", 403)
+        record.object_type, record.object_id = _object_of(permission, arguments, record.action)
+        record.detail = {"reason": str(error)[:500]}
+        audit.write_denied(self.store.engine, record)
 
     def _check_all(
         self, caller: Caller, permission: Permission, arguments: Mapping[str, Any]
@@ -358,11 +402,14 @@ class Guard:
             for i, projects in projects_of(self.store.engine, kind, missing).items():
                 owner = next(iter(projects))
                 found[i] = owner
-                with self._lock:
-                    if len(self._owners) > _MAX_OWNERS:
-                        self._owners.clear()
-                    self._owners[(kind, i)] = owner
+                self.remember(kind, i, owner)
         return found
+
+    def remember(self, kind: str, object_id: str, project: str) -> None:
+        with self._lock:
+            if len(self._owners) > _MAX_OWNERS:
+                self._owners.clear()
+            self._owners[(kind, object_id)] = project
 
     def project_of(self, kind: str, object_id: str) -> str | None:
         """The project owning an experiment, run or artifact version (``None``: none)."""

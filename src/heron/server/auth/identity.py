@@ -164,7 +164,8 @@ class Authenticator:
 
     # --- tokens and sessions ----------------------------------------------------------
     def _by_secret(self, secret: str, address: str | None, *, session: bool) -> Identity:
-        digest = secrets.secret_hash(secret)
+        # a session secret is no API token, nor the reverse: each is remembered as its kind
+        digest = ("session:" if session else "api:") + secrets.secret_hash(secret)
         now = time.monotonic()
         entry = self._tokens.get(digest)
         if entry is not None:
@@ -227,7 +228,7 @@ class Authenticator:
     def end_session(self, secret: str) -> None:
         with audit.suspended():
             self.governance.revoke_session(secret)
-        self._tokens.pop(secrets.secret_hash(secret), None)
+        self._tokens.pop("session:" + secrets.secret_hash(secret), None)
 
 
 def session_secret(cookie_header: bytes) -> str | None:
