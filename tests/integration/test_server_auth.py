@@ -78,6 +78,9 @@ def test_an_editor_runs_a_pipeline_in_the_project_and_a_viewer_reads_it(
     artifact = ana.get_artifact("add_up.output")
     assert artifact.load() == 21
     assert artifact.project == "fraud"
+    # the runs are recorded as the signed-in user's, whatever the client's OS user is
+    runs = ana.search_runs(experiment="totals")
+    assert runs and {run.user for run in runs} == {"ana"}
 
     monkeypatch.setenv("HERON_TRACKING_TOKEN", tokens["vic"])
     vic = heron.Client(project="fraud")

@@ -132,6 +132,9 @@ def handle(
     try:
         arguments = parse_request(route, path_values, query, body)
         grant = authorize(arguments)
+        identity = grant.caller.identity
+        if identity is not None and "user" in protocol.request_model(route.name).model_fields:
+            arguments["user"] = identity.name  # who signed in, not who the client says it is
         owner, timeout = client_owner(headers)
         keep = grant.filter if grant.permission.results else None
         with owners.acting_for(owner, timeout), grant.recording():
