@@ -28,6 +28,7 @@ LAYERS = {
     "monitoring": 3,
     "stacks": 3,
     "importers": 3,
+    "governance": 3,
     "cli": 4,
     "server": 4,
 }

@@ -193,7 +193,8 @@ class Guard:
             raise
         if not permission.audited:
             return Grant(store, None, caller, permission, self)
-        record.project = checked or caller.project
+        # server-wide routes (users, schedules, stacks) belong to no project
+        record.project = checked or (caller.project if permission.needs_project_role else None)
         record.object_type, record.object_id = _object_of(permission, arguments, action)
         if permission.detail is not None:
             record.detail = details.before(permission.detail, store, arguments)
@@ -484,6 +485,13 @@ def _object_of(
                 kind = target.kind.rstrip("s") if target.kind in ("runs", "experiments") else None
                 shown = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
                 return kind or target.kind, str(shown)
+    if action.startswith("admin."):  # users, tokens, projects and their members
+        for field, kind in (("token", "token"), ("user", "user"), ("project", "project")):
+            value = arguments.get(field)
+            if isinstance(value, str):
+                return kind, value
+        if "user" in action and isinstance(arguments.get("name"), str):
+            return "user", arguments["name"]
     named = "model" if "model" in action else "experiment" if "experiment" in action else "name"
     for field, kind in (("name", named), ("experiment_id", "experiment"), ("run_id", "run")):
         value = arguments.get(field)
