@@ -15,7 +15,7 @@ from tests.support import governance as gov
 
 pytestmark = pytest.mark.timeout(300)
 
-EXPECTED = {200, 201, 204, 206, 303, 400, 401, 403, 404, 405, 409, 413, 416, 422, 429}
+EXPECTED = {200, 201, 204, 206, 303, 307, 400, 401, 403, 404, 405, 409, 413, 416, 422, 429}
 GARBAGE: list[Any] = ["", "x", "../../etc/passwd", "%00", "a" * 300, -1, 0, 2**70, None, [], {}]
 #: tables a request may touch without changing data (who signed in when, what was denied)
 BOOKKEEPING = {"audit_log", "api_tokens", "alembic_version", "scheduler_heartbeats"}

@@ -37,8 +37,9 @@ def expected_allowed(permission: Any, role: str) -> bool:
         return True
     if level == "admin":
         return False
-    if permission.anywhere:  # "other" is an editor of beta
-        return role in ("editor", "maintainer", "other") and allows("editor", level)
+    if permission.anywhere:  # the level in any one project: "other" is an editor of beta
+        best = "editor" if role == "other" else gov.ROLE_IN_ALPHA[role]
+        return allows(best, level)
     return allows(gov.ROLE_IN_ALPHA[role], level)
 
 

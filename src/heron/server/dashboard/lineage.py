@@ -5,11 +5,16 @@ Nodes are artifact versions and runs; edges follow the data: run → artifact it
 artifact → run that consumed it. A cached step run that reused a value is not its producer
 (as in :mod:`heron.tracking.lineage`). The walk stops at ``max_nodes`` so that an artifact
 read by thousands of runs still draws quickly; the graph then says it was cut.
+
+With ``readable`` (the dashboard's ``request.readable``), runs and artifact versions the caller
+may not read are neither drawn nor walked through: the graph never names another project's
+objects, nor hints at them (a box is marked as having more only for neighbours it may show).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +25,9 @@ ARTIFACT = "artifact"
 RUN = "run"
 #: the most nodes a lineage drawing holds
 MAX_NODES = 150
+
+#: ``readable(kind, ids)``: which of ``ids`` (of kind ``run`` or ``artifact``) may be shown
+Readable = Callable[[str, Iterable[str]], set[str]]
 
 
 @dataclass(slots=True)
@@ -51,11 +59,16 @@ class LineageGraph:
 
 
 def artifact_lineage(
-    store: Any, artifact_id: str, depth: int = 3, max_nodes: int = MAX_NODES
+    store: Any,
+    artifact_id: str,
+    depth: int = 3,
+    max_nodes: int = MAX_NODES,
+    readable: Readable | None = None,
 ) -> LineageGraph:
-    """Upstream and downstream of ``artifact_id``, ``depth`` hops each way at most."""
+    """Upstream and downstream of ``artifact_id``, ``depth`` hops each way at most, through
+    the nodes ``readable`` allows (all without it)."""
     graph = LineageGraph(artifact_id, depth)
-    cache = _Lookup(store)
+    cache = _Lookup(store, readable)
     root = cache.artifact(artifact_id)
     if root is None:
         raise NotFound(f"No artifact version with id {artifact_id!r}.")
@@ -92,8 +105,10 @@ def artifact_lineage(
 class _Lookup:
     """Store reads of one walk, each made once."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, readable: Readable | None = None) -> None:
         self.store = store
+        self.readable = readable
+        self.allowed: dict[tuple[str, str], bool] = {}
         self.runs: dict[str, Any] = {}
         self.artifacts: dict[str, Any] = {}
         self.links: dict[tuple[str, str], list[Any]] = {}
@@ -124,8 +139,20 @@ class _Lookup:
         return self.links[key]
 
     def neighbours(self, kind: str, node_id: str, upstream: bool) -> list[tuple[str, str]]:
-        """``(kind, id)`` one hop away: a run's inputs (upstream) or outputs (downstream),
-        an artifact's producer (upstream) or consumers (downstream)."""
+        """``(kind, id)`` one hop away that may be shown: a run's inputs (upstream) or
+        outputs (downstream), an artifact's producer (upstream) or consumers (downstream)."""
+        found = self._neighbours(kind, node_id, upstream)
+        if self.readable is None or not found:
+            return found
+        for next_kind in {k for k, _ in found}:
+            unknown = [i for k, i in found if k == next_kind and (k, i) not in self.allowed]
+            if unknown:
+                allowed = self.readable(next_kind, unknown)
+                for i in unknown:
+                    self.allowed[(next_kind, i)] = i in allowed
+        return [n for n in found if self.allowed[n]]
+
+    def _neighbours(self, kind: str, node_id: str, upstream: bool) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
         if kind == RUN:
             wanted = INPUT if upstream else OUTPUT

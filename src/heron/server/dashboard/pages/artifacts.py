@@ -10,6 +10,7 @@ from typing import Any
 
 from heron.core.entities import INPUT
 from heron.core.errors import NotFound
+from heron.server.auth.permissions import on, viewer
 from heron.server.dashboard import dag_layout, lineage
 from heron.server.dashboard.face import HERE, DashboardFace, Page, PageError, Request
 from heron.server.dashboard.pages.pipelines import clip, run_href
@@ -147,12 +148,16 @@ def lineage_view(graph: lineage.LineageGraph) -> dict[str, Any]:
 
 
 def artifact_page(request: Request) -> Page:
-    """One artifact version with its uses and its lineage (``?depth=`` hops each way)."""
+    """One artifact version with its uses and its lineage (``?depth=`` hops each way); runs
+    and artifact versions of projects the caller may not read are left out."""
     store = request.store
     artifact = store.get_artifact_version(request.values["artifact_id"])
     depth = request.int_arg("depth", DEFAULT_DEPTH, 1, MAX_DEPTH)
     producer = None
-    if artifact.producer_run_id:
+    producer_hidden = bool(
+        artifact.producer_run_id and not request.readable("run", [artifact.producer_run_id])
+    )
+    if artifact.producer_run_id and not producer_hidden:
         try:
             producer = store.get_run(artifact.producer_run_id)
         except NotFound:
@@ -162,6 +167,8 @@ def artifact_page(request: Request) -> Page:
     for link in links:
         if link.direction == INPUT and link.run_id not in consumer_ids:
             consumer_ids.append(link.run_id)
+    readable = request.readable("run", consumer_ids)
+    consumer_ids = [run_id for run_id in consumer_ids if run_id in readable]
     consumers = []
     for run_id in consumer_ids[:MAX_CONSUMERS]:
         try:
@@ -171,13 +178,14 @@ def artifact_page(request: Request) -> Page:
         names = [lk.name for lk in links if lk.run_id == run_id and lk.direction == INPUT]
         consumers.append({"run": run, "href": run_href(run), "as": ", ".join(names)})
     others = store.list_artifact_versions(name=artifact.name, max_results=MAX_VERSIONS + 1)
-    graph = lineage.artifact_lineage(store, artifact.id, depth)
+    graph = lineage.artifact_lineage(store, artifact.id, depth, readable=request.readable)
     preview, preview_css = load_preview(request.blobs, artifact)
     context = {
         "artifact": artifact,
         "metadata": metadata_rows(artifact.metadata),
         "producer": producer,
         "producer_href": run_href(producer) if producer is not None else None,
+        "producer_hidden": producer_hidden,
         "consumers": consumers,
         "more_consumers": max(0, len(consumer_ids) - MAX_CONSUMERS),
         "versions": others[:MAX_VERSIONS],
@@ -195,5 +203,10 @@ def artifact_page(request: Request) -> Page:
 
 def register(face: DashboardFace) -> None:
     """Add the artifacts pages."""
-    face.page("GET", "/artifacts", artifacts_page)
-    face.page("GET", "/artifacts/{artifact_id}", artifact_page)
+    face.page("GET", "/artifacts", artifacts_page, permission=viewer())
+    face.page(
+        "GET",
+        "/artifacts/{artifact_id}",
+        artifact_page,
+        permission=viewer(on("artifact", "artifact_id")),
+    )

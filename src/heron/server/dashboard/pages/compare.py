@@ -4,7 +4,8 @@ Params and latest metrics side by side (differing values marked; ``diff=1`` keep
 the curves of one metric overlaid (``metric=``, fetched by ``static/compare.js`` from the REST
 API), a scatter of a param against that metric (``param=``), parallel coordinates over the
 differing params and the metric (an SVG built here), and the runs' images side by side.
-The runs are read with one search; their artifacts with one query per run.
+The runs are read with one search per project holding them (each run is checked on its own
+project before the page runs); their artifacts with one query per run.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from heron.core.errors import HeronError
+from heron.server.auth.permissions import on, viewer
 from heron.server.dashboard import previews
 from heron.server.dashboard.face import DashboardFace, Page, PageError, Request
 
@@ -162,14 +164,29 @@ def run_ids(request: Request) -> list[str]:
 
 
 def load_runs(store: Any, ids: list[str]) -> list[Any]:
-    """The runs of ``ids``, in that order, with one search; a 404 page naming the missing."""
-    literal = ", ".join(f"'{i}'" for i in ids)
-    found = {
-        run.id: run
-        for run in store.search_runs(
-            None, f"attributes.run_id IN ({literal})", max_results=len(ids), view="all"
-        )
-    }
+    """The runs of ``ids``, in that order, with one search per project holding them (a
+    search without experiments stays in its store's project); a 404 page naming the
+    missing."""
+    groups: dict[str | None, list[str]] = {}
+    engine = getattr(store, "engine", None)
+    if engine is not None and hasattr(store, "in_project"):
+        from heron.store.sql.governance import projects_of
+
+        owners = projects_of(engine, "run", ids)
+        for i in ids:
+            groups.setdefault(next(iter(owners[i])) if i in owners else None, []).append(i)
+    else:
+        groups[None] = ids
+    found: dict[str, Any] = {}
+    for project, group in groups.items():
+        if project is None and engine is not None:
+            continue  # no such run
+        scoped = store.in_project(project) if project is not None else store
+        literal = ", ".join(f"'{i}'" for i in group)
+        for run in scoped.search_runs(
+            None, f"attributes.run_id IN ({literal})", max_results=len(group), view="all"
+        ):
+            found[run.id] = run
     missing = [i for i in ids if i not in found]
     if missing:
         raise PageError(404, "No such runs", "Not found: " + ", ".join(missing))
@@ -184,7 +201,10 @@ def images_side_by_side(request: Request, runs: list[Any]) -> list[dict[str, Any
             versions = request.store.list_artifact_versions(run_id=run.id, max_results=200)
         except HeronError:
             continue
+        readable = request.readable("artifact", [a.id for a in versions])
         for artifact in versions:
+            if artifact.id not in readable:
+                continue
             if artifact.producer_run_id != run.id or artifact.materializer != "file":
                 continue
             if previews.suffix(artifact.name) not in previews.IMAGE_TYPES:
@@ -248,4 +268,4 @@ def compare(request: Request) -> Page:
 
 
 def register(face: DashboardFace) -> None:
-    face.page("GET", "/compare", compare)
+    face.page("GET", "/compare", compare, permission=viewer(on("runs", "runs")))

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from heron.core.entities import Experiment
 from heron.core.errors import FilterError
+from heron.server.auth.permissions import on, viewer
 from heron.server.dashboard.face import DashboardFace, Page, PageError, Request
 from heron.server.dashboard.pages import runs_table as rt
 from heron.store import filters
@@ -29,7 +30,7 @@ def experiments(request: Request) -> Page:
     show_deleted = request.arg("deleted") == "1"
     needle = (request.arg("q") or "").strip()
     listed = request.store.list_experiments("all" if show_deleted else "active")
-    stats = request.store.experiment_run_stats()
+    stats = request.store.experiment_run_stats([e.id for e in listed]) if listed else {}
     total = len(listed)
     if needle:
         listed = [e for e in listed if needle.casefold() in e.name.casefold()]
@@ -192,6 +193,7 @@ def columns(request: Request) -> Page:
 
 def register(face: DashboardFace) -> None:
     """The experiments list, the runs table and its column chooser."""
-    face.page("GET", "/experiments", experiments)
-    face.page("GET", "/experiments/{experiment_id}", runs)
-    face.page("GET", "/experiments/{experiment_id}/columns", columns)
+    experiment = viewer(on("experiment", "experiment_id"))
+    face.page("GET", "/experiments", experiments, permission=viewer())
+    face.page("GET", "/experiments/{experiment_id}", runs, permission=experiment)
+    face.page("GET", "/experiments/{experiment_id}/columns", columns, permission=experiment)

@@ -5,6 +5,9 @@ version number, newest first) and its alias history as a table and an SVG timeli
 one version with its run, pipeline run, training data (the inputs of the run that produced it)
 and the flavor and signature recorded in the model artifact's metadata. Read-only: moving an
 alias from the page waits for sign-in (auth).
+
+Models are the page's project's (chosen in the header); a version's run, pipeline run and
+training data may belong to another project, and are shown only to who may read it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from heron.core.errors import NotFound
+from heron.server.auth.permissions import viewer
 from heron.server.dashboard.face import DashboardFace, Page, PageError, Request
 
 #: models listed at most on /models (narrow them with ?q=)
@@ -214,10 +218,15 @@ def model_page(request: Request) -> Page:
     events = request.store.get_alias_history(name)
     timelines, axis_start, axis_end = alias_timelines(events)
     history = list(reversed(events))
+    # a version may come from another project's run: its ids are shown to who may read it
+    run_ids = [i for v in versions for i in (v.run_id, v.pipeline_run_id) if i]
+    shown = request.readable("run", run_ids)
+    shown |= request.readable("artifact", [v.artifact_id for v in versions])
     return Page(
         template="model.html",
         context={
             "model": model,
+            "shown": shown,
             "versions": versions,
             "older": older,
             "before": before or None,
@@ -239,25 +248,41 @@ def model_version_page(request: Request) -> Page:
         raise PageError(400, f"A model version is a whole number from 1, not {raw!r}.")
     version = request.store.get_model_version(name, int(raw))
     store = request.store
-    artifact = _maybe(store.get_artifact_version, version.artifact_id)
-    run = _maybe(store.get_run, version.run_id) if version.run_id else None
+    runs = request.readable("run", [version.run_id or "", version.pipeline_run_id or ""])
+    artifacts = request.readable("artifact", [version.artifact_id])
+    artifact = _maybe(store.get_artifact_version, version.artifact_id, artifacts)
+    run = _maybe(store.get_run, version.run_id, runs) if version.run_id else None
     pipeline_run = (
-        _maybe(store.get_run, version.pipeline_run_id) if version.pipeline_run_id else None
+        _maybe(store.get_run, version.pipeline_run_id, runs) if version.pipeline_run_id else None
     )
     inputs = []
-    if version.run_id:
-        for link in store.list_artifact_links(run_id=version.run_id):
-            if link.direction == "input":
+    if run is not None:
+        links = [
+            link for link in store.list_artifact_links(run_id=run.id) if link.direction == "input"
+        ]
+        shown = request.readable("artifact", [link.artifact_id for link in links])
+        for link in links:
+            if link.artifact_id in shown:
                 inputs.append((link, _maybe(store.get_artifact_version, link.artifact_id)))
     moves = [
         e
         for e in reversed(store.get_alias_history(name))
         if version.version in (e.from_version, e.to_version)
     ]
+    hidden = {
+        name
+        for name, ident, allowed in (
+            ("run", version.run_id, runs),
+            ("pipeline_run", version.pipeline_run_id, runs),
+            ("artifact", version.artifact_id, artifacts),
+        )
+        if ident and ident not in allowed
+    }
     return Page(
         template="model_version.html",
         context={
             "mv": version,
+            "hidden": hidden,
             "artifact": artifact,
             "facts": model_facts(artifact.metadata if artifact else None),
             "run": run,
@@ -268,8 +293,11 @@ def model_version_page(request: Request) -> Page:
     )
 
 
-def _maybe(read: Any, ident: str) -> Any:
-    """``read(ident)``, or ``None`` when it is gone (a deleted run or artifact)."""
+def _maybe(read: Any, ident: str, readable: set[str] | None = None) -> Any:
+    """``read(ident)``, or ``None`` when it is gone (a deleted run or artifact) or not in
+    ``readable``."""
+    if readable is not None and ident not in readable:
+        return None
     try:
         return read(ident)
     except NotFound:
@@ -280,6 +308,6 @@ def register(face: DashboardFace) -> None:
     """The model pages and the link helpers their templates use."""
     face.template_global("model_href", model_href)
     face.template_global("model_version_href", model_version_href)
-    face.page("GET", "/models", models_page)
-    face.page("GET", "/models/{name}", model_page)
-    face.page("GET", "/models/{name}/versions/{version}", model_version_page)
+    face.page("GET", "/models", models_page, permission=viewer())
+    face.page("GET", "/models/{name}", model_page, permission=viewer())
+    face.page("GET", "/models/{name}/versions/{version}", model_version_page, permission=viewer())

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heron.core.errors import HeronError, NotFound
+from heron.server.auth.permissions import on, viewer
 from heron.server.dashboard import dag_layout
 from heron.server.dashboard import format as fmt
 from heron.server.dashboard.face import DashboardFace, Page, PageError, Request
@@ -71,13 +72,32 @@ class PipelineRow:
         return len(self.latest.structure.get("nodes", []))
 
 
+def project_versions(request: Request, versions: list[Any]) -> list[Any]:
+    """The pipeline versions of the page's project: those its runs ran (a version no run ran
+    yet is shown in ``default``). Pipeline versions are content-addressed and shared by every
+    project, so the versions other projects ran are not named here."""
+    from heron.store.sql.governance import projects_of
+
+    engine = getattr(request.face.store, "engine", None)
+    if engine is None or not versions:
+        return versions
+    owners = projects_of(engine, "pipeline_version", [v.id for v in versions])
+    project = request.project
+    return [
+        v
+        for v in versions
+        if project in owners.get(v.id, ()) or (v.id not in owners and project == "default")
+    ]
+
+
 def pipelines_page(request: Request) -> Page:
-    """Pipelines by name, filtered by ``?q=`` (part of the name) and paged by ``?page=``."""
+    """The project's pipelines by name, filtered by ``?q=`` (part of the name) and paged by
+    ``?page=``."""
     store = request.store
     query = (request.arg("q") or "").strip()
     page = request.int_arg("page", 1, 1)
     by_name: dict[str, list[Any]] = {}
-    for version in store.list_pipeline_versions():  # newest first
+    for version in project_versions(request, store.list_pipeline_versions()):  # newest first
         by_name.setdefault(version.name, []).append(version)
     names = sorted(n for n in by_name if query.lower() in n.lower())
     pages = max(1, -(-len(names) // PIPELINES_PER_PAGE))
@@ -345,5 +365,10 @@ def pipeline_run_page(request: Request) -> Page:
 
 def register(face: DashboardFace) -> None:
     """Add the pipelines pages."""
-    face.page("GET", "/pipelines", pipelines_page)
-    face.page("GET", "/pipelines/runs/{run_id}", pipeline_run_page)
+    face.page("GET", "/pipelines", pipelines_page, permission=viewer())
+    face.page(
+        "GET",
+        "/pipelines/runs/{run_id}",
+        pipeline_run_page,
+        permission=viewer(on("run", "run_id")),
+    )

@@ -18,6 +18,7 @@ import mimetypes
 import posixpath
 from urllib.parse import quote
 
+from heron.server.auth.permissions import on, viewer
 from heron.server.dashboard import previews
 from heron.server.dashboard.face import DashboardFace, Page, PageError, Request
 
@@ -107,4 +108,5 @@ def raw(request: Request) -> Page:
 
 
 def register(face: DashboardFace) -> None:
-    face.page("GET", "/artifacts/{artifact_id}/raw", raw)
+    artifact = viewer(on("artifact", "artifact_id"))
+    face.page("GET", "/artifacts/{artifact_id}/raw", raw, permission=artifact)

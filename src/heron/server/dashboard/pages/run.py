@@ -16,6 +16,7 @@ from typing import Any
 
 from heron.core.entities import ArtifactVersion, Run
 from heron.core.errors import HeronError
+from heron.server.auth.permissions import on, viewer
 from heron.server.dashboard import previews
 from heron.server.dashboard.face import DashboardFace, Page, PageError, Request
 from heron.store.base import LOGS_TAG
@@ -129,8 +130,11 @@ def children_of(store: Any, run: Run) -> list[Run]:
 
 
 def artifact_uses(request: Request, run: Run) -> list[ArtifactUse]:
-    """The run's inputs and outputs, outputs first; the first outputs with previews."""
-    links = request.store.list_artifact_links(run_id=run.id)[:MAX_ARTIFACTS]
+    """The run's inputs and outputs, outputs first; the first outputs with previews. Those
+    of projects the caller may not read are left out (not even their names are shown)."""
+    links = request.store.list_artifact_links(run_id=run.id)
+    readable = request.readable("artifact", {link.artifact_id for link in links})
+    links = [link for link in links if link.artifact_id in readable][:MAX_ARTIFACTS]
     links.sort(key=lambda link: (link.direction != "output", link.name))
     uses = []
     previewed = 0
@@ -157,18 +161,22 @@ def run_page(request: Request) -> Page:
     with contextlib.suppress(HeronError):
         experiment = store.get_experiment(run.experiment_id)
     parent = None
-    if run.parent_id:
+    parent_hidden = bool(run.parent_id and not request.readable("run", [run.parent_id]))
+    if run.parent_id and not parent_hidden:
         try:
             parent = store.get_run(run.parent_id)
         except HeronError:
             parent = None
     children = children_of(store, run)
+    readable_children = request.readable("run", [c.id for c in children])
+    children = [c for c in children if c.id in readable_children]
     user_tags, system_tags = split_tags(run.tags)
     uses = artifact_uses(request, run)
     context = {
         "run": run,
         "experiment": experiment,
         "parent": parent,
+        "parent_hidden": parent_hidden,
         "children": children,
         "children_truncated": len(children) >= MAX_CHILDREN,
         "params": sorted(run.params.items()),
@@ -176,6 +184,10 @@ def run_page(request: Request) -> Page:
         "user_tags": user_tags,
         "system_tags": system_tags,
         "outputs": [u for u in uses if u.direction == "output"],
+        # the runs that made the inputs, where the caller may read them
+        "producers": request.readable(
+            "run", {u.artifact.producer_run_id for u in uses if u.artifact is not None}
+        ),
         "inputs": [u for u in uses if u.direction != "output"],
         "logs": read_logs(request.blobs, run),
         "chart": state,
@@ -184,4 +196,4 @@ def run_page(request: Request) -> Page:
 
 
 def register(face: DashboardFace) -> None:
-    face.page("GET", "/runs/{run_id}", run_page)
+    face.page("GET", "/runs/{run_id}", run_page, permission=viewer(on("run", "run_id")))
