@@ -23,6 +23,7 @@ _LAZY = {
     "context": "heron.scheduling.context",
     "delete_tag": "heron.tracking.fluent",
     "end_run": "heron.tracking.fluent",
+    "get_project": "heron.core.config",
     "get_tracking_uri": "heron.tracking.fluent",
     "load_model": "heron.models.loading",
     "log_artifact": "heron.tracking.fluent",
@@ -38,6 +39,7 @@ _LAZY = {
     "pipeline": "heron.pipelines.pipeline",
     "schedule": "heron.scheduling.definitions",
     "set_experiment": "heron.tracking.fluent",
+    "set_project": "heron.core.config",
     "use_stack": "heron.stacks.manage",
     "set_tag": "heron.tracking.fluent",
     "set_tags": "heron.tracking.fluent",
@@ -55,6 +57,7 @@ __all__ = [
     "context",
     "delete_tag",
     "end_run",
+    "get_project",
     "get_tracking_uri",
     "load_model",
     "log_artifact",
@@ -70,6 +73,7 @@ __all__ = [
     "pipeline",
     "schedule",
     "set_experiment",
+    "set_project",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
@@ -106,6 +110,7 @@ def __dir__() -> list[str]:
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from heron.autologging import autolog
+    from heron.core.config import get_project, set_project
     from heron.core.errors import HeronError, PipelineRunFailed
     from heron.models.loading import load_model
     from heron.models.saving import log_model

@@ -9,6 +9,7 @@ from heron.core import uris
 from heron.store.sql import engine as sql_engine
 from heron.store.sql import migrate, schema
 from heron.store.sql.store import SqlStore
+from tests.support.project_migration import check_upgrade_from_0009
 
 pytestmark = pytest.mark.integration
 
@@ -45,3 +46,12 @@ def test_migrated_and_created_schemas_match(postgres_server):
         sql_engine.dispose_engines()
         postgres_server.drop_database(direct)
         postgres_server.drop_database(migrated)
+
+
+def test_upgrade_from_0009_keeps_rows_in_default_and_frees_names(postgres_server):
+    uri = postgres_server.create_database()
+    try:
+        check_upgrade_from_0009(uri)
+    finally:
+        sql_engine.dispose_engines()
+        postgres_server.drop_database(uri)

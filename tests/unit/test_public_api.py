@@ -41,6 +41,9 @@ IMPLEMENTED = {
     "logical_time",
     # stacks (issue 11): choose the stack in force
     "use_stack",
+    # projects: the namespace of experiments, registered models and artifacts
+    "set_project",
+    "get_project",
 }
 # DESIGN §2 names not exported yet (none left); a name must not be exported before it
 # works.

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from heron.cli.options import json_option, open_client, view_option
+from heron.cli.options import in_project, json_option, open_client, view_option
 from heron.cli.output import echo, format_time, print_json, print_table
 
 if TYPE_CHECKING:
@@ -22,13 +22,15 @@ def experiments() -> None:
 @view_option("experiments")
 @json_option
 def list_(view: str, as_json: bool) -> None:
-    """List experiments by name."""
-    found = open_client().list_experiments(view)
+    """List the experiments of the project (--project, $HERON_PROJECT, else 'default') by
+    name."""
+    client = open_client()
+    found = client.list_experiments(view)
     if as_json:
         print_json([e.to_dict() for e in found])
         return
     if not found:
-        echo(f"No {'' if view == 'all' else view + ' '}experiments.")
+        echo(f"No {'' if view == 'all' else view + ' '}experiments{in_project(client.project)}.")
         return
     print_table(
         ["id", "name", "lifecycle", "created"],

@@ -18,6 +18,7 @@ import click
 
 from heron._version import __version__
 from heron.cli.lazy import LazyGroup
+from heron.cli.options import set_project_option
 from heron.core.errors import HeronError, os_fault
 
 #: name -> ("module:attribute" of the click command, one-line help shown by ``heron --help``)
@@ -25,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "artifacts": (
         "heron.cli.artifacts:artifacts",
         "List, show and trace the lineage of artifacts.",
+    ),
+    "audit": (
+        "heron.cli.audit:audit",
+        "The audit trail: who changed what and when, what was denied.",
     ),
     "backfill": (
         "heron.cli.schedules:backfill",
@@ -46,6 +51,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Watch a served model for drift from its training data; retrain on drift.",
     ),
     "pipelines": ("heron.cli.pipelines:pipelines", "List pipelines, their versions and DAGs."),
+    "projects": (
+        "heron.cli.projects:projects",
+        "Create and list projects; grant and revoke their roles.",
+    ),
     "quickstart": (
         "heron.cli.quickstart:quickstart",
         "Run the end-to-end example: train, register and batch-score a model.",
@@ -68,6 +77,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Create, choose and list stacks: where pipelines run and data is kept.",
     ),
     "sync": ("heron.cli.sync:sync", "Send the data kept on disk while the server was away."),
+    "tokens": ("heron.cli.tokens:tokens", "Create, list and revoke API tokens (shown once)."),
+    "users": ("heron.cli.users:users", "Create, list, disable and enable the server's users."),
 }
 
 
@@ -176,13 +187,23 @@ def _fail(ctx: click.Context, error: BaseException, message: str) -> NoReturn:
     metavar="NAME",
     help="The stack to use (default: $HERON_STACK, else the workspace's active stack).",
 )
+@click.option(
+    "--project",
+    metavar="NAME",
+    callback=set_project_option,
+    expose_value=False,
+    is_eager=True,
+    help="The project to work in: the experiments, registered models and artifacts the "
+    "command names or lists are that project's (default: $HERON_PROJECT, else 'default').",
+)
 @click.option("--debug", is_flag=True, help="Show the full traceback of errors, and debug logs.")
 def cli(tracking_uri: str | None, stack: str | None, debug: bool) -> None:
     """Heron: pipelines, experiment tracking, artifacts and lineage, models and serving, on
     one store.
 
     Data lives in the nearest .heron/ folder (make one with `heron init`), in ~/.heron, or
-    wherever --tracking-uri / HERON_TRACKING_URI points.
+    wherever --tracking-uri / HERON_TRACKING_URI points. Names of experiments, models and
+    artifacts are those of one project: --project / HERON_PROJECT, else 'default'.
     """
     if debug:
         handler = logging.StreamHandler(sys.stderr)

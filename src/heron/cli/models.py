@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from heron.cli.options import json_option, open_client
+from heron.cli.options import in_project, json_option, open_client
 from heron.cli.output import (
     NAME_COLUMN,
     echo,
@@ -47,13 +47,18 @@ def models() -> None:
 @click.option("--limit", "-n", default=100, show_default=True, type=click.IntRange(min=1))
 @json_option
 def list_(name_like: str | None, limit: int, as_json: bool) -> None:
-    """List registered models with their latest version and aliases."""
-    found = open_client().list_models(name_like, max_results=limit)
+    """List the registered models of the project (--project, $HERON_PROJECT, else 'default')
+    with their latest version and aliases."""
+    client = open_client()
+    found = client.list_models(name_like, max_results=limit)
     if as_json:
         print_json([m.to_dict() for m in found])
         return
     if not found:
-        echo("No registered models. Register one with `heron models register NAME SOURCE`.")
+        echo(
+            f"No registered models{in_project(client.project)}. Register one with "
+            "`heron models register NAME SOURCE`."
+        )
         return
     print_table(
         [("name", NAME_COLUMN), ("latest", {"justify": "right"}), "aliases", "updated"],

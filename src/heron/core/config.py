@@ -20,12 +20,21 @@ reading from one (the CLI's reading commands, ``Client(uri)``) is refused by
 Artifact URI: :func:`set_artifact_uri`, else ``HERON_ARTIFACT_URI``, else the selected
 stack's, else the ``artifacts/`` folder beside a SQLite database, else
 ``<heron home>/artifacts``.
+
+Project (the namespace that owns experiments, registered models and artifact versions):
+``HERON_PROJECT``, else :func:`set_project` in this process (``heron --project``), else
+``default``. A store view pinned with ``Store.in_project`` ignores it.
+
+Credentials for a tracking server (``http(s)://``), sent with every request:
+:func:`set_tracking_credentials` in this process, else ``HERON_TRACKING_TOKEN`` (a bearer
+token), else ``HERON_TRACKING_USERNAME`` with ``HERON_TRACKING_PASSWORD`` (HTTP Basic).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +53,14 @@ ACTIVE_STACK_FILE = "active_stack"
 #: ``tracking_uri``, ``artifact_uri``, ...) for a stack name and the home tracking URI
 STACK_RESOLVER = "heron.stacks.selection:settings_of"
 DEFAULT_STACK = "default"
+PROJECT_ENV = "HERON_PROJECT"
+#: the project of everything made without one (and of every single user's work)
+DEFAULT_PROJECT = "default"
+MAX_PROJECT_LENGTH = 128
+TOKEN_ENV = "HERON_TRACKING_TOKEN"
+USERNAME_ENV = "HERON_TRACKING_USERNAME"
+PASSWORD_ENV = "HERON_TRACKING_PASSWORD"
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 _tracking_uri: str | None = None
 _artifact_uri: str | None = None
@@ -53,6 +70,10 @@ _stack_cache: dict[tuple[str, str], dict[str, Any]] = {}
 _active_file_cache: dict[str, tuple[int, str | None]] = {}
 #: stacks being looked up now (the home store, while it opens, asks for the settings again)
 _resolving: set[tuple[str, str]] = set()
+_project: str | None = None
+_checked_env: str | None = None  # the last HERON_PROJECT value found valid
+#: credentials given in this process: (token, username, password), or None for the environment
+_credentials: tuple[str | None, str | None, str | None] | None = None
 
 
 def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
@@ -251,3 +272,76 @@ def get_artifact_uri(tracking_uri: str | None = None) -> str:
         if db is not None:
             return str(db.resolve().parent / ARTIFACTS_DIR)
     return str(heron_home() / ARTIFACTS_DIR)
+
+
+# --- projects ---------------------------------------------------------------------------
+def check_project_name(name: object) -> str:
+    """``name`` if it is a valid project name (1 to 128 ASCII letters, digits, ``_``, ``.``
+    or ``-``, starting with a letter or digit), else :class:`InvalidArgument` saying so."""
+    if isinstance(name, str) and len(name) <= MAX_PROJECT_LENGTH and _PROJECT_NAME.fullmatch(name):
+        return name
+    from heron.core.errors import InvalidArgument
+
+    shown = repr(name[:60]) if isinstance(name, str) else f"{type(name).__name__} {name!r}"
+    raise InvalidArgument(
+        f"Invalid project name {shown}: use 1 to {MAX_PROJECT_LENGTH} ASCII letters, digits, "
+        "'_', '.' or '-', starting with a letter or digit (e.g. 'fraud-models')."
+    )
+
+
+def set_project(name: str | None) -> None:
+    """Work in project ``name`` in this process: the experiments, registered models and
+    artifacts looked up or made by name are that project's. ``None`` goes back to
+    ``HERON_PROJECT``, else ``default``. ``HERON_PROJECT``, when set, wins over this.
+
+    >>> heron.set_project("fraud")  # doctest: +SKIP
+    """
+    global _project
+    _project = None if name is None else check_project_name(name)
+
+
+def get_project() -> str:
+    """The project in force: ``HERON_PROJECT``, else what :func:`set_project` chose, else
+    ``default``.
+
+    >>> heron.get_project()  # doctest: +SKIP
+    'default'
+    """
+    global _checked_env
+    env = os.environ.get(PROJECT_ENV)
+    if env:
+        if env != _checked_env:  # checked once per value: stores ask on every name lookup
+            check_project_name(env.strip())
+            _checked_env = env
+        return env.strip()
+    return _project if _project is not None else DEFAULT_PROJECT
+
+
+# --- credentials for a tracking server --------------------------------------------------
+def set_tracking_credentials(
+    token: str | None = None, username: str | None = None, password: str | None = None
+) -> None:
+    """Sign this process's requests to tracking servers with a bearer ``token``, or with
+    ``username`` and ``password`` (HTTP Basic), instead of what the environment gives
+    (``HERON_TRACKING_TOKEN``, ``HERON_TRACKING_USERNAME``/``HERON_TRACKING_PASSWORD``).
+    Called with no argument, the environment is read again."""
+    global _credentials
+    if token is None and username is None and password is None:
+        _credentials = None
+        return
+    if token is None and (not username or password is None):
+        from heron.core.errors import InvalidArgument
+
+        raise InvalidArgument(
+            "set_tracking_credentials needs a token, or a username together with a password."
+        )
+    _credentials = (token, username, password)
+
+
+def tracking_credentials() -> tuple[str | None, str | None, str | None]:
+    """``(token, username, password)`` in force for tracking servers (each ``None`` when not
+    given): :func:`set_tracking_credentials`, else the environment."""
+    if _credentials is not None:
+        return _credentials
+    environ = os.environ
+    return environ.get(TOKEN_ENV) or None, environ.get(USERNAME_ENV), environ.get(PASSWORD_ENV)

@@ -23,6 +23,9 @@ VIEWS = ("active", "deleted", "all")
 INPUT = "input"
 OUTPUT = "output"
 
+#: the project of everything made without one (``heron.core.config.DEFAULT_PROJECT``)
+DEFAULT_PROJECT = "default"
+
 
 class Metric(NamedTuple):
     """One point of a metric: ``value`` at ``step``, logged at ``timestamp`` (ms).
@@ -49,6 +52,7 @@ class Experiment:
     created_at: int = 0
     updated_at: int = 0
     tags: dict[str, str] = field(default_factory=dict)
+    project: str = DEFAULT_PROJECT  # the namespace owning it (names are unique per project)
 
     @property
     def deleted(self) -> bool:
@@ -122,6 +126,7 @@ class ArtifactVersion:
     materializer_version: str = "1"
     metadata: dict[str, Any] = field(default_factory=dict)
     lifecycle: str = ACTIVE
+    project: str = DEFAULT_PROJECT  # versions are numbered per (project, name)
 
     def load(self) -> Any:
         """The stored value, read back by the materializer that wrote it.
@@ -190,6 +195,7 @@ class RegisteredModel:
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, int] = field(default_factory=dict)
     latest_version: int | None = None
+    project: str = DEFAULT_PROJECT  # the namespace owning it (names are unique per project)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -61,6 +61,8 @@ def execute_step(
     carries the output objects for the same purpose.
     """
     store = store or get_store(plan.tracking_uri)
+    if plan.project and store.project != plan.project:
+        store = store.in_project(plan.project)
     blobs = open_artifact_store(plan.artifact_uri)
     key = cache_key(plan.definition_hash, plan.params, plan.inputs)
     input_links = _input_links(plan)

@@ -43,6 +43,9 @@ class StepPlan:
     resources: dict[str, float] = field(default_factory=dict)
     tracking_uri: str = ""
     artifact_uri: str = ""
+    #: the project of the pipeline run (a worker's process may be in another one): the
+    #: step's cache hits and artifact versions are that project's
+    project: str = ""
     #: the file defining ``function``: a function sent to a worker by value has lost it, and
     #: the tracebacks of its failures name it again
     source_file: str = ""

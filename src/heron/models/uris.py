@@ -82,12 +82,12 @@ def model_version_of(store: Store, uri: str) -> ModelVersion:
 def artifact_of_run(store: Store, run_id: str, name: str) -> ArtifactVersion:
     """The artifact version run ``run_id`` produced under ``name`` (or, for a pipeline run,
     one of its steps did: ``<step>.<output>`` or a name only one step used)."""
-    store.get_run(run_id)  # NotFound with the run id when there is no such run
+    run = store.get_run(run_id)  # NotFound with the run id when there is no such run
     links = [link for link in store.list_artifact_links(run_id=run_id) if link.direction == OUTPUT]
     for link in links:
         if link.name == name:
             return store.get_artifact_version(link.artifact_id)
-    step_links = _step_outputs(store, run_id)
+    step_links = _step_outputs(store, run_id, run.experiment_id)
     matches = [
         artifact_id
         for step, output, artifact_id in step_links
@@ -102,9 +102,13 @@ def artifact_of_run(store: Store, run_id: str, name: str) -> ArtifactVersion:
     raise NotFound(f"Run {run_id} has no output named {name!r}.{hint}")
 
 
-def _step_outputs(store: Store, run_id: str) -> list[tuple[str, str, str]]:
+def _step_outputs(store: Store, run_id: str, experiment_id: str) -> list[tuple[str, str, str]]:
+    # step runs are in their pipeline run's experiment (ids reach it in any project)
     children = store.search_runs(
-        filter_string=f"attributes.parent_id = '{run_id}'", max_results=10_000, view="all"
+        [experiment_id],
+        filter_string=f"attributes.parent_id = '{run_id}'",
+        max_results=10_000,
+        view="all",
     )
     found = []
     for child in children:

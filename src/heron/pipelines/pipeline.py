@@ -154,6 +154,7 @@ class Pipeline:
 
         trace = self.build(**params)
         store = get_store()
+        store = store.in_project(store.project)  # one project for the whole run
         experiment_id = experiment_id_for(store, self.experiment or self.name)
         tags = {**self.tags, SOURCE_TAG: self.source, PARAMS_TAG: canonical_json(params)}
         orchestrator, options, parallelism, stack_tags = self._where(store)

@@ -35,7 +35,10 @@ def resume_pipeline_run(store: Store, run_id: str, on_event: Any = None) -> Pipe
         )
     params = json.loads(run.tags.get(PARAMS_TAG, "{}"))
     reuse: dict[str, dict[str, ArtifactVersion]] = {}
-    children = store.search_runs(None, f"attributes.parent_id = '{run_id}'", max_results=50_000)
+    # step runs are in their pipeline run's experiment, whatever project that is in
+    children = store.search_runs(
+        [run.experiment_id], f"attributes.parent_id = '{run_id}'", max_results=50_000
+    )
     for child in children:
         if child.status not in (run_status.COMPLETED, run_status.CACHED):
             continue

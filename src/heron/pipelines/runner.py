@@ -131,6 +131,7 @@ class _Scheduler:
         self.on_event = on_event or (lambda *_: None)
         self.tracking_uri = store.uri
         self.artifact_uri = config.get_artifact_uri(store.uri)
+        self.project = store.project
         self.steps: dict[str, StepRun] = {}
         self.outcomes: dict[str, StepOutcome] = {}
         self.running: dict[Future[StepOutcome], StepPlan] = {}
@@ -231,6 +232,7 @@ class _Scheduler:
             resources=dict(step.resources),
             tracking_uri=self.tracking_uri,
             artifact_uri=self.artifact_uri,
+            project=self.project,
             source_file=_source_file(step.fn),
         )
 

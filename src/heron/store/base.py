@@ -7,10 +7,12 @@ params, metrics and tags goes through :meth:`Store.log_batch`.
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+from heron.core import config
 from heron.core.entities import (
     AliasEvent,
     ArtifactLink,
@@ -30,11 +32,39 @@ DEFAULT_EXPERIMENT = "Default"
 LOGS_TAG = "heron.logs"  # a step run's captured output: the URI of the stored text
 MAX_RESULTS_LIMIT = 50_000
 
+S = TypeVar("S", bound="Store")
+
 
 class Store(ABC):
-    """Metadata of experiments, runs, metrics, params, tags, artifact versions and lineage."""
+    """Metadata of experiments, runs, metrics, params, tags, artifact versions and lineage.
+
+    Experiments, registered models and artifact versions belong to a project (DESIGN §1):
+    every lookup or listing *by name* is within :attr:`project`, while lookups by id reach
+    every project (ids are global). :meth:`in_project` gives a view in another project.
+    """
 
     uri: str
+    #: the project of a view made by :meth:`in_project`; ``None``: the process's project
+    _project: str | None = None
+
+    @property
+    def project(self) -> str:
+        """The project this store reads and writes names in: the view's own (see
+        :meth:`in_project`), else the process's (``heron.core.config.get_project``)."""
+        if self._project is not None:
+            return self._project
+        return config.get_project()
+
+    def in_project(self: S, name: str) -> S:
+        """A view of this store whose names are those of project ``name``: a shallow copy
+        sharing the connections (the database engine, the HTTP session), cheap to make.
+
+        >>> fraud = store.in_project("fraud")  # doctest: +SKIP
+        >>> fraud.get_experiment_by_name("scoring")  # doctest: +SKIP
+        """
+        view = copy.copy(self)
+        view._project = config.check_project_name(name)
+        return view
 
     # --- experiments ------------------------------------------------------------------
     @abstractmethod

@@ -31,20 +31,35 @@ class Client(RegistryMethods):
     ``Client(uri)`` refuses a SQLite URI whose database does not exist
     (:class:`~heron.core.errors.StoreNotFound`), so that a typo is not a new empty store.
 
+    Experiments, registered models and artifacts are named within a project:
+    ``Client(project="fraud")`` works in that one, ``Client()`` in the process's
+    (``HERON_PROJECT``, :func:`heron.set_project`, else ``default``). Ids reach every project.
+
     >>> c = heron.Client()  # doctest: +SKIP
     >>> c.search_runs(experiment="iris", filter="metrics.acc > 0.8", order_by=["metrics.acc DESC"])
     """
 
-    def __init__(self, tracking_uri: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, tracking_uri: str | os.PathLike[str] | None = None, project: str | None = None
+    ) -> None:
         uri = config.normalize_tracking_uri(os.fspath(tracking_uri)) if tracking_uri else None
         if uri is not None:  # a URI named here must name a store (a typo is no new store)
             config.require_existing_store(uri)
         self.tracking_uri = uri or config.get_tracking_uri()
-        self.store: Store = get_store(self.tracking_uri)
+        store = get_store(self.tracking_uri)
+        self._project = project
+        self.store: Store = store.in_project(project) if project is not None else store
+
+    @property
+    def project(self) -> str:
+        """The project whose names this client reads and writes."""
+        return self.store.project
 
     def __repr__(self) -> str:
         from heron.core.uris import redact
 
+        if self._project is not None:
+            return f"Client({redact(self.tracking_uri)!r}, project={self._project!r})"
         return f"Client({redact(self.tracking_uri)!r})"
 
     def _flush(self) -> None:
@@ -140,7 +155,8 @@ class Client(RegistryMethods):
     ) -> PagedList:
         """Runs matching ``filter`` (DESIGN §2 grammar), ordered, at most ``max_results``.
 
-        ``experiment`` is a name or id (or a list of them); ``None`` searches every experiment.
+        ``experiment`` is a name or id (or a list of them); ``None`` searches every experiment
+        of the client's project.
         The result is a list with ``.token``: pass it as ``page_token`` for the next page.
         """
         self._flush()

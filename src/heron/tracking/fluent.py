@@ -69,13 +69,15 @@ def set_experiment(name: str) -> str:
     return experiment_id
 
 
-_experiment_ids: dict[tuple[str, str], str] = {}  # (store uri, name) -> id
+_experiment_ids: dict[tuple[str, str, str], str] = {}  # (store uri, project, name) -> id
 
 
 def experiment_id_for(store: Store, name: str, cached: bool = False) -> str:
-    """The id of experiment ``name``, created if missing (remembered per process)."""
-    if cached and (store.uri, name) in _experiment_ids:
-        return _experiment_ids[(store.uri, name)]
+    """The id of experiment ``name`` of the store's project, created if missing (remembered
+    per process)."""
+    key = (store.uri, store.project, name)
+    if cached and key in _experiment_ids:
+        return _experiment_ids[key]
     exp = store.get_experiment_by_name(name)
     if exp is None:
         from heron.core.errors import AlreadyExists
@@ -90,7 +92,7 @@ def experiment_id_for(store: Store, name: str, cached: bool = False) -> str:
             f"Experiment {name!r} is deleted. Restore it (`heron experiments restore {name!r}`) "
             "or use another name."
         )
-    _experiment_ids[(store.uri, name)] = exp.id
+    _experiment_ids[key] = exp.id
     return exp.id
 
 

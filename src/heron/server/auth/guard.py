@@ -32,7 +32,8 @@ from heron.server.auth.identity import _HOW, Authenticator, Identity
 from heron.server.auth.permissions import Permission, allows
 from heron.store.sql import audit
 from heron.store.sql import schema as t
-from heron.store.sql.governance import GovernanceStore, projects_of
+from heron.store.sql.governance import GovernanceStore
+from heron.store.sql.ownership import projects_of
 
 PROJECT_HEADER = b"x-heron-project"
 _PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")

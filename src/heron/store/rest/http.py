@@ -10,11 +10,18 @@ Retries, with exponential back-off for up to ``HERON_HTTP_RETRY_SECONDS`` (defau
 - when the time is up, :class:`StoreUnavailable` says the server cannot be reached.
 
 Every request carries this process's owner string and heartbeat timeout (the runs the server
-creates for it belong to this process) and ``User-Agent: heron/<version>``.
+creates for it belong to this process), the project it works in (``x-heron-project``; a
+``RestStore`` view sends its own), ``User-Agent: heron/<version>`` and the credentials in force
+(:func:`heron.core.config.tracking_credentials`: ``Authorization: Bearer <token>`` from
+``HERON_TRACKING_TOKEN``, else HTTP Basic from ``HERON_TRACKING_USERNAME`` and
+``HERON_TRACKING_PASSWORD``), read again for every request so that a change in the process
+applies at once. Credentials are never logged. A 401 answer is raised as
+:class:`Unauthenticated`, a 403 as :class:`PermissionDenied`, with the server's message.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import threading
@@ -25,14 +32,23 @@ from urllib.parse import urlencode
 import orjson
 
 from heron._version import __version__
+from heron.core import config, uris
 from heron.core import owner as owners
-from heron.core import uris
-from heron.core.errors import HeronError, InvalidArgument, StoreError, StoreUnavailable
+from heron.core.errors import (
+    HeronError,
+    InvalidArgument,
+    PermissionDenied,
+    StoreError,
+    StoreUnavailable,
+    Unauthenticated,
+)
 from heron.store.rest import protocol, quick
 
 log = logging.getLogger("heron.store.rest")
 
 RETRY_STATUSES = (502, 503, 504)
+#: the statuses of a refused caller, raised as these errors whatever the body says
+_REFUSED: dict[int, type[HeronError]] = {401: Unauthenticated, 403: PermissionDenied}
 _DUMP = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -62,6 +78,9 @@ class HttpSession:
         self._transport: Any = None
         self._timeout: dict[str, Any] = {}
         self._agent = f"heron/{__version__}"
+        # the credentials last turned into a header, and that header (kept, never logged)
+        self._credentials: tuple[str | None, str | None, str | None] = (None, None, None)
+        self._authorization: str | None = None
         self._quick: Any = None
         if quick.usable(self.base_url):
             self._quick = quick.QuickConnections(self.base_url, _timeout_seconds())
@@ -127,11 +146,33 @@ class HttpSession:
             self._client = None
 
     def headers(self) -> dict[str, str]:
-        return {
+        """The headers of every request: agent, owner, heartbeat timeout, the process's
+        project and the credentials in force."""
+        headers = {
             "user-agent": self._agent,
             protocol.OWNER_HEADER: owners.current_owner(),
             protocol.TIMEOUT_HEADER: str(owners.heartbeat_timeout_ms()),
+            protocol.PROJECT_HEADER: config.get_project(),
         }
+        authorization = self._authorization_header()
+        if authorization is not None:
+            headers["authorization"] = authorization
+        return headers
+
+    def _authorization_header(self) -> str | None:
+        """``Bearer <token>`` or ``Basic <user:password>`` of the credentials in force."""
+        credentials = config.tracking_credentials()
+        if credentials != self._credentials:
+            token, username, password = credentials
+            if token:
+                header: str | None = f"Bearer {token.strip()}"
+            elif username and password is not None:
+                pair = f"{username}:{password}".encode()
+                header = "Basic " + base64.b64encode(pair).decode("ascii")
+            else:
+                header = None
+            self._credentials, self._authorization = credentials, header
+        return self._authorization
 
     def request(
         self,
@@ -257,6 +298,8 @@ class HttpSession:
             code, message = str(error["code"]), str(error["message"])
         except Exception:
             text = response.text[:200].strip()
+            if status in _REFUSED:
+                return _REFUSED[status](_refusal(status, self.base_url, text))
             if status in RETRY_STATUSES:
                 return StoreUnavailable(
                     f"The Heron server at {uris.redact(self.base_url)} is unavailable "
@@ -269,6 +312,8 @@ class HttpSession:
         if self._error_classes is None:
             self._error_classes = protocol.error_classes()
         cls = self._error_classes.get(code)
+        if status in _REFUSED and not (isinstance(cls, type) and issubclass(cls, _REFUSED[status])):
+            cls = _REFUSED[status]  # a refusal is one whatever code a proxy or server gave it
         if cls is None:
             error_cls: type[HeronError] = StoreUnavailable if status >= 500 else HeronError
             made = error_cls(message)
@@ -316,6 +361,22 @@ class HttpxBody:
 
     def close(self) -> None:
         self._response.close()
+
+
+def _refusal(status: int, base_url: str, text: str) -> str:
+    """The message of a 401 or 403 answer that has no Heron error body (a proxy's)."""
+    said = f": {text}" if text else ""
+    server = uris.redact(base_url)
+    if status == 401:
+        return (
+            f"The Heron server at {server} needs to know who you are (401{said}). Set "
+            f"{config.TOKEN_ENV} to an API token, or {config.USERNAME_ENV} and "
+            f"{config.PASSWORD_ENV}."
+        )
+    return (
+        f"The Heron server at {server} refused this request (403{said}): your role in the "
+        "project does not allow it. Ask a maintainer of the project for access."
+    )
 
 
 def _reason(error: BaseException) -> str:

@@ -37,6 +37,9 @@ PROTOCOL_VERSION = 1
 OWNER_HEADER = "x-heron-owner"
 #: the header carrying the client's heartbeat timeout in ms
 TIMEOUT_HEADER = "x-heron-heartbeat-timeout"
+#: the header carrying the project the client works in: the names of experiments, registered
+#: models and artifacts in a request are that project's (``Store.project``)
+PROJECT_HEADER = "x-heron-project"
 
 NonFinite = Literal["NaN", "Infinity", "-Infinity"]
 MetricRow = tuple[str, float | NonFinite, int, int]

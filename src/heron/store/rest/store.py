@@ -9,6 +9,9 @@ with the same message. Requests go through one keep-alive session per server and
 Writes are made safe to send again by ids chosen here: a run gets its id before it is
 created (an answer lost after the run was made finds the run on the next try), and every
 batch carries a request id the server applies once.
+
+Every request names the store's project (``x-heron-project``): the server looks names up in
+it. A view made with :meth:`~heron.store.base.Store.in_project` shares the session.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from urllib.parse import quote
 import orjson
 
 from heron.core.entities import Metric, Run
-from heron.core.errors import AlreadyExists, ConfigError, RequestInvalid, StoreUnavailable
+from heron.core.errors import (
+    AlreadyExists,
+    ConfigError,
+    PermissionDenied,
+    RequestInvalid,
+    StoreUnavailable,
+    Unauthenticated,
+)
 from heron.core.ids import new_id
 from heron.store.base import Store
 from heron.store.rest import protocol
@@ -40,9 +50,10 @@ class RestStore(Store):
         self.uri = uri.rstrip("/")
         self.session: HttpSession = session_for(self.uri)
         self._info: dict[str, Any] | None = None
-        # one try, no retries: when the server is down now, the first artifact read or write
-        # asks again (and the first call waits for the server as every call does)
-        with contextlib.suppress(StoreUnavailable):
+        # one try, no retries: when the server is down now (or wants credentials this process
+        # has not set yet), the first artifact read or write asks again (and the first call
+        # waits for the server as every call does, or says who it must be)
+        with contextlib.suppress(StoreUnavailable, Unauthenticated, PermissionDenied):
             self.route_artifacts(retry_seconds=0.0)
 
     def route_artifacts(self, retry_seconds: float | None = None) -> None:
@@ -84,8 +95,15 @@ class RestStore(Store):
             protocol.API_PREFIX + "/gc",
             idempotent=True,
             json={"dry_run": dry_run, "min_age": min_age},
+            headers=self._headers(),
         )
         return orjson.loads(response.content)["result"]  # type: ignore[no-any-return]
+
+    def _headers(self) -> dict[str, str] | None:
+        """The project header of a view (the session sends the process's project itself)."""
+        if self._project is None:
+            return None
+        return {protocol.PROJECT_HEADER: self._project}
 
     # --- the generic call ---------------------------------------------------------------
     def _call(self, name: str, arguments: dict[str, Any]) -> Any:
@@ -99,11 +117,19 @@ class RestStore(Store):
             _check_query(route, arguments)
             params = {k: _query_value(v) for k, v in arguments.items() if v is not None}
             response = self.session.request(
-                route.method, path, idempotent=route.idempotent, params=params
+                route.method,
+                path,
+                idempotent=route.idempotent,
+                params=params,
+                headers=self._headers(),
             )
         else:
             response = self.session.request(
-                route.method, path, idempotent=route.idempotent, json=arguments
+                route.method,
+                path,
+                idempotent=route.idempotent,
+                json=arguments,
+                headers=self._headers(),
             )
         return protocol.decode_result(name, orjson.loads(response.content)["result"])
 
@@ -148,7 +174,7 @@ class RestStore(Store):
         if links:
             body["links"] = [list(link) for link in links]
         path = f"{protocol.API_PREFIX}/runs/{quote(run_id, safe='')}/batch"
-        self.session.request("POST", path, idempotent=True, json=body)
+        self.session.request("POST", path, idempotent=True, json=body, headers=self._headers())
 
     def get_metric_history(
         self, run_id: str, key: str, max_points: int | None = None

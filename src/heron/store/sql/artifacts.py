@@ -1,6 +1,7 @@
 """The artifact-version and lineage-link methods of :class:`~heron.store.sql.store.SqlStore`
-(``SqlArtifactsMixin``): versions numbered per name, stored once per row, linked to the runs
-that produced or consumed them.
+(``SqlArtifactsMixin``): versions numbered per (project, name), stored once per row, linked to
+the runs that produced or consumed them. Names are looked up in the store's ``project``; ids
+reach every project.
 
 The mixin uses the store's engine, dialect and compiled raw statements (``_raw_*``), which
 ``SqlStore.__init__`` prepares.
@@ -18,6 +19,7 @@ from heron.core.entities import ACTIVE, INPUT, OUTPUT, ArtifactLink, ArtifactVer
 from heron.core.errors import InvalidArgument, NotFound
 from heron.core.ids import new_id, now_ms
 from heron.store.sql import schema as t
+from heron.store.sql.projects import require_project_raw, where_phrase
 from heron.store.sql.raw import run_raw_write
 
 
@@ -26,6 +28,7 @@ class SqlArtifactsMixin:
 
     engine: Any
     _dialect: str
+    project: str
 
     def create_artifact_version(
         self,
@@ -45,6 +48,7 @@ class SqlArtifactsMixin:
         if link_name is not None:
             validation.check_artifact_name(link_name, "Link")
         check_artifact_fields(content_hash, type, materializer, materializer_version, size)
+        project = self.project
         art = ArtifactVersion(
             id=new_id(),
             name=name,
@@ -58,6 +62,7 @@ class SqlArtifactsMixin:
             producer_run_id=producer_run_id,
             created_at=now_ms(),
             metadata=dict(metadata or {}),
+            project=project,
         )
         try:
             metadata_json = orjson.dumps(art.metadata, option=orjson.OPT_SERIALIZE_NUMPY).decode()
@@ -79,6 +84,7 @@ class SqlArtifactsMixin:
             "producer_run_id": producer_run_id,
             "created_at": art.created_at,
             "lifecycle": ACTIVE,
+            "project": project,
         }
 
         def body(cur: Any) -> int:
@@ -88,9 +94,13 @@ class SqlArtifactsMixin:
                 is None
             ):
                 raise NotFound(f"No run with id {producer_run_id!r} to link the artifact to.")
-            if self._dialect == "postgresql":  # one numberer per name at a time
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%(name)s))", {"name": name})
-            latest = self._raw_latest_version.execute(cur, {"name": name}).fetchone()[0]
+            if self._dialect == "postgresql":  # one numberer per (project, name) at a time
+                key = name if project == t.DEFAULT_PROJECT else f"{project}/{name}"
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%(name)s))", {"name": key})
+            numbered = {"name": name, "project": project}
+            latest = self._raw_latest_version.execute(cur, numbered).fetchone()[0]
+            if latest is None:  # the first version of a name: the project must exist
+                require_project_raw(cur, self._raw_project_by_name, project)
             version = (latest or 0) + 1
             self._raw_insert_artifact.execute(cur, {**row, "version": version})
             if producer_run_id is not None:
@@ -151,6 +161,7 @@ class SqlArtifactsMixin:
                 created_at=r.created_at,
                 metadata=orjson.loads(r.metadata),
                 lifecycle=r.lifecycle,
+                project=r.project,
             )
             for r in conn.execute(query)
         ]
@@ -167,14 +178,18 @@ class SqlArtifactsMixin:
         self, name: str, version: int | None = None
     ) -> ArtifactVersion:
         av = t.artifact_versions
-        query = select(av).where(av.c.name == name, av.c.lifecycle == ACTIVE)
+        project = self.project
+        query = select(av).where(
+            av.c.project == project, av.c.name == name, av.c.lifecycle == ACTIVE
+        )
         query = query.where(av.c.version == version) if version is not None else query
         with self._read() as conn:
             found = self._artifacts(conn, query.order_by(av.c.version.desc()).limit(1))
         if not found:
             which = f"version {version} of " if version is not None else ""
             raise NotFound(
-                f"No {which}artifact named {name!r}. List them with `heron artifacts list`."
+                f"No {which}artifact named {name!r}{where_phrase(project)}. List them with "
+                "`heron artifacts list`."
             )
         return found[0]
 
@@ -183,6 +198,8 @@ class SqlArtifactsMixin:
     ) -> list[ArtifactVersion]:
         av = t.artifact_versions
         query = select(av).where(av.c.lifecycle == ACTIVE)
+        if name is not None or run_id is None:  # a run's links reach every project (by id)
+            query = query.where(av.c.project == self.project)
         if name is not None:
             query = query.where(av.c.name == name)
         if run_id is not None:

@@ -1,11 +1,12 @@
 """Experiments on the SQL store (``SqlExperimentsMixin``): create, read, list, rename,
-soft-delete and restore, and their tags."""
+soft-delete and restore, and their tags. Names are unique within a project (the store's
+``project``); ids reach every project."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, and_, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from heron.core import validation
@@ -13,6 +14,7 @@ from heron.core.entities import ACTIVE, DELETED, VIEWS, Experiment
 from heron.core.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from heron.core.ids import new_id, now_ms
 from heron.store.sql import schema as t
+from heron.store.sql.projects import require_project, where_phrase
 
 
 class SqlExperimentsMixin:
@@ -20,22 +22,33 @@ class SqlExperimentsMixin:
 
     _write: Any
     _read: Any
+    project: str
 
     def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> Experiment:
         validation.check_name(name, "Experiment")
         tags = validation.check_tags(tags)
+        project = self.project
         now = now_ms()
-        exp = Experiment(id=new_id(), name=name, created_at=now, updated_at=now, tags=tags)
+        exp = Experiment(
+            id=new_id(), name=name, created_at=now, updated_at=now, tags=tags, project=project
+        )
+        e = t.experiments
 
         def body(conn: Connection) -> None:
-            if conn.execute(select(t.experiments.c.id).where(t.experiments.c.name == name)).first():
+            if conn.execute(select(e.c.id).where(e.c.project == project, e.c.name == name)).first():
                 raise AlreadyExists(
-                    f"An experiment named {name!r} exists already (maybe deleted: restore it "
-                    "with `heron experiments restore`, or pick another name)."
+                    f"An experiment named {name!r} exists already{where_phrase(project)} (maybe "
+                    "deleted: restore it with `heron experiments restore`, or pick another name)."
                 )
+            require_project(conn, project)
             conn.execute(
-                t.experiments.insert().values(
-                    id=exp.id, name=name, lifecycle=ACTIVE, created_at=now, updated_at=now
+                e.insert().values(
+                    id=exp.id,
+                    name=name,
+                    lifecycle=ACTIVE,
+                    created_at=now,
+                    updated_at=now,
+                    project=project,
                 )
             )
             if tags:
@@ -46,8 +59,10 @@ class SqlExperimentsMixin:
 
         try:
             self._write(body)
-        except IntegrityError as e:  # another writer created the name just now
-            raise AlreadyExists(f"An experiment named {name!r} exists already.") from e
+        except IntegrityError as error:  # another writer created the name just now
+            raise AlreadyExists(
+                f"An experiment named {name!r} exists already{where_phrase(project)}."
+            ) from error
         return exp
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -58,13 +73,16 @@ class SqlExperimentsMixin:
         return exps[0]
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
+        e = t.experiments
         with self._read() as conn:
-            exps = self._experiments(conn, t.experiments.c.name == name)
+            exps = self._experiments(conn, and_(e.c.project == self.project, e.c.name == name))
         return exps[0] if exps else None
 
     def list_experiments(self, view: str = "active") -> list[Experiment]:
+        e = t.experiments
+        where = and_(e.c.project == self.project, lifecycle_clause(e, view))
         with self._read() as conn:
-            return self._experiments(conn, lifecycle_clause(t.experiments, view))
+            return self._experiments(conn, where)
 
     def _experiments(self, conn: Connection, where: Any) -> list[Experiment]:
         e = t.experiments
@@ -76,6 +94,7 @@ class SqlExperimentsMixin:
                 lifecycle=r.lifecycle,
                 created_at=r.created_at,
                 updated_at=r.updated_at,
+                project=r.project,
             )
             for r in rows
         }
@@ -108,16 +127,25 @@ class SqlExperimentsMixin:
 
         def body(conn: Connection) -> None:
             e = t.experiments
-            taken = conn.execute(select(e.c.id).where(e.c.name == new_name)).scalar()
+            # the name must be free in the experiment's own project (its id reaches any)
+            project = conn.execute(select(e.c.project).where(e.c.id == experiment_id)).scalar()
+            if project is None:
+                raise NotFound(f"No experiment with id {experiment_id!r}.")
+            taken = conn.execute(
+                select(e.c.id).where(e.c.project == project, e.c.name == new_name)
+            ).scalar()
             if taken and taken != experiment_id:
-                raise AlreadyExists(f"An experiment named {new_name!r} exists already.")
-            result = conn.execute(
+                raise AlreadyExists(
+                    f"An experiment named {new_name!r} exists already{where_phrase(project)}."
+                )
+            conn.execute(
                 update(e).where(e.c.id == experiment_id).values(name=new_name, updated_at=now_ms())
             )
-            if result.rowcount == 0:
-                raise NotFound(f"No experiment with id {experiment_id!r}.")
 
-        self._write(body)
+        try:
+            self._write(body)
+        except IntegrityError as error:  # another writer took the name just now
+            raise AlreadyExists(f"An experiment named {new_name!r} exists already.") from error
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         validation.check_key(key, "Tag")

@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from heron.store.sql import audit
-
 from heron.store.sql.engine import (
     WRITE_RETRIES,
     backoff,

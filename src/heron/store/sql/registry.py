@@ -1,9 +1,14 @@
 """The model registry of `SqlStore`: registered models, their versions, tags and aliases.
 
 :class:`SqlRegistryMixin` holds the registry methods of :class:`~heron.store.sql.store.SqlStore`
-(which inherits it); the tables are in :mod:`heron.store.sql.schema`.
+(which inherits it); the tables are in :mod:`heron.store.sql.schema`, the reading of rows into
+entities and the errors in :mod:`heron.store.sql.registry_rows`.
 
 Rules kept here:
+
+* A model name means a model of the store's ``project``: names are unique per project, every
+  method taking a name looks it up there, and registering a first version makes the model in
+  that project (which must exist).
 
 * Version numbers grow by one per model and are never reused: a deleted version is only marked
   ``deleted`` and keeps its number, the next one is the highest ever plus one.
@@ -23,11 +28,11 @@ Rules kept here:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, and_, delete, func, select, true, update
+from sqlalchemy import Connection, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from heron.core import validation
@@ -44,16 +49,12 @@ from heron.core.entities import (
     ModelVersion,
     RegisteredModel,
 )
-from heron.core.errors import (
-    AlreadyExists,
-    Conflict,
-    InvalidArgument,
-    InvalidState,
-    NotFound,
-)
+from heron.core.errors import Conflict, InvalidArgument, InvalidState, NotFound
 from heron.core.ids import new_id, now_ms
 from heron.store.alias_history import rollback_target
+from heron.store.sql import registry_rows as rows
 from heron.store.sql import schema as t
+from heron.store.sql.projects import require_project
 from heron.store.sql.registry_checks import (
     alias_text,
     check_alias,
@@ -72,7 +73,6 @@ T = TypeVar("T")
 
 _SET_ACTIONS = (ALIAS_SET, ALIAS_ROLLBACK)
 _NUMBERING_ATTEMPTS = 5
-_IN_BATCH = 500  # ids per IN (...) list: far below SQLite's limit of bound parameters
 
 _rm = t.registered_models
 _rmt = t.registered_model_tags
@@ -89,6 +89,7 @@ class SqlRegistryMixin:
         engine: Engine
         _dialect: str
         _insert: Any
+        project: str
 
         def _write(self, body: Callable[[Connection], T]) -> T: ...
 
@@ -104,6 +105,7 @@ class SqlRegistryMixin:
         check_new_model_name(name)
         description = description_text(description)
         tags = checked_tags(tags)
+        project = self.project
         now = now_ms()
         model = RegisteredModel(
             id=new_id(),
@@ -112,11 +114,15 @@ class SqlRegistryMixin:
             created_at=now,
             updated_at=now,
             tags=tags,
+            project=project,
         )
 
         def body(conn: Connection) -> None:
-            if conn.execute(select(_rm.c.id).where(_rm.c.name == name)).first():
-                raise _model_exists(name)
+            if conn.execute(
+                select(_rm.c.id).where(_rm.c.project == project, _rm.c.name == name)
+            ).first():
+                raise rows.model_exists(name, project=project)
+            require_project(conn, project)
             conn.execute(
                 _rm.insert().values(
                     id=model.id,
@@ -124,6 +130,7 @@ class SqlRegistryMixin:
                     description=description,
                     created_at=now,
                     updated_at=now,
+                    project=project,
                 )
             )
             if tags:
@@ -135,22 +142,23 @@ class SqlRegistryMixin:
         try:
             self._write(body)
         except IntegrityError as e:  # another writer registered the name just now
-            raise _model_exists(name) from e
+            raise rows.model_exists(name, project=project) from e
         return model
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         validation.check_name(name, "Model")
+        project = self.project
         with self._read() as conn:
-            found = _registered_models(conn, _rm.c.name == name)
+            found = rows.registered_models(conn, and_(_rm.c.project == project, _rm.c.name == name))
         if not found:
-            raise _no_model(name)
+            raise rows.no_model(name, project)
         return found[0]
 
     def list_registered_models(
         self, name_like: str | None = None, max_results: int = 1000
     ) -> list[RegisteredModel]:
         check_max_results(max_results)
-        where: Any = true()
+        where: Any = _rm.c.project == self.project
         if name_like is not None:
             if not isinstance(name_like, str):
                 raise InvalidArgument(
@@ -158,51 +166,54 @@ class SqlRegistryMixin:
                     f"{type(name_like).__name__}."
                 )
             # A backslash escapes % and _ on every back-end (PostgreSQL's default).
-            where = _rm.c.name.like(validation.check_text(name_like, "name_like"), escape="\\")
+            pattern = validation.check_text(name_like, "name_like")
+            where = and_(where, _rm.c.name.like(pattern, escape="\\"))
         with self._read() as conn:
-            return _registered_models(conn, where, max_results)
+            return rows.registered_models(conn, where, max_results)
 
     def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
         validation.check_name(name, "Model")
         description = description_text(description)
 
         def body(conn: Connection) -> RegisteredModel:
-            model_id = _lock_model(conn, name)
+            model_id = _lock_model(conn, self.project, name)
             conn.execute(
                 update(_rm)
                 .where(_rm.c.id == model_id)
                 .values(description=description, updated_at=now_ms())
             )
-            return _registered_models(conn, _rm.c.id == model_id)[0]
+            return rows.registered_models(conn, _rm.c.id == model_id)[0]
 
         return self._write(body)
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
         validation.check_name(name, "Model")
         check_new_model_name(new_name)
+        project = self.project
 
         def body(conn: Connection) -> RegisteredModel:
-            model_id = _lock_model(conn, name)
+            model_id = _lock_model(conn, project, name)
             if new_name != name:
-                if conn.execute(select(_rm.c.id).where(_rm.c.name == new_name)).first():
-                    raise _model_exists(new_name, renaming=name)
+                taken = select(_rm.c.id).where(_rm.c.project == project, _rm.c.name == new_name)
+                if conn.execute(taken).first():
+                    raise rows.model_exists(new_name, renaming=name, project=project)
                 conn.execute(
                     update(_rm)
                     .where(_rm.c.id == model_id)
                     .values(name=new_name, updated_at=now_ms())
                 )
-            return _registered_models(conn, _rm.c.id == model_id)[0]
+            return rows.registered_models(conn, _rm.c.id == model_id)[0]
 
         try:
             return self._write(body)
         except IntegrityError as e:  # another writer took the new name just now
-            raise _model_exists(new_name, renaming=name) from e
+            raise rows.model_exists(new_name, renaming=name, project=project) from e
 
     def delete_registered_model(self, name: str) -> None:
         validation.check_name(name, "Model")
 
         def body(conn: Connection) -> None:
-            model_id = _lock_model(conn, name)
+            model_id = _lock_model(conn, self.project, name)
             versions = select(_mv.c.id).where(_mv.c.model_id == model_id)
             conn.execute(delete(_mvt).where(_mvt.c.version_id.in_(versions)))
             conn.execute(delete(_ma).where(_ma.c.model_id == model_id))
@@ -219,7 +230,7 @@ class SqlRegistryMixin:
         value = validation.tag_value(key, value)
 
         def body(conn: Connection) -> None:
-            model_id = _lock_model(conn, name)
+            model_id = _lock_model(conn, self.project, name)
             upsert = self._insert(_rmt).values(model_id=model_id, key=key, value=value)
             conn.execute(
                 upsert.on_conflict_do_update(
@@ -235,7 +246,7 @@ class SqlRegistryMixin:
         validation.check_key(key, "Tag")
 
         def body(conn: Connection) -> None:
-            model_id = _lock_model(conn, name)
+            model_id = _lock_model(conn, self.project, name)
             result = conn.execute(
                 delete(_rmt).where(_rmt.c.model_id == model_id, _rmt.c.key == key)
             )
@@ -289,7 +300,7 @@ class SqlRegistryMixin:
                 )
             producer, pipeline_run = _lineage(conn, art.producer_run_id, run_id, pipeline_run_id)
             now = now_ms()
-            model_id = _lock_model(conn, name, create_at=now)
+            model_id = _lock_model(conn, self.project, name, create_at=now)
             latest = conn.execute(
                 select(func.max(_mv.c.version)).where(_mv.c.model_id == model_id)
             ).scalar()
@@ -347,10 +358,13 @@ class SqlRegistryMixin:
         validation.check_name(name, "Model")
         version = check_version(version)
         with self._read() as conn:
-            found = _model_versions(conn, [_rm.c.name == name, _mv.c.version == version])
+            project = self.project
+            found = rows.model_versions(
+                conn, [_rm.c.project == project, _rm.c.name == name, _mv.c.version == version]
+            )
             if found and found[0].lifecycle == ACTIVE:
                 return found[0]
-            raise _missing_version(conn, name, version)
+            raise rows.missing_version(conn, project, name, version)
 
     def search_model_versions(
         self,
@@ -359,13 +373,13 @@ class SqlRegistryMixin:
         max_results: int = 1000,
     ) -> list[ModelVersion]:
         check_max_results(max_results)
-        query = model_version_query(filter_string, order_by).limit(max_results)
+        query = model_version_query(filter_string, order_by, self.project).limit(max_results)
         with self._read() as conn:
             ids = list(conn.execute(query).scalars())
             by_id = {
                 mv.id: mv
-                for batch in _batches(ids)
-                for mv in _model_versions(conn, [_mv.c.id.in_(batch)])
+                for batch in rows.batches(ids)
+                for mv in rows.model_versions(conn, [_mv.c.id.in_(batch)])
             }
         return [by_id[i] for i in ids if i in by_id]
 
@@ -377,13 +391,13 @@ class SqlRegistryMixin:
         description = description_text(description)
 
         def body(conn: Connection) -> ModelVersion:
-            version_id = _active_version_id(conn, _lock_model(conn, name), name, version)
+            version_id = _locked_version(conn, self.project, name, version)
             conn.execute(
                 update(_mv)
                 .where(_mv.c.id == version_id)
                 .values(description=description, updated_at=now_ms())
             )
-            return _model_versions(conn, [_mv.c.id == version_id])[0]
+            return rows.model_versions(conn, [_mv.c.id == version_id])[0]
 
         return self._write(body)
 
@@ -394,7 +408,7 @@ class SqlRegistryMixin:
         value = validation.tag_value(key, value)
 
         def body(conn: Connection) -> None:
-            version_id = _active_version_id(conn, _lock_model(conn, name), name, version)
+            version_id = _locked_version(conn, self.project, name, version)
             upsert = self._insert(_mvt).values(version_id=version_id, key=key, value=value)
             conn.execute(
                 upsert.on_conflict_do_update(
@@ -411,7 +425,7 @@ class SqlRegistryMixin:
         validation.check_key(key, "Tag")
 
         def body(conn: Connection) -> None:
-            version_id = _active_version_id(conn, _lock_model(conn, name), name, version)
+            version_id = _locked_version(conn, self.project, name, version)
             result = conn.execute(
                 delete(_mvt).where(_mvt.c.version_id == version_id, _mvt.c.key == key)
             )
@@ -427,8 +441,8 @@ class SqlRegistryMixin:
         user = validation.optional_text(user, 256, "user")
 
         def body(conn: Connection) -> None:
-            model_id = _lock_model(conn, name)
-            version_id = _active_version_id(conn, model_id, name, version)
+            model_id = _lock_model(conn, self.project, name)
+            version_id = _active_version_id(conn, model_id, self.project, name, version)
             now = _event_time(conn, model_id)
             conn.execute(
                 update(_mv).where(_mv.c.id == version_id).values(lifecycle=DELETED, updated_at=now)
@@ -447,7 +461,7 @@ class SqlRegistryMixin:
                 conn.execute(
                     _ae.insert(),
                     [
-                        _event_row(model_id, a, version, None, ALIAS_VERSION_DELETED, user, now)
+                        rows.event_row(model_id, a, version, None, ALIAS_VERSION_DELETED, user, now)
                         for a in aliases
                     ],
                 )
@@ -474,8 +488,8 @@ class SqlRegistryMixin:
             )
 
         def body(conn: Connection) -> AliasEvent:
-            model_id = _lock_model(conn, name)
-            _active_version_id(conn, model_id, name, version)
+            model_id = _lock_model(conn, self.project, name)
+            _active_version_id(conn, model_id, self.project, name, version)
             return _move_alias(conn, model_id, name, alias, version, action, user)
 
         return self._write(body)
@@ -489,11 +503,11 @@ class SqlRegistryMixin:
         # on SQLite, the row lock on PostgreSQL) is taken before the history is read, so two
         # rollbacks never both start from the same history (each goes one step further back).
         def body(conn: Connection) -> AliasEvent:
-            model_id = _lock_model(conn, name)
-            events = _alias_events(conn, model_id, name, alias)
+            model_id = _lock_model(conn, self.project, name)
+            events = rows.alias_events(conn, model_id, name, alias)
             mentioned = {v for e in events for v in (e.from_version, e.to_version) if v is not None}
             active: set[int] = set()
-            for batch in _batches(sorted(mentioned)):
+            for batch in rows.batches(sorted(mentioned)):
                 active.update(
                     conn.execute(
                         select(_mv.c.version).where(
@@ -516,17 +530,17 @@ class SqlRegistryMixin:
         user = validation.optional_text(user, 256, "user")
 
         def body(conn: Connection) -> AliasEvent:
-            model_id = _lock_model(conn, name)
+            model_id = _lock_model(conn, self.project, name)
             current = conn.execute(
                 select(_ma.c.version).where(_ma.c.model_id == model_id, _ma.c.alias == alias)
             ).scalar()
             if current is None:
-                raise _no_alias(conn, model_id, name, alias)
+                raise rows.no_alias(conn, model_id, name, alias)
             now = _event_time(conn, model_id)
             conn.execute(delete(_ma).where(_ma.c.model_id == model_id, _ma.c.alias == alias))
             conn.execute(
                 _ae.insert().values(
-                    _event_row(model_id, alias, current, None, ALIAS_DELETED, user, now)
+                    rows.event_row(model_id, alias, current, None, ALIAS_DELETED, user, now)
                 )
             )
             return AliasEvent(name, alias, current, None, ALIAS_DELETED, user, now)
@@ -537,106 +551,53 @@ class SqlRegistryMixin:
         validation.check_name(name, "Model")
         alias = alias_text(alias)
         with self._read() as conn:
-            model_id = _model_id(conn, name)
+            model_id = rows.model_id(conn, self.project, name)
             # One statement reads the alias and the version it points at, so that even
             # under READ COMMITTED (PostgreSQL) both come from the same snapshot.
-            found = _model_versions(
+            found = rows.model_versions(
                 conn, [_mv.c.model_id == model_id, _ma.c.alias == alias], through_alias=True
             )
             if not found:
-                raise _no_alias(conn, model_id, name, alias)
+                raise rows.no_alias(conn, model_id, name, alias)
         return found[0]
 
     def get_alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         validation.check_name(name, "Model")
         alias = None if alias is None else alias_text(alias)
         with self._read() as conn:
-            return _alias_events(conn, _model_id(conn, name), name, alias)
+            return rows.alias_events(conn, rows.model_id(conn, self.project, name), name, alias)
 
 
-# --- errors ----------------------------------------------------------------------------------
+# --- locking and moving -------------------------------------------------------------------
 
 
-def _no_model(name: str) -> NotFound:
-    return NotFound(
-        f"No registered model named {name!r} (names are case-sensitive). Check the name, or "
-        f"register a first version with heron.Client().register_model({name!r}, source)."
-    )
-
-
-def _model_exists(name: str, renaming: str | None = None) -> AlreadyExists:
-    if renaming is not None:
-        return AlreadyExists(
-            f"Cannot rename model {renaming!r} to {name!r}: a registered model named {name!r} "
-            "exists already. Pick another name, or delete that model first."
-        )
-    return AlreadyExists(
-        f"A registered model named {name!r} exists already. Add versions to it "
-        f"(register_model({name!r}, source)), or pick another name."
-    )
-
-
-def _missing_version(conn: Connection, name: str, version: int) -> NotFound:
-    """The NotFound for ``version`` of ``name``, saying whether the model or the version is
-    missing, or the version was deleted."""
-    model_id = _model_id(conn, name)
-    row = conn.execute(
-        select(_mv.c.lifecycle).where(_mv.c.model_id == model_id, _mv.c.version == version)
-    ).first()
-    if row is not None:
-        return NotFound(
-            f"Version {version} of model {name!r} was deleted; deleted versions cannot be read "
-            "or changed (their numbers are never reused). Use another version."
-        )
-    latest = conn.execute(
-        select(func.max(_mv.c.version)).where(_mv.c.model_id == model_id)
-    ).scalar()
-    known = f"its versions go from 1 to {latest}" if latest else "it has no versions yet"
-    return NotFound(f"Model {name!r} has no version {version} ({known}).")
-
-
-def _no_alias(conn: Connection, model_id: str, name: str, alias: str) -> NotFound:
-    aliases = list(
-        conn.execute(
-            select(_ma.c.alias).where(_ma.c.model_id == model_id).order_by(_ma.c.alias)
-        ).scalars()
-    )
-    known = f"its aliases are {', '.join(aliases)}" if aliases else "it has no aliases"
-    return NotFound(
-        f"Model {name!r} has no alias {alias!r} ({known}). Set it with "
-        f"set_model_alias({name!r}, {alias!r}, version)."
-    )
-
-
-# --- reading and locking -------------------------------------------------------------------
-
-
-def _model_id(conn: Connection, name: str) -> str:
-    model_id = conn.execute(select(_rm.c.id).where(_rm.c.name == name)).scalar()
-    if model_id is None:
-        raise _no_model(name)
-    return model_id
-
-
-def _lock_model(conn: Connection, name: str, create_at: int | None = None) -> str:
-    """The id of model ``name``, its row locked until the transaction ends (PostgreSQL; the
-    SQLite write transaction holds the database lock already). With ``create_at`` a missing
-    model is registered first (with that time), else it is :class:`NotFound`."""
-    lock = select(_rm.c.id).where(_rm.c.name == name).with_for_update()
+def _lock_model(conn: Connection, project: str, name: str, create_at: int | None = None) -> str:
+    """The id of model ``name`` of ``project``, its row locked until the transaction ends
+    (PostgreSQL; the SQLite write transaction holds the database lock already). With
+    ``create_at`` a missing model is registered first (with that time; the project must
+    exist), else it is :class:`NotFound`."""
+    lock = select(_rm.c.id).where(_rm.c.project == project, _rm.c.name == name).with_for_update()
     for _ in range(3):
         model_id = conn.execute(lock).scalar()
         if model_id is not None:
             return model_id
         if create_at is None:
             break
+        require_project(conn, project)
         # ON CONFLICT DO NOTHING: a concurrent first registration of the name wins, and
         # this transaction waits for it, then locks the row it made.
         conn.execute(
             _dialect_insert(conn, _rm)
-            .values(id=new_id(), name=name, created_at=create_at, updated_at=create_at)
-            .on_conflict_do_nothing(index_elements=["name"])
+            .values(
+                id=new_id(),
+                name=name,
+                created_at=create_at,
+                updated_at=create_at,
+                project=project,
+            )
+            .on_conflict_do_nothing(index_elements=["project", "name"])
         )
-    raise _no_model(name)
+    raise rows.no_model(name, project)
 
 
 def _dialect_insert(conn: Connection, table: Any) -> Any:
@@ -648,7 +609,14 @@ def _dialect_insert(conn: Connection, table: Any) -> Any:
     return insert(table)
 
 
-def _active_version_id(conn: Connection, model_id: str, name: str, version: int) -> str:
+def _locked_version(conn: Connection, project: str, name: str, version: int) -> str:
+    """The row id of an active version of model ``name`` of ``project``, the model locked."""
+    return _active_version_id(conn, _lock_model(conn, project, name), project, name, version)
+
+
+def _active_version_id(
+    conn: Connection, model_id: str, project: str, name: str, version: int
+) -> str:
     """The row id of an active version of the model ``model_id`` (named ``name``, which
     writers locked first with :func:`_lock_model`); NotFound saying what is missing
     otherwise."""
@@ -658,7 +626,7 @@ def _active_version_id(conn: Connection, model_id: str, name: str, version: int)
         )
     ).first()
     if row is None or row.lifecycle != ACTIVE:
-        raise _missing_version(conn, name, version)
+        raise rows.missing_version(conn, project, name, version)
     return row.id
 
 
@@ -722,129 +690,6 @@ def _move_alias(
             .values(version=version, updated_at=now)
         )
     conn.execute(
-        _ae.insert().values(_event_row(model_id, alias, current, version, action, user, now))
+        _ae.insert().values(rows.event_row(model_id, alias, current, version, action, user, now))
     )
     return AliasEvent(name, alias, current, version, action, user, now)
-
-
-def _alias_events(
-    conn: Connection, model_id: str, name: str, alias: str | None
-) -> list[AliasEvent]:
-    """The history of one alias of a model (of all its aliases if ``alias`` is None), oldest
-    first."""
-    query = select(_ae).where(_ae.c.model_id == model_id)
-    if alias is not None:
-        query = query.where(_ae.c.alias == alias)
-    return [_alias_event(name, r) for r in conn.execute(query.order_by(_ae.c.id))]
-
-
-def _alias_event(name: str, row: Any) -> AliasEvent:
-    return AliasEvent(
-        name=name,
-        alias=row.alias,
-        from_version=row.from_version,
-        to_version=row.to_version,
-        action=row.action,
-        user=row.user,
-        timestamp=row.timestamp,
-    )
-
-
-def _event_row(
-    model_id: str,
-    alias: str,
-    from_version: int | None,
-    to_version: int | None,
-    action: str,
-    user: str | None,
-    timestamp: int,
-) -> dict[str, Any]:
-    return {
-        "model_id": model_id,
-        "alias": alias,
-        "from_version": from_version,
-        "to_version": to_version,
-        "action": action,
-        "user": user,
-        "timestamp": timestamp,
-    }
-
-
-def _batches(ids: Sequence[T]) -> Iterator[list[T]]:
-    for start in range(0, len(ids), _IN_BATCH):
-        yield list(ids[start : start + _IN_BATCH])
-
-
-def _registered_models(
-    conn: Connection, where: Any, limit: int | None = None
-) -> list[RegisteredModel]:
-    query = select(_rm).where(where).order_by(_rm.c.name)
-    if limit is not None:
-        query = query.limit(limit)
-    models = {
-        r.id: RegisteredModel(
-            id=r.id,
-            name=r.name,
-            description=r.description,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-        )
-        for r in conn.execute(query)
-    }
-    for ids in _batches(list(models)):
-        for r in conn.execute(select(_rmt).where(_rmt.c.model_id.in_(ids))):
-            models[r.model_id].tags[r.key] = r.value
-        aliases = select(_ma.c.model_id, _ma.c.alias, _ma.c.version).where(_ma.c.model_id.in_(ids))
-        for model_id, alias, version in conn.execute(aliases.order_by(_ma.c.alias)):
-            models[model_id].aliases[alias] = version
-        latest = (
-            select(_mv.c.model_id, func.max(_mv.c.version))
-            .where(_mv.c.model_id.in_(ids), _mv.c.lifecycle == ACTIVE)
-            .group_by(_mv.c.model_id)
-        )
-        for model_id, version in conn.execute(latest):
-            models[model_id].latest_version = version
-    return list(models.values())
-
-
-def _model_versions(
-    conn: Connection, where: list[Any], through_alias: bool = False
-) -> list[ModelVersion]:
-    """Model versions (any lifecycle) matching ``where``, with their tags and aliases.
-
-    With ``through_alias`` the versions are joined to the aliases pointing at them, so that
-    ``where`` may name ``model_aliases`` columns."""
-    source = _mv.join(_rm, _rm.c.id == _mv.c.model_id)
-    if through_alias:
-        source = source.join(
-            _ma, and_(_ma.c.model_id == _mv.c.model_id, _ma.c.version == _mv.c.version)
-        )
-    query = select(_mv, _rm.c.name).select_from(source).where(*where)
-    rows = conn.execute(query.order_by(_rm.c.name, _mv.c.version)).all()
-    found: dict[str, ModelVersion] = {}
-    by_number: dict[tuple[str, int], ModelVersion] = {}
-    for r in rows:
-        found[r.id] = by_number[(r.model_id, r.version)] = ModelVersion(
-            id=r.id,
-            name=r.name,
-            version=r.version,
-            artifact_id=r.artifact_id,
-            run_id=r.run_id,
-            pipeline_run_id=r.pipeline_run_id,
-            description=r.description,
-            user=r.user,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-            lifecycle=r.lifecycle,
-        )
-    for ids in _batches(list(found)):
-        for r in conn.execute(select(_mvt).where(_mvt.c.version_id.in_(ids))):
-            found[r.version_id].tags[r.key] = r.value
-    model_ids = sorted({r.model_id for r in rows})
-    for ids in _batches(model_ids):
-        aliases = select(_ma.c.model_id, _ma.c.alias, _ma.c.version).where(_ma.c.model_id.in_(ids))
-        for model_id, alias, version in conn.execute(aliases.order_by(_ma.c.alias)):
-            mv = by_number.get((model_id, version))
-            if mv is not None:
-                mv.aliases.append(alias)
-    return list(found.values())

@@ -27,13 +27,16 @@ _MODEL_VERSION_COLUMNS = {
 }
 
 
-def model_version_query(filter_string: str | None, order_by: Sequence[str] | str | None) -> Any:
-    """The ids of matching active model versions, in order (parameterized SQL only)."""
+def model_version_query(
+    filter_string: str | None, order_by: Sequence[str] | str | None, project: str
+) -> Any:
+    """The ids of matching active model versions of the models of ``project``, in order
+    (parameterized SQL only)."""
     vocabulary = filters.MODEL_VERSION_FIELDS
     comparisons = filters.parse_filter(filter_string, vocabulary)
     orders = filters.parse_order_by_list(order_by, vocabulary)
     source: Any = _mv.join(_rm, _rm.c.id == _mv.c.model_id)
-    where: list[Any] = [_mv.c.lifecycle == ACTIVE]
+    where: list[Any] = [_mv.c.lifecycle == ACTIVE, _rm.c.project == project]
     joined: dict[str, Any] = {}  # tag key -> alias of model_version_tags
     for c in comparisons:
         check_storable(c.key, c.value, holder="model version")

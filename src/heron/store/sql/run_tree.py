@@ -5,7 +5,8 @@ newest start of each experiment.
 
 The filter grammar has no "has no parent" test, so the restriction is one more clause on the
 store's own compiled search (:class:`~heron.store.sql.search.RunSearch`): filtering, ordering
-(NaN and missing keys included) and loading stay exactly those of ``SqlStore.search_runs``.
+(NaN and missing keys included), the project searched without experiment ids, and loading stay
+exactly those of ``SqlStore.search_runs``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from heron.core.entities import ACTIVE, Run
 from heron.core.ids import now_ms
 from heron.store.sql import liveness
 from heron.store.sql import schema as t
-from heron.store.sql.search import RunSearch
 
 
 class SqlRunTreeMixin:
@@ -31,6 +31,7 @@ class SqlRunTreeMixin:
     _last_sweep: int
     _reap_if_dead: Any
     reap_dead_runs: Any
+    _run_search: Any
 
     def search_runs_page(
         self,
@@ -50,7 +51,7 @@ class SqlRunTreeMixin:
         ...     [exp.id], "metrics.acc > 0.9", ["metrics.acc DESC"], limit=25, top_level=True
         ... )
         """
-        search = RunSearch(experiment_ids, filter_string, order_by, view)
+        search = self._run_search(experiment_ids, filter_string, order_by, view)
         if top_level:
             # unindexed: "no parent" holds for most runs, and SQLite (without statistics)
             # would otherwise read every run through the parent index instead of the index

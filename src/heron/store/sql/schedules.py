@@ -63,6 +63,7 @@ class SqlSchedulesMixin:
 
     engine: Any
     _insert: Any
+    project: str
 
     # --- schedules ----------------------------------------------------------------------
     def create_schedule(self, values: dict[str, Any]) -> s.Schedule:
@@ -156,21 +157,23 @@ class SqlSchedulesMixin:
         return [_schedule(r) for r in rows]
 
     def newest_artifact_versions(self, names: Sequence[str]) -> dict[str, list[Any]]:
-        """For each name, its newest version: ``(version id, version number, created_at)``."""
+        """For each name (of the store's project), its newest version: ``(version id, version
+        number, created_at)``."""
         if not names:
             return {}
         av = t.artifact_versions
+        project = self.project  # the names are those of the store's project
         newest = (
             select(av.c.name, func.max(av.c.version).label("version"))
-            .where(av.c.name.in_(list(names)))
+            .where(av.c.project == project, av.c.name.in_(list(names)))
             .group_by(av.c.name)
             .subquery()
         )
         with sql_engine.read(self.engine) as conn:
             rows = conn.execute(
-                select(av.c.name, av.c.id, av.c.version, av.c.created_at).join(
-                    newest, and_(av.c.name == newest.c.name, av.c.version == newest.c.version)
-                )
+                select(av.c.name, av.c.id, av.c.version, av.c.created_at)
+                .join(newest, and_(av.c.name == newest.c.name, av.c.version == newest.c.version))
+                .where(av.c.project == project)
             ).all()
         return {r.name: [r.id, r.version, r.created_at] for r in rows}
 

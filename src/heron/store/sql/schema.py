@@ -470,7 +470,6 @@ audit_log = Table(
 )
 
 
-
 def default_project_row() -> dict[str, object]:
     """The ``default`` project, made with the schema."""
     import time

@@ -101,7 +101,10 @@ class RunSearch:
         filter_string: str | None,
         order_by: str | Sequence[str] | None,
         view: str,
+        project: str | None = None,
     ) -> None:
+        """``project``: with no ``experiment_ids``, only the runs of that project's
+        experiments (``None``: of every experiment)."""
         runs = t.runs
         comparisons = filters.parse_filter(filter_string)
         self.orders = list(filters.parse_order_by_list(order_by))
@@ -114,9 +117,12 @@ class RunSearch:
                 "(and narrow the results in Python), or search in steps."
             )
         experiments = None if experiment_ids is None else sorted(map(str, experiment_ids))
-        self.fingerprint = hashlib.sha256(
-            orjson.dumps([experiments, repr(comparisons), repr(self.orders), view])
-        ).hexdigest()[:16]
+        if experiment_ids is not None:
+            project = None  # ids reach every project
+        scope = [experiments, repr(comparisons), repr(self.orders), view]
+        if project is not None:
+            scope.append(project)
+        self.fingerprint = hashlib.sha256(orjson.dumps(scope)).hexdigest()[:16]
         self.source: Any = runs
         self.where: list[Any] = []
         self.joined: dict[tuple[str, str], Any] = {}  # (entity, key) -> alias of the filter
@@ -137,6 +143,9 @@ class RunSearch:
                 runs.c.experiment_id.in_(list(experiment_ids)),
                 plain_experiment.in_(list(experiment_ids)),
             )
+        elif project is not None:
+            of_project = select(t.experiments.c.id).where(t.experiments.c.project == project)
+            self._runs_term(runs.c.experiment_id.in_(of_project), plain_experiment.in_(of_project))
         # A deleted experiment hides its runs: in searches they count as deleted too.
         active_experiments = select(t.experiments.c.id).where(t.experiments.c.lifecycle == ACTIVE)
         live = runs.c.experiment_id.in_(active_experiments)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from itertools import repeat
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, and_, bindparam, delete, func, literal, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from heron.core import status as run_status
 from heron.core import validation
@@ -23,12 +20,11 @@ from heron.core.entities import (
     VIEWS,
     Metric,
     PagedList,
-    PipelineVersion,
     Run,
 )
 from heron.core.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from heron.core.ids import new_id, now_ms
-from heron.store.base import LOGS_TAG, MAX_RESULTS_LIMIT, Store
+from heron.store.base import MAX_RESULTS_LIMIT, Store
 from heron.store.downsample import downsample_indices
 from heron.store.sql import engine as sql_engine
 from heron.store.sql import liveness
@@ -36,10 +32,14 @@ from heron.store.sql import schema as t
 from heron.store.sql.artifacts import SqlArtifactsMixin, check_link
 from heron.store.sql.chunks import pack_series, read_series
 from heron.store.sql.experiments import SqlExperimentsMixin
+from heron.store.sql.garbage import SqlGarbageMixin
 from heron.store.sql.keys import SqlKeysMixin
 from heron.store.sql.liveness import SqlLivenessMixin
 from heron.store.sql.logged_models import SqlLoggedModelsMixin
+from heron.store.sql.ownership import SqlOwnershipMixin
 from heron.store.sql.page_tokens import decode_page_token, encode_page_token
+from heron.store.sql.pipeline_versions import SqlPipelineVersionsMixin
+from heron.store.sql.projects import PROJECT_BY_NAME
 from heron.store.sql.raw import RawStatement, run_raw_write
 from heron.store.sql.registry import SqlRegistryMixin
 from heron.store.sql.run_tree import SqlRunTreeMixin
@@ -96,12 +96,28 @@ _METRIC_ROWS = select(
 ).where(t.latest_metrics.c.run_id.in_(_p("ids", expanding=True)))
 _PARAMS_OF_RUN = select(t.params.c.key, t.params.c.value).where(t.params.c.run_id == _p("run_id"))
 _UPDATE_RUN = t.runs.update().where(t.runs.c.id == _p("target_run_id"))
+_OTHER_PROJECT = select(t.projects.c.name).where(t.projects.c.name != _p("project")).limit(1)
+_CACHED_RUN = (
+    select(t.runs.c.id)
+    .join(t.experiments, t.experiments.c.id == t.runs.c.experiment_id)
+    .where(
+        t.runs.c.cache_key == _p("cache_key"),
+        t.runs.c.status.in_((run_status.COMPLETED, run_status.CACHED)),
+        t.runs.c.lifecycle == ACTIVE,
+        t.experiments.c.project == _p("project"),
+    )
+    .order_by(t.runs.c.start_time.desc())
+    .limit(1)
+)
 
 
 class SqlStore(
     SqlExperimentsMixin,
     SqlRegistryMixin,
     SqlArtifactsMixin,
+    SqlPipelineVersionsMixin,
+    SqlGarbageMixin,
+    SqlOwnershipMixin,
     SqlLivenessMixin,
     SqlSchedulesMixin,
     SqlStacksMixin,
@@ -112,10 +128,16 @@ class SqlStore(
 ):
     """Metadata in a SQL database (``sqlite:///…`` or ``postgresql://…``).
 
+    Names are looked up in the store's :attr:`project` (``in_project`` makes a view in
+    another one); ids reach every project.
+
     Experiments and their tags come from :class:`SqlExperimentsMixin` (``experiments.py``),
     the model-registry methods from :class:`SqlRegistryMixin` (``registry.py``), the
     artifact-version and lineage-link methods from :class:`SqlArtifactsMixin`
-    (``artifacts.py``), heartbeats and reaping from :class:`SqlLivenessMixin`
+    (``artifacts.py``), pipeline versions from :class:`SqlPipelineVersionsMixin`
+    (``pipeline_versions.py``), what ``heron gc`` asks from :class:`SqlGarbageMixin`
+    (``garbage.py``), which project owns an object from :class:`SqlOwnershipMixin`
+    (``ownership.py``), heartbeats and reaping from :class:`SqlLivenessMixin`
     (``liveness.py``), schedules, ticks and backfills from :class:`SqlSchedulesMixin`
     (``schedules.py``), stacks from :class:`SqlStacksMixin` (``stacks.py``), MLflow's logged
     models from :class:`SqlLoggedModelsMixin` (``logged_models.py``), the dashboard's reads of
@@ -127,7 +149,7 @@ class SqlStore(
         self.uri = uri
         self.engine = sql_engine.get_engine(uri)
         self._dialect = self.engine.dialect.name
-        self._last_sweep = 0
+        self._sweep = [0]  # when dead runs were last reaped, shared by in_project views
         if self._dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as upsert_insert
         else:
@@ -180,9 +202,11 @@ class SqlStore(
         )
         self._raw_latest_version = raw(
             select(func.max(t.artifact_versions.c.version)).where(
-                t.artifact_versions.c.name == bindparam("name")
+                t.artifact_versions.c.project == bindparam("project"),
+                t.artifact_versions.c.name == bindparam("name"),
             )
         )
+        self._raw_project_by_name = raw(PROJECT_BY_NAME)
         self._raw_insert_artifact = raw(t.artifact_versions.insert())
         self._raw_artifact_exists = raw(
             select(t.artifact_versions.c.id).where(t.artifact_versions.c.id == bindparam("id"))
@@ -227,6 +251,21 @@ class SqlStore(
         params = {f"new_{c}": v for c, v in values.items()}
         params["target_run_id"] = run_id
         statement.execute(cursor, params)
+
+    @property
+    def _last_sweep(self) -> int:
+        return self._sweep[0]
+
+    @_last_sweep.setter
+    def _last_sweep(self, value: int) -> None:
+        self._sweep[0] = value
+
+    def in_project(self, name: str) -> SqlStore:
+        """A view of this store in project ``name`` (see :meth:`Store.in_project`): it shares
+        the engine, the compiled statements and when dead runs were last reaped, so that a
+        server making one view per request pays neither again."""
+        self._heartbeat_statements()  # compiled lazily: once here, not once per view
+        return super().in_project(name)
 
     def ping(self) -> None:
         """Raise a :class:`StoreError` unless the database answers (``/health``)."""
@@ -456,7 +495,7 @@ class SqlStore(
                 f"max_results must be an integer between 1 and {MAX_RESULTS_LIMIT}, "
                 f"got {max_results!r}."
             )
-        search = RunSearch(experiment_ids, filter_string, order_by, view)
+        search = self._run_search(experiment_ids, filter_string, order_by, view)
         offset = decode_page_token(page_token, search.fingerprint)
         if now_ms() - self._last_sweep > liveness.SWEEP_INTERVAL_MS:
             self.reap_dead_runs()
@@ -474,6 +513,25 @@ class SqlStore(
             runs = [fresh.get(r.id, r) for r in runs]
         token = encode_page_token(offset + max_results, search.fingerprint) if more else None
         return PagedList(runs, token)
+
+    def _run_search(
+        self,
+        experiment_ids: Sequence[str] | None,
+        filter_string: str | None,
+        order_by: Sequence[str] | None,
+        view: str,
+    ) -> RunSearch:
+        """The parsed search; without ``experiment_ids``, over the experiments of the store's
+        project (a store that has no project but ``default`` searches every run, as it did
+        before projects existed, with no clause added)."""
+        project: str | None = None
+        if experiment_ids is None:
+            project = self.project
+            if project == t.DEFAULT_PROJECT:
+                with self._read() as conn:
+                    if conn.execute(_OTHER_PROJECT, {"project": project}).first() is None:
+                        project = None
+        return RunSearch(experiment_ids, filter_string, order_by, view, project)
 
     def log_batch(
         self,
@@ -571,105 +629,14 @@ class SqlStore(
                 raise validation.param_conflict(run_id, key, old, value)
 
     def find_cached_run(self, cache_key: str) -> Run | None:
-        r = t.runs
-        query = (
-            select(r.c.id)
-            .where(
-                r.c.cache_key == cache_key,
-                r.c.status.in_((run_status.COMPLETED, run_status.CACHED)),
-                r.c.lifecycle == ACTIVE,
-            )
-            .order_by(r.c.start_time.desc())
-            .limit(1)
-        )
+        # only runs of this project's experiments: a cache hit reuses the run's outputs, which
+        # must never come from another project
         with self._read() as conn:
-            run_id = conn.execute(query).scalar()
+            run_id = conn.execute(
+                _CACHED_RUN, {"cache_key": cache_key, "project": self.project}
+            ).scalar()
             found = self._load_runs(conn, [run_id]) if run_id else []
         return found[0] if found else None
-
-    def _orphan_artifacts(self) -> Any:
-        """Active artifact versions that only deleted runs produced or used, and that no
-        active model version points at."""
-        av, ra, r, mv = t.artifact_versions, t.run_artifacts, t.runs, t.model_versions
-        used_by_live_runs = (
-            select(ra.c.artifact_id).join(r, r.c.id == ra.c.run_id).where(r.c.lifecycle == ACTIVE)
-        )
-        deleted_runs = select(r.c.id).where(r.c.lifecycle == DELETED)
-        registered = select(mv.c.artifact_id).where(mv.c.lifecycle == ACTIVE)
-        return and_(
-            av.c.lifecycle == ACTIVE,
-            av.c.producer_run_id.in_(deleted_runs),
-            av.c.id.not_in(used_by_live_runs),
-            av.c.id.not_in(registered),  # an active model version keeps its artifact
-        )
-
-    def retire_orphan_artifacts(self) -> int:
-        orphans = self._orphan_artifacts()
-        return self._write(
-            lambda conn: (
-                conn.execute(
-                    update(t.artifact_versions).where(orphans).values(lifecycle=DELETED)
-                ).rowcount
-            )
-        )
-
-    def live_content_hashes(self) -> set[str]:
-        av, tg, r = t.artifact_versions, t.tags, t.runs
-        live = and_(av.c.lifecycle == ACTIVE, ~self._orphan_artifacts())
-        with self._read() as conn:
-            hashes = set(conn.execute(select(av.c.content_hash).where(live).distinct()).scalars())
-            logs = conn.execute(
-                select(tg.c.value)
-                .join(r, r.c.id == tg.c.run_id)
-                .where(tg.c.key == LOGS_TAG, r.c.lifecycle == ACTIVE)
-            ).scalars()
-            for uri in logs:
-                parts = uri.replace(os.sep, "/").rstrip("/").split("/")
-                if len(parts) >= 2:
-                    hashes.add(parts[-2] + parts[-1])
-            # the files of MLflow logged models not finalized yet (still uploading)
-            staged = t.mlflow_logged_model_files.c.content_hash
-            hashes.update(conn.execute(select(staged).distinct()).scalars())
-        return hashes
-
-    def create_pipeline_version(
-        self, version_id: str, name: str, structure: dict[str, Any]
-    ) -> bool:
-        validation.check_name(name, "Pipeline")
-        pv = t.pipeline_versions
-        payload = orjson.dumps(structure).decode()
-
-        def body(conn: Connection) -> bool:
-            if conn.execute(select(pv.c.id).where(pv.c.id == version_id)).first():
-                return False
-            conn.execute(
-                pv.insert().values(id=version_id, name=name, structure=payload, created_at=now_ms())
-            )
-            return True
-
-        try:
-            return self._write(body)
-        except IntegrityError:  # another process stored the same version just now
-            return False
-
-    def get_pipeline_version(self, version_id: str) -> PipelineVersion:
-        pv = t.pipeline_versions
-        with self._read() as conn:
-            row = conn.execute(select(pv).where(pv.c.id == version_id)).first()
-        if row is None:
-            raise NotFound(f"No pipeline version {version_id!r}.")
-        return PipelineVersion(row.id, row.name, orjson.loads(row.structure), row.created_at)
-
-    def list_pipeline_versions(self, name: str | None = None) -> list[PipelineVersion]:
-        pv = t.pipeline_versions
-        query = select(pv).order_by(pv.c.created_at.desc())
-        if name is not None:
-            query = query.where(pv.c.name == name)
-        with self._read() as conn:
-            return [
-                PipelineVersion(r.id, r.name, orjson.loads(r.structure), r.created_at)
-                for r in conn.execute(query)
-            ]
 
     def delete_tag(self, run_id: str, key: str) -> None:
         def body(conn: Connection) -> None:

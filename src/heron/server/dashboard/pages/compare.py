@@ -170,7 +170,7 @@ def load_runs(store: Any, ids: list[str]) -> list[Any]:
     groups: dict[str | None, list[str]] = {}
     engine = getattr(store, "engine", None)
     if engine is not None and hasattr(store, "in_project"):
-        from heron.store.sql.governance import projects_of
+        from heron.store.sql.ownership import projects_of
 
         owners = projects_of(engine, "run", ids)
         for i in ids:

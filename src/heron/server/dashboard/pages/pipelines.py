@@ -76,7 +76,7 @@ def project_versions(request: Request, versions: list[Any]) -> list[Any]:
     """The pipeline versions of the page's project: those its runs ran (a version no run ran
     yet is shown in ``default``). Pipeline versions are content-addressed and shared by every
     project, so the versions other projects ran are not named here."""
-    from heron.store.sql.governance import projects_of
+    from heron.store.sql.ownership import projects_of
 
     engine = getattr(request.face.store, "engine", None)
     if engine is None or not versions:
