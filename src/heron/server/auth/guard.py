@@ -38,6 +38,10 @@ from heron.store.sql.ownership import projects_of
 PROJECT_HEADER = b"x-heron-project"
 _PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 ROLE_SECONDS = 1.0
+_ADMINS_ONLY = (
+    "Only the server's admins may do this; ask one (`heron users list` shows who) to do it or "
+    "to make you an admin."
+)
 _MAX_OWNERS = 200_000
 
 
@@ -204,14 +208,21 @@ class Guard:
     def require_identity(
         self, caller: Caller, permission: Permission | None, *, method: str, route: str, action: str
     ) -> None:
-        """The 401 of a route that needs a signed-in caller, before its request is read."""
-        if not self.enabled or caller.identity is not None:
+        """The refusals that need no look at the request's body, given before it is read: 401
+        when nobody signed in, 403 for an admins' route asked by someone else."""
+        if not self.enabled or (permission is not None and permission.level == "public"):
             return
-        if permission is not None and permission.level == "public":
+        error: Exception
+        if caller.identity is None:
+            error = Unauthenticated(f"This server needs you to sign in. {_HOW}")
+        elif (
+            permission is not None and permission.level == "admin" and not caller.identity.is_admin
+        ):
+            error = PermissionDenied(_ADMINS_ONLY)
+        else:
             return
-        error = Unauthenticated(f"This server needs you to sign in. {_HOW}")
         record = audit.AuditRecord(
-            user=None,
+            user=caller.user,
             address=caller.address,
             method=method,
             route=route,
@@ -247,10 +258,7 @@ class Guard:
             return None
         if level == "admin":
             if not identity.is_admin:
-                raise PermissionDenied(
-                    "Only the server's admins may do this; ask one (`heron users list` shows "
-                    "who) to do it or to make you an admin."
-                )
+                raise PermissionDenied(_ADMINS_ONLY)
             return None
         if permission.anywhere:
             if identity.is_admin or self._anywhere(identity, level):

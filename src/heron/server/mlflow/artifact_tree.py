@@ -8,6 +8,7 @@ a folder with an ``MLmodel``, a ``requirements.txt`` and the stored files under 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,8 @@ class Entry:
 
 
 Tree = dict[str, Entry]
+#: ``keep(kind, ids)``: which of ``ids`` the caller may read (``Request.readable``)
+Keep = Callable[[str, list[str]], set[str]]
 
 
 def object_files(blobs: Any, content_hash: str) -> list[tuple[str, int]] | None:
@@ -74,14 +77,17 @@ def heron_model_tree(
     return tree
 
 
-def run_tree(store: Any, blobs: Any, run_id: str) -> Tree:
-    """Everything the run produced, by link name (see the module doc)."""
+def run_tree(store: Any, blobs: Any, run_id: str, keep: Keep | None = None) -> Tree:
+    """Everything the run produced, by link name (see the module doc); with ``keep``, only
+    the artifact versions the caller may read (one of another project may be linked to it)."""
     from heron.server.mlflow.logged_models import model_id_of
 
     tree: Tree = {}
-    for link in store.list_artifact_links(run_id=run_id):
-        if link.direction != OUTPUT:
-            continue
+    links = [link for link in store.list_artifact_links(run_id=run_id) if link.direction == OUTPUT]
+    if keep is not None and links:
+        readable = keep("artifact", [link.artifact_id for link in links])
+        links = [link for link in links if link.artifact_id in readable]
+    for link in links:
         artifact = store.get_artifact_version(link.artifact_id)
         if is_heron_model(artifact):
             model_id = model_id_of(store, artifact)

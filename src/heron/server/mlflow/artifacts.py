@@ -28,8 +28,9 @@ import orjson
 
 from heron.core import validation
 from heron.core.ids import new_id
+from heron.server.auth.permissions import Permission, editor, maintainer, on, viewer
 from heron.server.mlflow import artifact_tree, convert, errors, paths
-from heron.server.mlflow.face import Receive, Request, Send
+from heron.server.mlflow.face import Receive, Request, Send, drain
 
 PREFIX = "/api/2.0/mlflow-artifacts"
 CHUNK = 4 * 1024 * 1024
@@ -48,13 +49,6 @@ async def _send_json(send: Send, status: int, value: Any) -> int:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
     return status
-
-
-async def _drain(receive: Receive) -> None:
-    while True:
-        message = await receive()
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            return
 
 
 async def _read_json(receive: Receive, limit: int = 1 << 20) -> dict[str, Any]:
@@ -100,11 +94,14 @@ def parse(path: str) -> paths.ArtifactPath:
     return paths.parse_artifact_path(path)
 
 
-def tree_of(store: Any, blobs: Any, where: paths.ArtifactPath) -> artifact_tree.Tree:
-    """The files of the run or logged model a path names (404 when it is unknown)."""
+def tree_of(
+    store: Any, blobs: Any, where: paths.ArtifactPath, keep: artifact_tree.Keep | None = None
+) -> artifact_tree.Tree:
+    """The files of the run or logged model a path names (404 when it is unknown; ``keep``:
+    see :func:`~.artifact_tree.run_tree`)."""
     if where.owner == "run":
         store.get_run(where.owner_id)  # NotFound: 404 RESOURCE_DOES_NOT_EXIST
-        return artifact_tree.run_tree(store, blobs, where.owner_id)
+        return artifact_tree.run_tree(store, blobs, where.owner_id, keep)
     from heron.server.mlflow.logged_models import model_tree
 
     return model_tree(store, blobs, where.owner_id)
@@ -161,14 +158,17 @@ def record_upload(
     add_model_file(store, where.owner_id, where.relative, digest, size)
 
 
-def check_writable(store: Any, where: paths.ArtifactPath) -> None:
-    """404 for an unknown run or model; 400 for a model that takes no more files."""
+def check_writable(store: Any, where: paths.ArtifactPath) -> Any:
+    """404 for an unknown run or model; 400 for a model that takes no more files. Returns
+    the store in the project of the run (or the model's experiment): what is uploaded to it
+    belongs there, whichever project the request came in."""
     if where.owner == "run":
-        store.get_run(where.owner_id)
-        return
+        run = store.get_run(where.owner_id)
+        return store.in_project(store.get_experiment(run.experiment_id).project)
     from heron.server.mlflow.logged_models import pending_model
 
-    pending_model(store, where.owner_id)
+    row = pending_model(store, where.owner_id)
+    return store.in_project(store.get_experiment(row["experiment_id"]).project)
 
 
 # --- the artifact routes -------------------------------------------------------------------
@@ -177,12 +177,12 @@ async def upload(request: Request, receive: Receive, send: Send) -> int:
     try:
         where = parse(request.values["path"])
         check_relative(where.relative)
-        await _pool(request, check_writable, request.store, where)
+        owner = await _pool(request, check_writable, request.store, where)
     except BaseException:
-        await _drain(receive)
+        await drain(receive)
         raise
     digest, size = await _receive_object(request, receive)
-    await _pool(request, record_upload, request.store, request.blobs, where, digest, size)
+    await _pool(request, record_upload, owner, request.blobs, where, digest, size)
     return await _send_json(send, 200, {})
 
 
@@ -192,7 +192,7 @@ async def download_or_list(request: Request, receive: Receive, send: Send) -> in
     if not path:
         return await _list(request, send)
     where = parse(path)
-    tree = await _pool(request, tree_of, request.store, request.blobs, where)
+    tree = await _pool(request, tree_of, request.store, request.blobs, where, request.readable)
     entry = tree.get(where.relative)
     if entry is None:
         if artifact_tree.listing(tree, where.relative):
@@ -240,14 +240,14 @@ async def _list(request: Request, send: Send) -> int:
             "of one run or logged model at a time."
         )
     where = parse(path)
-    tree = await _pool(request, tree_of, request.store, request.blobs, where)
+    tree = await _pool(request, tree_of, request.store, request.blobs, where, request.readable)
     files = artifact_tree.listing(tree, where.relative)
     return await _send_json(send, 200, {"files": files or []})
 
 
 async def delete(request: Request, receive: Receive, send: Send) -> int:
     """``DELETE artifacts/<path>``: see the module doc."""
-    await _drain(receive)
+    await drain(receive)
     where = parse(request.values["path"])
     await _pool(request, delete_at, request.store, request.blobs, where)
     return await _send_json(send, 200, {})
@@ -280,7 +280,7 @@ def _mpu_root(blobs: Any, upload_id: str) -> str:
 def _base_url(request: Request) -> str:
     host = request.header("host") or "127.0.0.1"
     scheme = request.header("x-forwarded-proto") or "http"
-    return f"{scheme}://{host}"
+    return f"{scheme}://{host}{request.prefix}"
 
 
 async def mpu_create(request: Request, receive: Receive, send: Send) -> int:
@@ -331,7 +331,7 @@ async def mpu_part(request: Request, receive: Receive, send: Send) -> int:
         if not await _pool(request, request.blobs.fs.exists, f"{root}/target"):
             raise errors.missing(f"No multipart upload {upload_id!r} in progress.")
     except BaseException:
-        await _drain(receive)
+        await drain(receive)
         raise
     part = f"{root}/part-{int(number):05d}"
     digest, size = await request.face.app.artifacts._receive_into(part, receive)
@@ -354,8 +354,8 @@ async def mpu_complete(request: Request, receive: Receive, send: Send) -> int:
         raise errors.invalid("Give parts: [{part_number, etag}, ...], one per uploaded part.")
     done = paths.ArtifactPath(where.experiment_id, where.owner, where.owner_id, target)
     digest, size = await _pool(request, _join_parts, request.blobs, root, target, parts)
-    await _pool(request, check_writable, request.store, done)
-    await _pool(request, record_upload, request.store, request.blobs, done, digest, size)
+    owner = await _pool(request, check_writable, request.store, done)
+    await _pool(request, record_upload, owner, request.blobs, done, digest, size)
     await _pool(request, _remove, request.blobs, root)
     return await _send_json(send, 200, {})
 
@@ -427,7 +427,7 @@ def list_artifacts(request: Request) -> dict[str, Any]:
     if path:
         check_relative(path)
     run = request.store.get_run(run_id)
-    tree = artifact_tree.run_tree(request.store, request.blobs, run_id)
+    tree = artifact_tree.run_tree(request.store, request.blobs, run_id, request.readable)
     files = artifact_tree.listing(tree, path) or []
     for f in files:
         f["path"] = f"{path}/{f['path']}" if path else f["path"]
@@ -435,13 +435,53 @@ def list_artifacts(request: Request) -> dict[str, Any]:
     return {"root_uri": paths.run_artifact_uri(experiment_id, run_id), "files": files}
 
 
+def _owner_of_path(request: Request, arguments: dict[str, Any]) -> None:
+    """The run (``run_id``) or logged model (see
+    :func:`~.logged_models.owner_fields`) a proxy path names; nothing for a path that names
+    neither (the handler answers 400)."""
+    path = request.values.get("path") or ""
+    if not path:  # GET artifacts?path=<dir>: a listing
+        path = (request.query.get("path") or [""])[0].strip("/")
+    try:
+        where = parse(path)
+    except errors.MlflowError:
+        return
+    if where.owner == "run":
+        arguments["run_id"] = where.owner_id
+        return
+    from heron.server.mlflow.logged_models import owner_fields
+
+    arguments.update(owner_fields(request.face.store, where.owner_id))
+
+
+#: the targets of a proxy path: its run, or its logged model's experiment or artifact
+_OWNER = (
+    on("run", "run_id"),
+    on("experiment", "model_experiment_id"),
+    on("artifact", "model_artifact_id"),
+)
+# a part's bytes change no metadata, and its path is named by the upload's create and
+# complete, which are checked on the run: as Heron's own uploads, an editor of any project
+_PART = Permission("editor", anywhere=True, writes=False)
+
+
 def register(face: Any) -> None:
     """The artifact proxy's routes."""
-    face.stream_route("PUT", f"{PREFIX}/artifacts", upload)
-    face.stream_route("GET", f"{PREFIX}/artifacts", download_or_list)
-    face.stream_route("DELETE", f"{PREFIX}/artifacts", delete)
-    face.stream_route("POST", f"{PREFIX}/mpu/create", mpu_create)
-    face.stream_route("POST", f"{PREFIX}/mpu/complete", mpu_complete)
-    face.stream_route("POST", f"{PREFIX}/mpu/abort", mpu_abort)
-    face.stream_route("PUT", f"{PREFIX}/mpu/part", mpu_part)
-    face.json_route("GET", "/api/2.0/mlflow/artifacts/list", list_artifacts)
+    for method, prefix, handler, permission in (
+        ("PUT", "artifacts", upload, editor(*_OWNER)),
+        ("GET", "artifacts", download_or_list, viewer(*_OWNER)),
+        ("DELETE", "artifacts", delete, maintainer(*_OWNER)),
+        ("POST", "mpu/create", mpu_create, editor(*_OWNER)),
+        ("POST", "mpu/complete", mpu_complete, editor(*_OWNER)),
+        ("POST", "mpu/abort", mpu_abort, editor(*_OWNER)),
+    ):
+        face.stream_route(
+            method, f"{PREFIX}/{prefix}", handler, permission=permission, resolve=_owner_of_path
+        )
+    face.stream_route("PUT", f"{PREFIX}/mpu/part", mpu_part, permission=_PART)
+    face.json_route(
+        "GET",
+        "/api/2.0/mlflow/artifacts/list",
+        list_artifacts,
+        permission=viewer(on("run", "run_id")),
+    )

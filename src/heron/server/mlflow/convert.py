@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -88,31 +89,67 @@ def heron_status(value: Any) -> str:
 
 
 # --- experiment ids ------------------------------------------------------------------------
-_default_ids: dict[int, str] = {}
+#: (database engine, project) -> (a weak reference to the engine, the default experiment's
+#: id); every request's store is a new view of the app's, so the engine is what they share
+_default_ids: dict[tuple[int, str], tuple[Any, str]] = {}
+
+
+def _default_key(store: Any) -> tuple[tuple[int, str], Any]:
+    engine = getattr(store, "engine", None) or store
+    return (id(engine), str(getattr(store, "project", ""))), engine
+
+
+def existing_default_experiment_id(store: Any) -> str | None:
+    """The Heron id of the store project's default experiment, if it exists (never makes
+    it: for the permission check that runs before a request may write)."""
+    key, engine = _default_key(store)
+    found = _default_ids.get(key)
+    if found is not None and found[0]() is engine:
+        return found[1]
+    from heron.store.base import DEFAULT_EXPERIMENT
+
+    experiment = store.get_experiment_by_name(DEFAULT_EXPERIMENT)
+    if experiment is None:
+        return None
+    _remember_default(key, engine, experiment.id)
+    return str(experiment.id)
+
+
+def _remember_default(key: tuple[int, str], engine: Any, experiment_id: str) -> None:
+    if len(_default_ids) > 10_000:
+        _default_ids.clear()
+    _default_ids[key] = (weakref.ref(engine), experiment_id)
 
 
 def default_experiment_id(store: Any) -> str:
-    """The Heron id of the default experiment (``"0"`` to MLflow), created on first use."""
-    found = _default_ids.get(id(store))
+    """The Heron id of the default experiment (``"0"`` to MLflow) of the store's project,
+    created on first use."""
+    found = existing_default_experiment_id(store)
     if found is not None:
         return found
     from heron.core.errors import AlreadyExists
     from heron.store.base import DEFAULT_EXPERIMENT
 
-    experiment = store.get_experiment_by_name(DEFAULT_EXPERIMENT)
-    if experiment is None:
-        try:
-            experiment = store.create_experiment(DEFAULT_EXPERIMENT)
-        except AlreadyExists:  # another request made it just now
-            experiment = store.get_experiment_by_name(DEFAULT_EXPERIMENT)
-    _default_ids[id(store)] = experiment.id
-    return experiment.id
+    try:
+        experiment = store.create_experiment(DEFAULT_EXPERIMENT)
+    except AlreadyExists:  # another request made it just now
+        experiment = store.get_experiment_by_name(DEFAULT_EXPERIMENT)
+    key, engine = _default_key(store)
+    _remember_default(key, engine, experiment.id)
+    return str(experiment.id)
 
 
 def heron_experiment_id(store: Any, experiment_id: Any) -> str:
     """MLflow's experiment id as Heron's (``"0"``: the default experiment)."""
     text = str(experiment_id)
     return default_experiment_id(store) if text == DEFAULT_MLFLOW_ID else text
+
+
+def known_experiment_id(store: Any, experiment_id: Any) -> str | None:
+    """:func:`heron_experiment_id` for searches: ``None`` for ``"0"`` while the default
+    experiment does not exist (it holds nothing yet, and a search makes nothing)."""
+    text = str(experiment_id)
+    return existing_default_experiment_id(store) if text == DEFAULT_MLFLOW_ID else text
 
 
 def mlflow_experiment_id(store: Any, experiment_id: str) -> str:

@@ -3,7 +3,11 @@
 MLflow's client turns ``{"error_code": ..., "message": ...}`` into an ``MlflowException`` with
 that code, and retries 429 and 5xx answers; the codes and statuses here are the ones MLflow's
 own server sends (``mlflow.exceptions.ERROR_CODE_TO_HTTP_STATUS``), so that its exceptions and
-retries behave as they do against ``mlflow server``.
+retries behave as they do against ``mlflow server``. The guard's denials keep their status:
+401 ``UNAUTHENTICATED``, 403 ``PERMISSION_DENIED``, 404 ``RESOURCE_DOES_NOT_EXIST`` (an object
+of a project the caller cannot read), 429 ``REQUEST_LIMIT_EXCEEDED`` (too many failed
+sign-ins). MLflow's client raises them as ``RestException`` with that ``error_code``;
+``get_http_status_code()`` gives the status.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
 INTERNAL_ERROR = "INTERNAL_ERROR"
 PERMISSION_DENIED = "PERMISSION_DENIED"
 UNAUTHENTICATED = "UNAUTHENTICATED"
+REQUEST_LIMIT_EXCEEDED = "REQUEST_LIMIT_EXCEEDED"
 
 STATUS = {
     INVALID_PARAMETER_VALUE: 400,
@@ -33,6 +38,7 @@ STATUS = {
     ENDPOINT_NOT_FOUND: 404,
     PERMISSION_DENIED: 403,
     UNAUTHENTICATED: 401,
+    REQUEST_LIMIT_EXCEEDED: 429,
     INVALID_STATE: 500,
     TEMPORARILY_UNAVAILABLE: 503,
     INTERNAL_ERROR: 500,
@@ -65,6 +71,12 @@ def missing(message: str) -> MlflowError:
 def from_heron(error: errors.HeronError) -> MlflowError:
     """Heron's error as MLflow's client expects it."""
     message = str(error)
+    if isinstance(error, errors.Unauthenticated):
+        return MlflowError(UNAUTHENTICATED, message)
+    if isinstance(error, errors.PermissionDenied):
+        return MlflowError(PERMISSION_DENIED, message)
+    if isinstance(error, errors.TooManyAttempts):
+        return MlflowError(REQUEST_LIMIT_EXCEEDED, message)
     if isinstance(error, errors.NotFound):
         return MlflowError(RESOURCE_DOES_NOT_EXIST, message)
     if isinstance(error, errors.AlreadyExists):

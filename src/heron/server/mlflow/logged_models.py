@@ -18,6 +18,7 @@ For the registry routes: :func:`artifact_of`, :func:`model_id_of`, :func:`artifa
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from heron.core import validation
@@ -25,6 +26,7 @@ from heron.core.entities import OUTPUT, ArtifactVersion
 from heron.core.errors import HeronError, NotFound
 from heron.core.ids import new_id, now_ms
 from heron.models.mlmodel import is_mlflow_model
+from heron.server.auth.permissions import editor, maintainer, on, viewer
 from heron.server.mlflow import artifact_tree, convert, errors, paths
 from heron.server.mlflow.face import Request
 
@@ -91,6 +93,37 @@ def _row_or_404(store: Any, model_id: Any, allow_deleted: bool = False) -> dict[
     return row
 
 
+def owner_fields(store: Any, model_id: Any) -> dict[str, str]:
+    """What the permission of a route naming a logged model checks: ``model_experiment_id``
+    (the experiment of a model MLflow logged) or ``model_artifact_id`` (the artifact version
+    of a model Heron logged, ``m-<artifact id>``); nothing for an unknown id."""
+    if not isinstance(model_id, str) or not model_id:
+        return {}
+    row = store.get_logged_model_row(model_id)
+    if row is not None:
+        return {"model_experiment_id": row["experiment_id"]}
+    rest = model_id[len(HERON_PREFIX) :] if model_id.startswith(HERON_PREFIX) else ""
+    return {"model_artifact_id": rest} if _HEX32.match(rest) else {}
+
+
+def _model_of_path(request: Request, arguments: dict[str, Any]) -> None:
+    arguments.update(owner_fields(request.face.store, request.values.get("model_id")))
+
+
+def _models_of_outputs(request: Request, arguments: dict[str, Any]) -> None:
+    """The experiments (and first Heron artifact) of the models ``runs/outputs`` names."""
+    experiments: list[str] = []
+    for item in arguments.get("models") or []:
+        model_id = item.get("model_id") if isinstance(item, dict) else None
+        found = owner_fields(request.face.store, model_id)
+        if "model_experiment_id" in found:
+            experiments.append(found["model_experiment_id"])
+        elif "model_artifact_id" in found:
+            arguments.setdefault("model_artifact_id", found["model_artifact_id"])
+    if experiments:
+        arguments["model_experiment_ids"] = experiments
+
+
 def artifact_of(store: Any, model_id: str) -> ArtifactVersion:
     """The artifact version of a logged model (404 MlflowError if unknown or not READY)."""
     heron = _heron_artifact(store, model_id)
@@ -112,13 +145,18 @@ def model_id_of(store: Any, artifact: ArtifactVersion) -> str:
     return row["id"] if row is not None else HERON_PREFIX + artifact.id
 
 
-def run_model_outputs(store: Any, run_id: str) -> list[dict[str, Any]]:
+def run_model_outputs(
+    store: Any, run_id: str, keep: Callable[[str, list[str]], set[str]] | None = None
+) -> list[dict[str, Any]]:
     """``RunOutputs.model_outputs`` of a run: the models it produced (its output links to
-    model artifacts; MLflow's step of each is not kept, so it is 0)."""
+    model artifacts; MLflow's step of each is not kept, so it is 0). ``keep(kind, ids)``: the
+    artifact ids the caller may read (the others are left out)."""
     outputs = []
-    for link in store.list_artifact_links(run_id=run_id):
-        if link.direction != OUTPUT:
-            continue
+    links = [link for link in store.list_artifact_links(run_id=run_id) if link.direction == OUTPUT]
+    if keep is not None and links:
+        readable = keep("artifact", [link.artifact_id for link in links])
+        links = [link for link in links if link.artifact_id in readable]
+    for link in links:
         artifact = store.get_artifact_version(link.artifact_id)
         if is_mlflow_model(artifact) or artifact_tree.is_heron_model(artifact):
             outputs.append({"model_id": model_id_of(store, artifact), "step": 0})
@@ -329,7 +367,9 @@ def finalize(request: Request) -> dict[str, Any]:
     if status == READY:
         files = store.logged_model_files(model_id)
         if files:
-            artifact = _make_artifact(store, blobs, row, files)
+            # the model's artifact version is its experiment's project's, whatever the request's
+            owner = store.in_project(store.get_experiment(row["experiment_id"]).project)
+            artifact = _make_artifact(owner, blobs, row, files)
             values["artifact_id"] = artifact.id
     row = store.update_logged_model(model_id, values)
     if status == READY and row["artifact_id"]:
@@ -439,6 +479,8 @@ def log_outputs(request: Request) -> dict[str, Any]:
         model_id = item.get("model_id") if isinstance(item, dict) else None
         heron = _heron_artifact(store, model_id) if isinstance(model_id, str) else None
         if heron is not None:
+            if heron.id not in request.readable("artifact", [heron.id]):
+                raise errors.missing(f"No logged model with id {model_id!r}.")
             store.link_artifact(run_id, heron.id, OUTPUT, heron.name)
             continue
         row = _row_or_404(store, model_id)
@@ -513,7 +555,11 @@ def search(request: Request) -> dict[str, Any]:
         experiment_ids = [experiment_ids]
     if not isinstance(experiment_ids, list) or not experiment_ids:
         raise errors.invalid("Give experiment_ids: the experiments whose models to search.")
-    ids = [heron_experiment_id(store, e) for e in experiment_ids]
+    ids = [
+        heron_experiment_id(store, e)
+        for e in experiment_ids
+        if convert.known_experiment_id(store, e) is not None
+    ]
     clauses = parse_filter(str(args.get("filter") or ""))
     max_results = args.get("max_results", SEARCH_DEFAULT)
     try:
@@ -548,14 +594,42 @@ def search(request: Request) -> dict[str, Any]:
 
 
 def register(face: Any) -> None:
-    """The logged-model routes."""
+    """The logged-model routes: a logged model is checked on its experiment's project (a
+    model Heron logged, on its artifact version's)."""
     base = "/api/2.0/mlflow/logged-models"
-    face.json_route("POST", base, create)
-    face.json_route("POST", f"{base}/search", search)
-    face.json_route("GET", base + "/{model_id}", get)
-    face.json_route("PATCH", base + "/{model_id}", finalize)
-    face.json_route("DELETE", base + "/{model_id}", delete)
-    face.json_route("PATCH", base + "/{model_id}/tags", set_tags)
-    face.json_route("DELETE", base + "/{model_id}/tags/{tag_key}", delete_tag)
-    face.json_route("POST", base + "/{model_id}/params", log_params)
-    face.json_route("POST", "/api/2.0/mlflow/runs/outputs", log_outputs)
+    model = (on("experiment", "model_experiment_id"), on("artifact", "model_artifact_id"))
+    face.json_route(
+        "POST",
+        base,
+        create,
+        permission=editor(
+            on("experiment", "experiment_id"), also=(("editor", on("run", "source_run_id")),)
+        ),
+    )
+    face.json_route(
+        "POST", f"{base}/search", search, permission=viewer(on("experiments", "experiment_ids"))
+    )
+    by_id = base + "/{model_id}"
+    for method, template, handler, permission in (
+        ("GET", by_id, get, viewer(*model)),
+        ("PATCH", by_id, finalize, editor(*model)),
+        ("DELETE", by_id, delete, maintainer(*model)),
+        ("PATCH", by_id + "/tags", set_tags, editor(*model)),
+        ("DELETE", by_id + "/tags/{tag_key}", delete_tag, editor(*model)),
+        ("POST", by_id + "/params", log_params, editor(*model)),
+    ):
+        face.json_route(method, template, handler, permission=permission, resolve=_model_of_path)
+    outputs = editor(
+        on("run", "run_id"),
+        also=(
+            ("viewer", on("experiments", "model_experiment_ids")),
+            ("viewer", on("artifact", "model_artifact_id")),
+        ),
+    )
+    face.json_route(
+        "POST",
+        "/api/2.0/mlflow/runs/outputs",
+        log_outputs,
+        permission=outputs,
+        resolve=_models_of_outputs,
+    )

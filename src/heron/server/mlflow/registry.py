@@ -152,9 +152,13 @@ def stage_of(version: ModelVersion) -> str:
 
 
 def acting_user(request: Any) -> str | None:
-    """Who is acting: the user name of the request's HTTP basic credentials, which MLflow's
-    client sends when ``MLFLOW_TRACKING_USERNAME`` is set; ``None`` without credentials (the
-    client says nothing else about its user)."""
+    """Who is acting: the signed-in user when auth is on; without auth, the user name of the
+    request's HTTP basic credentials, which MLflow's client sends when
+    ``MLFLOW_TRACKING_USERNAME`` is set; ``None`` without credentials (the client says
+    nothing else about its user)."""
+    signed_in = getattr(request, "user", None)
+    if signed_in is not None:
+        return str(signed_in)
     header = request.header("authorization")
     if not header or header[:6].lower() != "basic ":
         return None

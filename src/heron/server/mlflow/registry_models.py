@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from heron.server.auth.permissions import editor, maintainer, viewer
 from heron.server.mlflow import registry as r
 from heron.server.mlflow.face import MlflowFace, Request
 
@@ -15,20 +16,24 @@ SEARCH_LIMIT = 1000
 
 
 def register(face: MlflowFace) -> None:
-    """Declare the routes."""
-    face.json_route("POST", f"{PREFIX}/create", create)
-    face.json_route("GET", f"{PREFIX}/get", get, inline=True)
-    face.json_route("POST", f"{PREFIX}/rename", rename)
-    face.json_route("PATCH", f"{PREFIX}/update", update)
-    face.json_route("DELETE", f"{PREFIX}/delete", delete)
-    face.json_route("GET", f"{PREFIX}/search", search)
-    face.json_route("POST", f"{PREFIX}/set-tag", set_tag)
-    face.json_route("DELETE", f"{PREFIX}/delete-tag", delete_tag)
-    face.json_route("POST", f"{PREFIX}/alias", set_alias)
-    face.json_route("DELETE", f"{PREFIX}/alias", delete_alias)
-    face.json_route("GET", f"{PREFIX}/alias", get_by_alias, inline=True)
-    face.json_route("POST", f"{PREFIX}/get-latest-versions", latest_versions)
-    face.json_route("GET", f"{PREFIX}/get-latest-versions", latest_versions)
+    """Declare the routes: a registered model is named in the request's project, so each is
+    checked there."""
+    for method, path, handler, permission, inline in (
+        ("POST", "create", create, editor(), False),
+        ("GET", "get", get, viewer(), True),
+        ("POST", "rename", rename, maintainer(), False),
+        ("PATCH", "update", update, editor(), False),
+        ("DELETE", "delete", delete, maintainer(detail="model"), False),
+        ("GET", "search", search, viewer(), False),
+        ("POST", "set-tag", set_tag, editor(), False),
+        ("DELETE", "delete-tag", delete_tag, editor(), False),
+        ("POST", "alias", set_alias, maintainer(detail="alias"), False),
+        ("DELETE", "alias", delete_alias, maintainer(detail="alias"), False),
+        ("GET", "alias", get_by_alias, viewer(), True),
+        ("POST", "get-latest-versions", latest_versions, viewer(), False),
+        ("GET", "get-latest-versions", latest_versions, viewer(), False),
+    ):
+        face.json_route(method, f"{PREFIX}/{path}", handler, inline=inline, permission=permission)
 
 
 def _name(args: dict[str, Any], field: str = "name") -> str:

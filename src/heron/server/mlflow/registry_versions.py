@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from heron.core.errors import NotFound
-from heron.server.mlflow import errors, sources
+from heron.server.auth.permissions import editor, maintainer, on, viewer
+from heron.server.mlflow import errors, paths, sources
 from heron.server.mlflow import registry as r
 from heron.server.mlflow.face import MlflowFace, Request
 
@@ -17,17 +19,68 @@ SEARCH_DEFAULT = 10_000
 SEARCH_LIMIT = 200_000
 
 
+def _sources_of(request: Request, arguments: dict[str, Any]) -> None:
+    """What a new version's ``source`` (and ``model_id``) name outside the request's
+    project's registry: the run, logged model or artifact version it is made from, so that
+    a version never points at what the caller may not read (``models:/<name>/...`` names a
+    version of the request's project itself)."""
+    from heron.server.mlflow.logged_models import owner_fields
+
+    store = request.face.store
+    model_id = arguments.get("model_id")
+    if isinstance(model_id, str) and model_id:
+        arguments.update(owner_fields(store, model_id))
+    source = arguments.get("source")
+    if not isinstance(source, str):
+        return
+    if source.startswith("models:/"):
+        rest = source[len("models:/") :].strip("/")
+        if rest and "/" not in rest and "@" not in rest:
+            arguments.update(owner_fields(store, rest))
+    elif source.startswith("runs:/"):
+        run_id = source[len("runs:/") :].partition("/")[0]
+        if run_id:
+            arguments["source_run_id"] = run_id
+    elif source.startswith(paths.SCHEME):
+        try:
+            where = paths.parse_artifact_path(unquote(urlsplit(source).path))
+        except errors.MlflowError:
+            return
+        if where.owner == "run":
+            arguments["source_run_id"] = where.owner_id
+        else:
+            arguments.update(owner_fields(store, where.owner_id))
+    elif sources.is_artifact_id(source):
+        arguments["source_artifact_id"] = source
+
+
+_CREATE = editor(
+    also=(
+        ("viewer", on("run", "run_id")),
+        ("viewer", on("run", "source_run_id")),
+        ("viewer", on("experiment", "model_experiment_id")),
+        ("viewer", on("artifact", "model_artifact_id")),
+        ("viewer", on("artifact", "source_artifact_id")),
+    )
+)
+
+
 def register(face: MlflowFace) -> None:
-    """Declare the routes."""
-    face.json_route("POST", f"{PREFIX}/create", create)
-    face.json_route("GET", f"{PREFIX}/get", get, inline=True)
-    face.json_route("PATCH", f"{PREFIX}/update", update)
-    face.json_route("DELETE", f"{PREFIX}/delete", delete)
-    face.json_route("GET", f"{PREFIX}/search", search)
-    face.json_route("POST", f"{PREFIX}/set-tag", set_tag)
-    face.json_route("DELETE", f"{PREFIX}/delete-tag", delete_tag)
-    face.json_route("GET", f"{PREFIX}/get-download-uri", download_uri, inline=True)
-    face.json_route("POST", f"{PREFIX}/transition-stage", transition_stage)
+    """Declare the routes: versions are named by their model's name in the request's
+    project, so each is checked there (a new version also on what its source names)."""
+    face.json_route("POST", f"{PREFIX}/create", create, permission=_CREATE, resolve=_sources_of)
+    for method, path, handler, permission, inline in (
+        ("GET", "get", get, viewer(), True),
+        ("PATCH", "update", update, editor(), False),
+        ("DELETE", "delete", delete, maintainer(detail="model_version"), False),
+        ("GET", "search", search, viewer(), False),
+        ("POST", "set-tag", set_tag, editor(), False),
+        ("DELETE", "delete-tag", delete_tag, editor(), False),
+        ("GET", "get-download-uri", download_uri, viewer(), True),
+        # a stage is what an alias is now: moved by maintainers
+        ("POST", "transition-stage", transition_stage, maintainer(), False),
+    ):
+        face.json_route(method, f"{PREFIX}/{path}", handler, inline=inline, permission=permission)
 
 
 def _name(args: dict[str, Any], field: str = "name") -> str:

@@ -221,6 +221,11 @@ def _logged_models() -> Any:
     return logged_models
 
 
+def is_artifact_id(source: str) -> bool:
+    """Whether ``source`` is an artifact version id (32 hex characters)."""
+    return _ARTIFACT_ID.match(source) is not None
+
+
 def _check_safe(source: str) -> None:
     """400 for a source holding ``..`` segments or a NUL, even percent-encoded (MLflow's
     check, which keeps sources from reaching outside their root)."""

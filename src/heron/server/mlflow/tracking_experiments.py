@@ -11,6 +11,7 @@ from typing import Any
 
 from heron.core.entities import ACTIVE
 from heron.core.errors import InvalidState
+from heron.server.auth.permissions import editor, maintainer, on, viewer
 from heron.server.mlflow import convert, errors, search
 from heron.server.mlflow import tracking as fields
 from heron.server.mlflow.face import Request
@@ -18,18 +19,40 @@ from heron.server.mlflow.face import Request
 BASE = "/api/2.0/mlflow/experiments"
 
 
+_experiment = on("experiment", "experiment_id")
+
+
 def register(face: Any) -> None:
-    """Declare the experiment routes on the MLflow face."""
-    face.json_route("POST", f"{BASE}/create", create_experiment)
-    face.json_route("GET", f"{BASE}/get", get_experiment, inline=True)
-    face.json_route("GET", f"{BASE}/get-by-name", get_experiment_by_name, inline=True)
-    face.json_route("POST", f"{BASE}/search", search_experiments)
-    face.json_route("GET", f"{BASE}/search", search_experiments)
-    face.json_route("POST", f"{BASE}/update", update_experiment)
-    face.json_route("POST", f"{BASE}/delete", delete_experiment)
-    face.json_route("POST", f"{BASE}/restore", restore_experiment)
-    face.json_route("POST", f"{BASE}/set-experiment-tag", set_experiment_tag)
-    face.json_route("POST", f"{BASE}/delete-experiment-tag", delete_experiment_tag)
+    """Declare the experiment routes on the MLflow face (names are the request project's,
+    ids are checked on their own project)."""
+    face.json_route("POST", f"{BASE}/create", create_experiment, permission=editor())
+    face.json_route(
+        "GET", f"{BASE}/get", get_experiment, inline=True, permission=viewer(_experiment)
+    )
+    face.json_route(
+        "GET", f"{BASE}/get-by-name", get_experiment_by_name, inline=True, permission=viewer()
+    )
+    face.json_route("POST", f"{BASE}/search", search_experiments, permission=viewer())
+    face.json_route("GET", f"{BASE}/search", search_experiments, permission=viewer())
+    face.json_route("POST", f"{BASE}/update", update_experiment, permission=maintainer(_experiment))
+    face.json_route(
+        "POST",
+        f"{BASE}/delete",
+        delete_experiment,
+        permission=maintainer(_experiment, detail="experiment"),
+    )
+    face.json_route(
+        "POST", f"{BASE}/restore", restore_experiment, permission=maintainer(_experiment)
+    )
+    face.json_route(
+        "POST", f"{BASE}/set-experiment-tag", set_experiment_tag, permission=editor(_experiment)
+    )
+    face.json_route(
+        "POST",
+        f"{BASE}/delete-experiment-tag",
+        delete_experiment_tag,
+        permission=editor(_experiment),
+    )
 
 
 def _experiment_tag(key: Any, value: Any, path: str) -> tuple[str, str]:
@@ -58,6 +81,7 @@ def create_experiment(request: Request) -> dict[str, Any]:
     raw_tags = convert.tags_list(args.get("tags"), "tags")
     tags = dict(_experiment_tag(k, v, f"tags[{i}]") for i, (k, v) in enumerate(raw_tags.items()))
     experiment = request.store.create_experiment(name, tags=tags)
+    request.created("experiment", experiment.id)
     return {"experiment_id": convert.mlflow_experiment_id(request.store, experiment.id)}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from heron.core.entities import Metric
+from heron.server.auth.permissions import on, viewer
 from heron.server.mlflow import convert, errors, search
 from heron.server.mlflow import tracking as fields
 from heron.server.mlflow.face import Request
@@ -21,8 +22,15 @@ _SEE_DOCS = " See the API docs for more information about request parameters."
 
 def register(face: Any) -> None:
     """Declare the metric-history routes on the MLflow face."""
-    face.json_route("GET", f"{METRICS}/get-history", get_metric_history)
-    face.json_route("GET", f"{METRICS}/get-history-bulk-interval", get_history_bulk_interval)
+    face.json_route(
+        "GET", f"{METRICS}/get-history", get_metric_history, permission=viewer(on("run", "run_id"))
+    )
+    face.json_route(
+        "GET",
+        f"{METRICS}/get-history-bulk-interval",
+        get_history_bulk_interval,
+        permission=viewer(on("runs", "run_ids")),
+    )
 
 
 # --- metric history ------------------------------------------------------------------------

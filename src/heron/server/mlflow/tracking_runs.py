@@ -18,6 +18,7 @@ from heron.core import status as run_status
 from heron.core.entities import Metric
 from heron.core.errors import InvalidState, NotFound
 from heron.core.ids import now_ms
+from heron.server.auth.permissions import editor, maintainer, on, viewer
 from heron.server.mlflow import convert, errors, search
 from heron.server.mlflow import tracking as fields
 from heron.server.mlflow.face import Request
@@ -33,20 +34,44 @@ MAX_SEARCH_RESULTS = 50_000
 _SEE_DOCS = " See the API docs for more information about request parameters."
 
 
+_run = on("run", "run_id")
+
+
+def _parent_of(request: Request, arguments: dict[str, Any]) -> None:
+    """The parent run a ``runs/create`` names in its ``mlflow.parentRunId`` tag."""
+    tags = arguments.get("tags")
+    if isinstance(tags, list):
+        for tag in tags:
+            value = tag.get("value") if isinstance(tag, dict) else None
+            if tag.get("key") == convert.PARENT_TAG and isinstance(value, str) and value:
+                arguments["parent_id"] = value
+
+
 def register(face: Any) -> None:
     """Declare the run routes on the MLflow face."""
-    face.json_route("POST", f"{RUNS}/create", create_run, inline=True)
-    face.json_route("POST", f"{RUNS}/update", update_run, inline=True)
-    face.json_route("GET", f"{RUNS}/get", get_run, inline=True)
-    face.json_route("POST", f"{RUNS}/search", search_runs)
-    face.json_route("POST", f"{RUNS}/delete", delete_run)
-    face.json_route("POST", f"{RUNS}/restore", restore_run)
-    face.json_route("POST", f"{RUNS}/log-metric", log_metric, inline=True)
-    face.json_route("POST", f"{RUNS}/log-parameter", log_param, inline=True)
-    face.json_route("POST", f"{RUNS}/set-tag", set_tag, inline=True)
-    face.json_route("POST", f"{RUNS}/delete-tag", delete_tag)
-    face.json_route("POST", f"{RUNS}/log-batch", log_batch, inline=True)
-    face.json_route("POST", f"{RUNS}/log-inputs", log_inputs)
+    create = editor(on("experiment", "experiment_id"), also=(("editor", on("run", "parent_id")),))
+    face.json_route(
+        "POST", f"{RUNS}/create", create_run, inline=True, permission=create, resolve=_parent_of
+    )
+    face.json_route("POST", f"{RUNS}/update", update_run, inline=True, permission=editor(_run))
+    face.json_route("GET", f"{RUNS}/get", get_run, inline=True, permission=viewer(_run))
+    face.json_route(
+        "POST",
+        f"{RUNS}/search",
+        search_runs,
+        permission=viewer(on("experiments", "experiment_ids")),
+    )
+    face.json_route("POST", f"{RUNS}/delete", delete_run, permission=maintainer(_run, detail="run"))
+    face.json_route("POST", f"{RUNS}/restore", restore_run, permission=maintainer(_run))
+    for name, handler in (
+        ("log-metric", log_metric),
+        ("log-parameter", log_param),
+        ("set-tag", set_tag),
+        ("log-batch", log_batch),
+    ):
+        face.json_route("POST", f"{RUNS}/{name}", handler, inline=True, permission=editor(_run))
+    face.json_route("POST", f"{RUNS}/delete-tag", delete_tag, permission=editor(_run))
+    face.json_route("POST", f"{RUNS}/log-inputs", log_inputs, permission=editor(_run))
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -88,7 +113,7 @@ def get_run(request: Request) -> dict[str, Any]:
 
     run = request.store.get_run(_run_id(request.args()))
     answer = _run_answer(request.store, run)
-    outputs = run_model_outputs(request.store, run.id)
+    outputs = run_model_outputs(request.store, run.id, keep=request.readable)
     if outputs:
         answer["outputs"] = {"model_outputs": outputs}
     return {"run": answer}
@@ -98,9 +123,10 @@ def search_runs(request: Request) -> dict[str, Any]:
     """``runs/search``: MLflow's filter and order_by on Heron's search, one page at a time."""
     args = request.args()
     store = request.store
-    experiment_ids = [
-        convert.heron_experiment_id(store, e) for e in fields.string_list(args, "experiment_ids")
+    known = [
+        convert.known_experiment_id(store, e) for e in fields.string_list(args, "experiment_ids")
     ]
+    experiment_ids = [e for e in known if e is not None]
     view = fields.view_type(args, "run_view_type")
     max_results = fields.integer(args, "max_results", 1000)
     assert max_results is not None
@@ -163,8 +189,13 @@ def create_run(request: Request) -> dict[str, Any]:
             "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "
             f"different values (run_name='{run_name}', mlflow.runName='{name_tag}')."
         )
+    if request.user is not None:
+        # the signed-in user made the run, whatever the client says (as MLflow's server does)
+        tags[convert.USER_TAG] = request.user
     facts = convert.run_fields_from_tags(tags)
-    if user_id:
+    if request.user is not None:
+        facts["user"] = request.user
+    elif user_id:
         facts["user"] = user_id
     values = {
         "name": run_name or name_tag or None,
@@ -181,6 +212,7 @@ def create_run(request: Request) -> dict[str, Any]:
             # a parentRunId Heron does not know: keep it as the tag only, as MLflow does
             values.pop("parent_id")
             run = store.create_run(experiment_id, **values)
+    request.created("run", run.id)
     return {"run": convert.run_json(run, mlflow_experiment)}
 
 
