@@ -18,7 +18,6 @@ import click
 
 from heron._version import __version__
 from heron.cli.lazy import LazyGroup
-from heron.cli.options import set_project_option
 from heron.core.errors import HeronError, os_fault
 
 #: name -> ("module:attribute" of the click command, one-line help shown by ``heron --help``)
@@ -167,6 +166,24 @@ def _fail(ctx: click.Context, error: BaseException, message: str) -> NoReturn:
         text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         click.echo(text.rstrip("\n"), err=True)
     raise CliError(" ".join(message.split("\n")).strip()) from error
+
+
+def set_project_option(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """``--project NAME``: work in that project for this command, as ``HERON_PROJECT=NAME``
+    would (the processes the command starts, such as pipeline workers, inherit it)."""
+    if value is None:
+        return
+    import os
+
+    from heron.core import config
+    from heron.core.errors import InvalidArgument
+
+    try:
+        name = config.check_project_name(value)
+    except InvalidArgument as e:
+        raise click.BadParameter(e.message, ctx=ctx, param=param) from None
+    os.environ[config.PROJECT_ENV] = name
+    config.set_project(name)
 
 
 @click.group(

@@ -25,24 +25,6 @@ def open_client(create: bool = False) -> Client:
     return Client()
 
 
-def set_project_option(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    """``--project NAME``: work in that project for this command, as ``HERON_PROJECT=NAME``
-    would (the processes the command starts, such as pipeline workers, inherit it)."""
-    if value is None:
-        return
-    import os
-
-    from heron.core import config
-    from heron.core.errors import InvalidArgument
-
-    try:
-        name = config.check_project_name(value)
-    except InvalidArgument as e:
-        raise click.BadParameter(e.message, ctx=ctx, param=param) from None
-    os.environ[config.PROJECT_ENV] = name
-    config.set_project(name)
-
-
 def in_project(project: str) -> str:
     """`` in project 'x'`` for a message about a project's names; nothing for ``default``."""
     return "" if project == "default" else f" in project {project!r}"

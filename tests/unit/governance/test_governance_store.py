@@ -190,7 +190,7 @@ def test_projects_are_created_listed_and_shown_with_members(gov):
     assert (made.name, made.description, made.members) == ("fraud", "Fraud models", {})
     with pytest.raises(AlreadyExists):
         gov.create_project("fraud")
-    with pytest.raises(InvalidArgument, match="not a project name"):
+    with pytest.raises(InvalidArgument, match="Invalid project name"):
         gov.create_project("no spaces")
     gov.grant("fraud", "bob", "editor")
     assert [p.name for p in gov.list_projects()] == ["default", "fraud"]

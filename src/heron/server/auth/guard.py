@@ -18,7 +18,6 @@ Without ``--auth`` every request is allowed, as before governance existed, in it
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -26,7 +25,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from heron.core.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from heron.core import config
+from heron.core.errors import NotFound, PermissionDenied, Unauthenticated
 from heron.server.auth import details
 from heron.server.auth.identity import _HOW, Authenticator, Identity
 from heron.server.auth.permissions import Permission, allows
@@ -36,7 +36,6 @@ from heron.store.sql.governance import GovernanceStore
 from heron.store.sql.ownership import projects_of
 
 PROJECT_HEADER = b"x-heron-project"
-_PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 ROLE_SECONDS = 1.0
 _ADMINS_ONLY = (
     "Only the server's admins may do this; ask one (`heron users list` shows who) to do it or "
@@ -100,12 +99,7 @@ def request_project(scope: Mapping[str, Any]) -> str:
                 break
     if not project:
         return t.DEFAULT_PROJECT
-    if not _PROJECT.fullmatch(project):
-        raise InvalidArgument(
-            f"{project[:140]!r} is not a project name: use 1-128 letters, digits and . _ -, "
-            "starting with a letter or digit."
-        )
-    return str(project)
+    return config.check_project_name(project)
 
 
 def client_address(scope: Mapping[str, Any]) -> str | None:
@@ -131,19 +125,11 @@ class Guard:
     def caller_inline(self, scope: Mapping[str, Any]) -> Caller | None:
         """The caller, when it is known without hashing a password (``None``: ask
         :meth:`caller` in a worker thread)."""
-        project = request_project(scope)
-        address = client_address(scope)
-        if not self.enabled:
-            return Caller(None, address, project)
-        credentials = self.authenticator.credentials(dict(scope["headers"]))
-        if credentials is None:
-            return Caller(None, address, project)
-        if not self.authenticator.is_cached(credentials):
-            return None
-        return Caller(self._identify(credentials, address), address, project)
+        return self.caller(scope, inline=True)
 
-    def caller(self, scope: Mapping[str, Any]) -> Caller:
-        """The caller (may hash a password: run it off the event loop)."""
+    def caller(self, scope: Mapping[str, Any], inline: bool = False) -> Caller | None:
+        """The caller (may hash a password: run it off the event loop unless ``inline``,
+        which answers ``None`` rather than hash one)."""
         project = request_project(scope)
         address = client_address(scope)
         if not self.enabled:
@@ -151,6 +137,8 @@ class Guard:
         credentials = self.authenticator.credentials(dict(scope["headers"]))
         if credentials is None:
             return Caller(None, address, project)
+        if inline and not self.authenticator.is_cached(credentials):
+            return None
         return Caller(self._identify(credentials, address), address, project)
 
     def _identify(self, credentials: tuple[str, Any], address: str | None) -> Identity | None:

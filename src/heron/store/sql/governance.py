@@ -25,7 +25,6 @@ from heron.store.sql import engine as sql_engine
 from heron.store.sql import schema as t
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}")
-_PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 #: how long a token's ``last_used_at`` may lag: at most one write per token per minute
 TOUCH_EVERY_MS = 60_000
 MAX_AUDIT_RESULTS = 10_000
@@ -41,12 +40,9 @@ def check_user_name(name: str) -> str:
 
 
 def check_project_name(name: str) -> str:
-    if not isinstance(name, str) or not _PROJECT.fullmatch(name):
-        raise InvalidArgument(
-            f"{name!r} is not a project name: use 1-128 letters, digits and . _ -, starting "
-            "with a letter or digit."
-        )
-    return name
+    from heron.core import config
+
+    return config.check_project_name(name)
 
 
 def check_role(role: str) -> str:
