@@ -8,7 +8,6 @@ and dashboard sessions are random secrets with 256 bits of entropy; only their S
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from functools import cache
 from typing import Any
@@ -67,10 +66,3 @@ def new_token_secret() -> str:
 def secret_hash(secret: str) -> str:
     """The SHA-256 (hex) under which a token's secret is stored and looked up."""
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def same(a: str | bytes, b: str | bytes) -> bool:
-    """Constant-time comparison of two secrets."""
-    left = a.encode() if isinstance(a, str) else a
-    right = b.encode() if isinstance(b, str) else b
-    return hmac.compare_digest(left, right)

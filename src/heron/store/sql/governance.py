@@ -66,6 +66,21 @@ class GovernanceStore:
     def _read(self) -> Any:
         return sql_engine.read(self.engine)
 
+    def _insert_new(self, table: Any, name_column: Any, row: dict[str, Any], what: str) -> None:
+        """Insert ``row`` unless its name is taken (``AlreadyExists``, also when another
+        writer took it just now)."""
+
+        def body(conn: Connection) -> None:
+            taken = conn.execute(select(name_column).where(name_column == row["name"])).first()
+            if taken:
+                raise AlreadyExists(f"{what} exists already.")
+            conn.execute(table.insert().values(**row))
+
+        try:
+            self._write(body)
+        except IntegrityError:
+            raise AlreadyExists(f"{what} exists already.") from None
+
     # --- users ----------------------------------------------------------------------------
     def create_user(self, name: str, password: str | None, *, admin: bool = False) -> User:
         """A new user; ``password`` may be ``None`` for a service account that signs in with
@@ -83,15 +98,7 @@ class GovernanceStore:
             "updated_at": now,
         }
 
-        def body(conn: Connection) -> None:
-            if conn.execute(select(t.users.c.id).where(t.users.c.name == name)).first():
-                raise AlreadyExists(f"A user named {name!r} exists already.")
-            conn.execute(t.users.insert().values(**row))
-
-        try:
-            self._write(body)
-        except IntegrityError:
-            raise AlreadyExists(f"A user named {name!r} exists already.") from None
+        self._insert_new(t.users, t.users.c.name, row, f"A user named {name!r}")
         return _user(row)
 
     def get_user(self, name: str) -> User:
@@ -100,12 +107,6 @@ class GovernanceStore:
         if row is None:
             raise NotFound(f"No user named {name!r}; `heron users list` shows them.")
         return _user(row._mapping)
-
-    def user_row(self, user_id: str) -> dict[str, Any] | None:
-        """The user's row by id (``None``: no such user), for the server's identity cache."""
-        with self._read() as conn:
-            row = conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
-        return dict(row._mapping) if row is not None else None
 
     def user_row_by_name(self, name: str) -> dict[str, Any] | None:
         with self._read() as conn:
@@ -315,15 +316,7 @@ class GovernanceStore:
         check_project_name(name)
         row = {"name": name, "description": description, "created_at": now_ms()}
 
-        def body(conn: Connection) -> None:
-            if conn.execute(select(t.projects.c.name).where(t.projects.c.name == name)).first():
-                raise AlreadyExists(f"A project named {name!r} exists already.")
-            conn.execute(t.projects.insert().values(**row))
-
-        try:
-            self._write(body)
-        except IntegrityError:
-            raise AlreadyExists(f"A project named {name!r} exists already.") from None
+        self._insert_new(t.projects, t.projects.c.name, row, f"A project named {name!r}")
         return Project(**row)
 
     def get_project(self, name: str) -> Project:
